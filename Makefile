@@ -1,0 +1,50 @@
+# pgscore -- top-level targets. The extension itself is built by extension/Makefile
+# (PGXS); this file delegates to it and adds the two commands a new machine needs:
+#
+#   make demo    install what is needed, start a private PostgreSQL, run the demo
+#   make test    everything: swift test, pg_regress, the SQL behaviour tests
+#
+# and the usual extension targets: make, make install, make installcheck.
+
+PG_CONFIG ?= pg_config
+PYTHON    ?= python3
+
+.PHONY: all install installcheck clean deps cluster demo test test-swift test-regress test-sql bench
+
+all:
+	$(MAKE) -C extension
+
+install: all
+	$(MAKE) -C extension install
+
+# against the server in PGHOST/PGPORT/PGUSER (make test sets them for its own cluster)
+installcheck:
+	$(MAKE) -C extension installcheck
+
+clean:
+	$(MAKE) -C extension clean
+	rm -rf .build
+
+deps:
+	tools/install_deps.sh
+
+cluster: deps
+	tools/pgcluster.sh start
+
+demo: deps install cluster
+	tools/demo.sh
+
+test: deps install cluster test-swift test-regress test-sql
+
+test-swift:
+	swift test 2>&1 | tail -n 40; test $${PIPESTATUS[0]:-0} -eq 0
+
+test-regress:
+	eval "$$(tools/pgcluster.sh env)" && $(MAKE) -C extension installcheck || \
+	  { cat sql/regress/regression.diffs 2>/dev/null | head -n 200; exit 1; }
+
+test-sql:
+	eval "$$(tools/pgcluster.sh env)" && $(PYTHON) -m pytest -q tests
+
+bench: deps install cluster
+	tools/bench_foundation.sh

@@ -1,0 +1,242 @@
+/// The stored form of a model (the bytes of an `ml.model` value), little-endian:
+///
+///     offset 0  "PGSM"            magic
+///            4  u16 format        version (1)
+///            6  u16 0             reserved
+///            8  u32 body length
+///           12  u32 0             reserved
+///           16  u64 CRC-64 of the body
+///           24  body: sections    u16 tag, u16 flags (bit 0: required), u32 length, bytes
+///
+/// Sections of format 1: 1 core (required), 2 parameters (required), 3 options JSON,
+/// 4 info JSON. A reader skips optional sections it does not know, and refuses a
+/// required one: so later versions can add facts without breaking older readers.
+public enum ModelCodec {
+    public static let formatVersion: UInt16 = 1
+    public static let headerSize = 24
+    static let magic: [UInt8] = Array("PGSM".utf8)
+    /// Upper bound on decoded sizes, so a damaged length can never make us allocate wildly.
+    static let maxCount = 1 << 26
+
+    enum Tag: UInt16 {
+        case core = 1, parameters = 2, options = 3, info = 4
+    }
+
+    // MARK: encoding
+
+    public static func encode(_ model: Model) -> [UInt8] {
+        var body = ByteWriter()
+        var core = ByteWriter()
+        core.u16(model.algorithm.rawValue)
+        core.u8(model.labelKind.rawValue)
+        core.u8(0)
+        core.u32(UInt32(model.featureCount))
+        core.u64(UInt64(model.trainingRows))
+        core.u32(UInt32(model.classes.count))
+        for c in model.classes { core.bytes(c) }
+        body.section(.core, required: true, core.data)
+
+        var params = ByteWriter()
+        switch model.parameters {
+        case let .linear(intercept, coefficients):
+            params.f64(intercept)
+            params.f64s(coefficients)
+        case let .logistic(intercepts, coefficients):
+            params.u32(UInt32(intercepts.count))
+            params.f64s(intercepts)
+            for row in coefficients { params.f64s(row) }
+        case let .naiveBayes(prior, means, variances):
+            params.f64s(prior)
+            for row in means { params.f64s(row) }
+            for row in variances { params.f64s(row) }
+        }
+        body.section(.parameters, required: true, params.data)
+        body.section(.options, required: false, Array(model.options.utf8))
+        body.section(.info, required: false, Array(model.info.utf8))
+
+        var out = ByteWriter()
+        out.data = magic
+        out.u16(formatVersion)
+        out.u16(0)
+        out.u32(UInt32(body.data.count))
+        out.u32(0)
+        out.u64(CRC64.checksum(body.data))
+        out.data += body.data
+        return out.data
+    }
+
+    // MARK: decoding
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(ScoreError) -> Model {
+        guard bytes.count >= headerSize else {
+            throw .badModel("model value is \(bytes.count) bytes, shorter than the \(headerSize)-byte header: truncated or not a pgscore model")
+        }
+        guard bytes[0] == magic[0], bytes[1] == magic[1], bytes[2] == magic[2], bytes[3] == magic[3] else {
+            throw .badModel("value is not a pgscore model (bad magic number)")
+        }
+        var header = ByteReader(bytes, from: 4, to: headerSize)
+        let version = try header.u16()
+        guard version <= formatVersion else {
+            throw .newerFormat("model was written in format version \(version); this pgscore reads up to version \(formatVersion)")
+        }
+        guard version >= 1 else { throw .badModel("model format version 0 is not valid") }
+        _ = try header.u16()
+        let length = Int(try header.u32())
+        _ = try header.u32()
+        let crc = try header.u64()
+        guard length == bytes.count - headerSize else {
+            throw .badModel("model body should be \(length) bytes, found \(bytes.count - headerSize): truncated or damaged")
+        }
+        let body = UnsafeRawBufferPointer(rebasing: bytes[headerSize...])
+        guard CRC64.checksum(body) == crc else { throw .badModel("model checksum mismatch: the value is damaged") }
+
+        var sections = ByteReader(bytes, from: headerSize, to: bytes.count)
+        var core: ByteReader?
+        var params: ByteReader?
+        var options = "{}"
+        var info = "{}"
+        while !sections.atEnd {
+            let tag = try sections.u16()
+            let flags = try sections.u16()
+            let len = Int(try sections.u32())
+            let content = try sections.sub(len)
+            switch Tag(rawValue: tag) {
+            case .core: core = content
+            case .parameters: params = content
+            case .options: options = content.string()
+            case .info: info = content.string()
+            case nil:
+                if flags & 1 != 0 {
+                    throw .newerFormat("model has a required section (tag \(tag)) this pgscore does not know")
+                }
+            }
+        }
+        guard var c = core, var p = params else { throw .badModel("model lacks its core or parameter section") }
+        guard let algorithm = Algorithm(rawValue: try c.u16()) else {
+            throw .newerFormat("model uses an algorithm this pgscore does not know")
+        }
+        guard let labelKind = LabelKind(rawValue: try c.u8()) else { throw .badModel("unknown label type") }
+        _ = try c.u8()
+        let d = Int(try c.u32())
+        let rows = Int(try c.u64())
+        let k = Int(try c.u32())
+        guard d >= 1, d <= maxCount, k <= maxCount, rows >= 0 else { throw .badModel("implausible model dimensions") }
+        var classes: [[UInt8]] = []
+        for _ in 0..<k { classes.append(try c.bytes()) }
+
+        let parameters: Parameters
+        switch algorithm {
+        case .linearRegression:
+            guard labelKind == .float8, k == 0 else { throw .badModel("regression model with classes") }
+            parameters = .linear(intercept: try p.f64(), coefficients: try p.f64s(d))
+        case .logisticRegression:
+            let r = Int(try p.u32())
+            guard k >= 2, r == (k == 2 ? 1 : k) else { throw .badModel("logistic model has \(r) score rows for \(k) classes") }
+            let intercepts = try p.f64s(r)
+            var coefficients: [[Double]] = []
+            for _ in 0..<r { coefficients.append(try p.f64s(d)) }
+            parameters = .logistic(intercepts: intercepts, coefficients: coefficients)
+        case .naiveBayes:
+            guard k >= 2 else { throw .badModel("naive Bayes model with fewer than two classes") }
+            let prior = try p.f64s(k)
+            var means: [[Double]] = []
+            var variances: [[Double]] = []
+            for _ in 0..<k { means.append(try p.f64s(d)) }
+            for _ in 0..<k { variances.append(try p.f64s(d)) }
+            guard prior.allSatisfy({ $0 > 0 }), variances.allSatisfy({ $0.allSatisfy { $0 > 0 } }) else {
+                throw .badModel("naive Bayes model has a non-positive prior or variance")
+            }
+            parameters = .naiveBayes(prior: prior, means: means, variances: variances)
+        }
+        guard algorithm.isClassifier == (labelKind != .float8) else { throw .badModel("label type does not fit the algorithm") }
+        return Model(algorithm: algorithm, featureCount: d, trainingRows: rows, labelKind: labelKind,
+                     classes: classes, parameters: parameters, options: options, info: info)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(ScoreError) -> Model {
+        try typed { try bytes.withUnsafeBytes { try decode($0) } }
+    }
+}
+
+struct ByteWriter {
+    var data: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { data.append(v) }
+    mutating func u16(_ v: UInt16) { for i in 0..<2 { data.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
+    mutating func u32(_ v: UInt32) { for i in 0..<4 { data.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
+    mutating func u64(_ v: UInt64) { for i in 0..<8 { data.append(UInt8(truncatingIfNeeded: v >> (8 * i))) } }
+    mutating func f64(_ v: Double) { u64(v.bitPattern) }
+    mutating func f64s(_ v: [Double]) { for x in v { f64(x) } }
+    mutating func bytes(_ b: [UInt8]) {
+        u32(UInt32(b.count))
+        data += b
+    }
+    mutating func section(_ tag: ModelCodec.Tag, required: Bool, _ content: [UInt8]) {
+        u16(tag.rawValue)
+        u16(required ? 1 : 0)
+        u32(UInt32(content.count))
+        data += content
+    }
+}
+
+/// Bounds-checked little-endian reads: a damaged value throws, never traps.
+struct ByteReader {
+    let base: UnsafeRawBufferPointer
+    var pos: Int
+    let end: Int
+
+    init(_ base: UnsafeRawBufferPointer, from: Int, to: Int) {
+        self.base = base
+        pos = from
+        end = to
+    }
+
+    var atEnd: Bool { pos >= end }
+
+    mutating func take(_ n: Int) throws(ScoreError) -> Int {
+        guard n >= 0, n <= end - pos else { throw .badModel("model value ends early: truncated or damaged") }
+        defer { pos += n }
+        return pos
+    }
+
+    mutating func uint(_ size: Int) throws(ScoreError) -> UInt64 {
+        let at = try take(size)
+        var v: UInt64 = 0
+        for i in 0..<size { v |= UInt64(base[at + i]) << (8 * i) }
+        return v
+    }
+
+    mutating func u8() throws(ScoreError) -> UInt8 { UInt8(try uint(1)) }
+    mutating func u16() throws(ScoreError) -> UInt16 { UInt16(try uint(2)) }
+    mutating func u32() throws(ScoreError) -> UInt32 { UInt32(try uint(4)) }
+    mutating func u64() throws(ScoreError) -> UInt64 { try uint(8) }
+
+    mutating func f64() throws(ScoreError) -> Double {
+        let v = Double(bitPattern: try u64())
+        guard v.isFinite else { throw .badModel("model holds a non-finite parameter") }
+        return v
+    }
+
+    mutating func f64s(_ n: Int) throws(ScoreError) -> [Double] {
+        guard n >= 0, n <= (end - pos) / 8 else { throw .badModel("model value ends early: truncated or damaged") }
+        var out: [Double] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(try f64()) }
+        return out
+    }
+
+    mutating func bytes() throws(ScoreError) -> [UInt8] {
+        let n = Int(try u32())
+        let at = try take(n)
+        return Array(base[at..<(at + n)])
+    }
+
+    mutating func sub(_ n: Int) throws(ScoreError) -> ByteReader {
+        let at = try take(n)
+        return ByteReader(base, from: at, to: at + n)
+    }
+
+    func string() -> String {
+        String(decoding: base[pos..<end], as: UTF8.self)
+    }
+}

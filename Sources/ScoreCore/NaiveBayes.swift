@@ -1,0 +1,44 @@
+/// Gaussian naive Bayes from per-class feature moments: scikit-learn's GaussianNB
+/// (population variances plus var_smoothing × the largest overall feature variance).
+public enum NaiveBayes {
+    /// `perClass` holds the diagonal moments of each class, in class order.
+    public static func fit(perClass: [CenteredMoments], featureCount d: Int,
+                           options: TrainingOptions) throws(ScoreError) -> Parameters {
+        let k = perClass.count
+        guard k >= 2 else {
+            throw .unfitData("the labels hold only one class; a classifier needs at least two",
+                             hint: "Check the label column and the WHERE clause.")
+        }
+        let n = perClass.reduce(0) { $0 + $1.count }
+        guard n > 0 else { throw .unfitData("no rows to train on") }
+        // Overall variance of each feature, from the class means and within-class sums.
+        var grand = [Double](repeating: 0, count: d)
+        for c in perClass { for j in 0..<d { grand[j] += Double(c.count) * c.mean[j] } }
+        for j in 0..<d { grand[j] /= Double(n) }
+        var largest = 0.0
+        for j in 0..<d {
+            var ss = 0.0
+            for c in perClass {
+                let dm = c.mean[j] - grand[j]
+                ss += c.comoment[j * d + j] + Double(c.count) * dm * dm
+            }
+            largest = max(largest, ss / Double(n))
+        }
+        let epsilon = options.varSmoothing * largest
+        guard epsilon > 0 else {
+            throw .unfitData(largest == 0 ? "every feature is constant, so naive Bayes has nothing to learn"
+                                          : "var_smoothing is 0 and a class has a zero variance",
+                             hint: "Use features that vary, and keep var_smoothing above 0.")
+        }
+        var prior: [Double] = []
+        var means: [[Double]] = []
+        var variances: [[Double]] = []
+        for c in perClass {
+            guard c.count > 0, c.mean.count == d else { throw .badValue("a class has no rows") }
+            prior.append(Double(c.count) / Double(n))
+            means.append(c.mean)
+            variances.append((0..<d).map { c.variance($0) + epsilon })
+        }
+        return .naiveBayes(prior: prior, means: means, variances: variances)
+    }
+}

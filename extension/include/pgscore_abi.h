@@ -1,0 +1,93 @@
+/*
+ * pgscore_abi.h -- the C view of the @_cdecl functions in Sources/PgScoreABI.
+ *
+ * Hand-written, and checked at build time: extension/Makefile has swiftc print its
+ * own prototypes of these functions and compiles them together with this header, so
+ * any disagreement fails the build ("conflicting types").
+ *
+ * Contract: Swift never calls into PostgreSQL. It reads memory the caller owns,
+ * returns a PGSC_* status, and on failure writes "message\0hint\0" into the caller's
+ * error buffer (PGSC_ERRBUF bytes). The C glue raises the ERROR afterwards.
+ * Model handles are Swift objects: release each one exactly once.
+ */
+#ifndef PGSCORE_ABI_H
+#define PGSCORE_ABI_H
+
+#include <stdint.h>
+
+/* status codes (Sources/PgScoreABI/Status.swift) */
+#define PGSC_OK				0
+#define PGSC_INTERRUPTED	1	/* stop callback said so: run CHECK_FOR_INTERRUPTS, retry */
+#define PGSC_BAD_VALUE		2	/* 22023 invalid_parameter_value */
+#define PGSC_BAD_SHAPE		3	/* 2202E array_subscript_error */
+#define PGSC_UNFIT_DATA		4	/* 22000 data_exception */
+#define PGSC_BAD_MODEL		5	/* 22P03 invalid_binary_representation */
+#define PGSC_NEWER_FORMAT	6	/* 0A000 feature_not_supported */
+#define PGSC_LIMIT			7	/* 54000 program_limit_exceeded */
+
+#define PGSC_ERRBUF			1024
+
+/* algorithms and label kinds (ScoreCore/Model.swift) */
+#define PGSC_LINREG			1
+#define PGSC_LOGREG			2
+#define PGSC_NB				3
+
+#define PGSC_LABEL_FLOAT8	0
+#define PGSC_LABEL_BOOLEAN	1
+#define PGSC_LABEL_INTEGER	2
+#define PGSC_LABEL_TEXT		3
+
+/* Returns 1 when the host wants the computation to stop; must never longjmp. */
+typedef int32_t (*pgsc_stop_fn) (void);
+
+/* pgsc_model_info() fills PGSC_INFO_LEN int64 values, indexed thus */
+#define PGSC_INFO_ALGORITHM		0
+#define PGSC_INFO_LABEL_KIND	1
+#define PGSC_INFO_FEATURES		2
+#define PGSC_INFO_CLASSES		3
+#define PGSC_INFO_ROWS			4
+#define PGSC_INFO_LEN			5
+
+/* options: validates a JSON options object for an algorithm */
+extern int32_t pgsc_options_check(int32_t algorithm, const char *json, int64_t len,
+								  int32_t *skip_null_features, char *err);
+
+/* running moments in a caller-owned buffer of pgsc_moments_length() doubles (zeroed) */
+extern int64_t pgsc_moments_length(int64_t dim, int32_t full);
+extern int32_t pgsc_moments_add(double *state, int64_t dim, int32_t full,
+								const double *x, double tail, int32_t has_tail, char *err);
+extern void pgsc_moments_merge(double *into, const double *from, int64_t dim, int32_t full);
+extern int64_t pgsc_moments_count(const double *state);
+
+/* training: each produces a model handle */
+extern int32_t pgsc_linreg_fit(const double *moments, int64_t features,
+							   const char *options, int64_t options_len,
+							   void **model, char *err);
+extern int32_t pgsc_nb_fit(const double *const *class_moments, int64_t classes, int64_t features,
+						   int32_t label_kind, const char *const *labels, const int32_t *label_lengths,
+						   const char *options, int64_t options_len,
+						   void **model, char *err);
+extern int32_t pgsc_logreg_fit(const double *const *chunk_features, const int32_t *const *chunk_labels,
+							   const int64_t *chunk_rows, int64_t chunks, int64_t features,
+							   const int32_t *class_of_id, int64_t ids,
+							   int32_t label_kind, const char *const *labels, const int32_t *label_lengths,
+							   int64_t classes, const char *options, int64_t options_len,
+							   pgsc_stop_fn stop, void **model, char *err);
+
+/* model values */
+extern int64_t pgsc_model_identity_size(void);
+extern int32_t pgsc_model_open(const void *bytes, int64_t len, void **model, char *err);
+extern void pgsc_model_release(void *model);
+extern int64_t pgsc_model_encoded_size(void *model);
+extern void pgsc_model_encode(void *model, void *dst);
+extern void pgsc_model_info(void *model, int64_t *info);
+extern int32_t pgsc_model_class_label(void *model, int64_t index, const char **label, int64_t *len);
+extern void pgsc_model_describe(void *model, const char **json, int64_t *len);
+
+/* scoring */
+extern int32_t pgsc_predict(void *model, const double *x, int64_t n,
+							double *value, int64_t *class_index, char *err);
+extern int32_t pgsc_predict_proba(void *model, const double *x, int64_t n,
+								  double *out, char *err);
+
+#endif							/* PGSCORE_ABI_H */

@@ -1,0 +1,114 @@
+/*
+ * pgscore.c -- module entry point, settings, and the helpers every glue file uses:
+ * raising a Swift error as an ERROR, the interrupt probe Swift polls, and the
+ * validation of feature arrays.
+ */
+#include "pgscore.h"
+
+#include <limits.h>
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+int			pgscore_max_training_memory = 2048;
+int			pgscore_model_identity_size = 0;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("pgscore.max_training_memory",
+							"Memory a training aggregate may use to keep rows (logistic regression keeps them).",
+							"Training fails with a clear error beyond it. Each row of d features takes 8*d + 4 bytes.",
+							&pgscore_max_training_memory,
+							2048, 1, INT_MAX / 2,
+							PGC_USERSET, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pgscore");
+	pgscore_model_identity_size = (int) pgsc_model_identity_size();
+}
+
+/*
+ * Called from Swift loops: must never longjmp, so it only reads the flags.
+ * When it says yes, Swift returns PGSC_INTERRUPTED and the caller runs
+ * CHECK_FOR_INTERRUPTS() with no Swift frame on the stack.
+ */
+int32_t
+pgscore_stop_requested(void)
+{
+	return (INTERRUPTS_PENDING_CONDITION() && INTERRUPTS_CAN_BE_PROCESSED()) ? 1 : 0;
+}
+
+static int
+sqlstate_for(int32 status)
+{
+	switch (status)
+	{
+		case PGSC_BAD_VALUE:
+			return ERRCODE_INVALID_PARAMETER_VALUE;
+		case PGSC_BAD_SHAPE:
+			return ERRCODE_ARRAY_SUBSCRIPT_ERROR;
+		case PGSC_UNFIT_DATA:
+			return ERRCODE_DATA_EXCEPTION;
+		case PGSC_BAD_MODEL:
+			return ERRCODE_INVALID_BINARY_REPRESENTATION;
+		case PGSC_NEWER_FORMAT:
+			return ERRCODE_FEATURE_NOT_SUPPORTED;
+		case PGSC_LIMIT:
+			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		default:
+			return ERRCODE_INTERNAL_ERROR;
+	}
+}
+
+/* errbuf holds "message\0hint\0" as written by Sources/PgScoreABI/Status.swift. */
+void
+pgscore_raise(int32 status, const char *errbuf, const char *function)
+{
+	char		message[PGSC_ERRBUF];
+	const char *hint;
+
+	memcpy(message, errbuf, PGSC_ERRBUF);
+	message[PGSC_ERRBUF - 1] = '\0';
+	hint = message + strlen(message) + 1;
+	if (hint >= message + PGSC_ERRBUF)
+		hint = "";
+	ereport(ERROR,
+			(errcode(sqlstate_for(status)),
+			 errmsg("%s: %s", function, message[0] ? message : "failed"),
+			 hint[0] ? errhint("%s", hint) : 0));
+}
+
+/*
+ * Validates a features array and returns its values. NULL elements are reported
+ * through *has_nulls (callers decide: skip the row, return NULL, or raise).
+ */
+const float8 *
+pgscore_features(ArrayType *arr, const char *function, int *n, bool *has_nulls)
+{
+	if (ARR_ELEMTYPE(arr) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s: features must be float8[]", function)));
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s: features must be a one-dimensional array, got %d dimensions",
+						function, ARR_NDIM(arr)),
+				 errhint("Pass one row's features as ARRAY[x1, x2, ...].")));
+	*n = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
+	if (*n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s: features array is empty", function)));
+	if (*n > PGSCORE_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: %d features, at most %d are supported", function, *n, PGSCORE_MAX_FEATURES)));
+	*has_nulls = ARR_HASNULL(arr) && array_contains_nulls(arr);
+	return (const float8 *) ARR_DATA_PTR(arr);
+}

@@ -1,0 +1,33 @@
+/*
+ * pgscore.h -- what the C glue files share.
+ *
+ * The glue is the only code that includes postgres.h: it turns Datums into plain
+ * pointers for the Swift core (pgscore_abi.h) and Swift status codes into ERRORs.
+ */
+#ifndef PGSCORE_H
+#define PGSCORE_H
+
+#include "postgres.h"
+#include "fmgr.h"
+#include "utils/array.h"
+
+#include "pgscore_abi.h"
+
+/* Upper bounds that keep every buffer size far from overflow and MaxAllocSize. */
+#define PGSCORE_MAX_FEATURES	1000
+#define PGSCORE_MAX_CLASSES		1000
+
+/* GUC pgscore.max_training_memory, in MB: rows an aggregate may keep in memory. */
+extern int	pgscore_max_training_memory;
+
+/* Size of the leading bytes of a model value that identify it (header + checksum). */
+extern int	pgscore_model_identity_size;
+
+extern void pgscore_raise(int32 status, const char *errbuf, const char *function) pg_attribute_noreturn();
+extern int32_t pgscore_stop_requested(void);
+extern const float8 *pgscore_features(ArrayType *arr, const char *function, int *n, bool *has_nulls);
+
+/* model_type.c */
+extern void pgscore_check_model_bytes(const char *data, Size len, const char *function);
+
+#endif							/* PGSCORE_H */

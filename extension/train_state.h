@@ -1,0 +1,64 @@
+/*
+ * train_state.h -- the transition state shared by the training aggregates.
+ *
+ * One state type serves linreg_fit, logreg_fit and nb_fit; the algorithm decides
+ * which parts are used. Everything lives in the aggregate memory context, so it is
+ * freed with the query, also on ERROR, and hash aggregation can account for it.
+ */
+#ifndef PGSCORE_TRAIN_STATE_H
+#define PGSCORE_TRAIN_STATE_H
+
+#include "pgscore.h"
+
+/* Class labels in the order first seen; ids index these arrays. */
+typedef struct LabelSet
+{
+	int32		kind;			/* PGSC_LABEL_* */
+	int32		count;
+	int32		capacity;
+	int32		last;			/* id of the last hit: labels often come in runs */
+	int64	   *ints;			/* boolean (0/1) and integer labels */
+	char	  **texts;			/* text labels (bytes, not NUL-terminated) */
+	int32	   *text_lengths;
+} LabelSet;
+
+/* Training rows (logistic regression), in chunks so no allocation nears 1 GB. */
+typedef struct RowStore
+{
+	int32		chunk_rows;		/* rows per chunk */
+	int32		chunks;
+	int32		capacity;
+	double	  **x;				/* chunk_rows * features values per chunk */
+	int32	  **y;				/* label ids */
+	int64	   *rows;			/* rows used in each chunk */
+} RowStore;
+
+typedef struct TrainState
+{
+	MemoryContext context;		/* where every part of the state lives */
+	int32		algorithm;		/* PGSC_LINREG, PGSC_LOGREG, PGSC_NB */
+	int32		features;		/* 0 until the first row with features */
+	int64		rows;			/* rows used for training */
+	bool		skip_null_features;
+	char	   *options;		/* JSON text, NUL-terminated ("" = none) */
+	LabelSet	labels;
+	int64		block_len;		/* doubles per moments block */
+	double	   *moments;		/* linreg: 1 block; nb: one block per label id */
+	int32		blocks;			/* blocks allocated */
+	RowStore	store;
+	Size		row_bytes;		/* memory held by the row store */
+} TrainState;
+
+extern TrainState *train_state_create(MemoryContext context, int32 algorithm, int32 label_kind,
+									  const char *options, int options_len, const char *function);
+extern void train_state_set_features(TrainState *st, int features, const char *function);
+extern int32 label_id_int(TrainState *st, int64 value, const char *function);
+extern int32 label_id_text(TrainState *st, const char *bytes, int32 len, const char *function);
+extern double *train_state_block(TrainState *st, int32 id);
+extern void row_store_append(TrainState *st, const double *x, int32 id, const char *function);
+extern void train_state_merge(TrainState *into, const TrainState *from, const char *function);
+extern bytea *train_state_serialize(const TrainState *st);
+extern TrainState *train_state_deserialize(MemoryContext context, const char *data, Size len);
+extern const char *algorithm_function(int32 algorithm);
+
+#endif							/* PGSCORE_TRAIN_STATE_H */
