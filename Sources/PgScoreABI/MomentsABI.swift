@@ -13,11 +13,11 @@ public func pgsc_moments_add(_ state: UnsafeMutablePointer<Double>, _ dim: Int64
     let m = Int(dim)
     let xs = hasTail != 0 ? m - 1 : m
     for j in 0..<xs where !x[j].isFinite {
-        return report(.badValue("feature \(j + 1) is \(x[j]); features must be finite numbers",
+        return report(.badValue("feature \(j + 1) is \(sqlSpelling(x[j])); features must be finite numbers",
                                 hint: "Filter or replace NaN and Infinity before training."), err)
     }
     if hasTail != 0, !tail.isFinite {
-        return report(.badValue("label is \(tail); labels must be finite numbers"), err)
+        return report(.badValue("label is \(sqlSpelling(tail)); labels must be finite numbers"), err)
     }
     MomentsLayout(dim: m, full: full != 0).add(state, x: x, tail: hasTail != 0 ? tail : nil)
     return statusOK

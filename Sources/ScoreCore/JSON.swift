@@ -33,6 +33,14 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// "a number", "an array": for messages.
+    public var typeNameWithArticle: String {
+        switch self {
+        case .array, .object: return "an \(typeName)"
+        default: return "a \(typeName)"
+        }
+    }
+
     public subscript(key: String) -> JSONValue? {
         if case let .object(members) = self { return members.first { $0.0 == key }?.1 }
         return nil

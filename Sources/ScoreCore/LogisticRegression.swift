@@ -38,7 +38,7 @@ public enum LogisticRegression {
                     classCounts[Int(classOf[id])] += 1
                     let row = x + r * d
                     for j in 0..<d where !row[j].isFinite {
-                        throw .badValue("feature \(j + 1) is \(row[j]); features must be finite numbers")
+                        throw .badValue("feature \(j + 1) is \(sqlSpelling(row[j])); features must be finite numbers")
                     }
                     layout.add(p, x: row, tail: nil)
                 }
@@ -132,7 +132,8 @@ public enum LogisticRegression {
             for i in 0..<p { decrease += current.gradient[i] * step[i] }
             let largest = theta.reduce(0) { max($0, abs($1)) }
             let move = step.reduce(0) { max($0, abs($1)) }
-            if move <= options.tolerance * max(1, largest) || decrease <= 0 {
+            // Converged: the step is tiny, or what is left to gain is below rounding.
+            if move <= options.tolerance * max(1, largest) || decrease <= 1e-15 * max(1, abs(current.loss)) {
                 for i in 0..<p { theta[i] -= step[i] }
                 return theta
             }
@@ -141,7 +142,8 @@ public enum LogisticRegression {
                 var trial = theta
                 for i in 0..<p { trial[i] -= t * step[i] }
                 let next = try evaluate(pr, trial, rows: rows, stop: stop)
-                if next.loss <= current.loss - 1e-4 * t * decrease || t < 1e-12 {
+                let rounding = 1e-13 * max(1, abs(current.loss))
+                if next.loss <= current.loss - 1e-4 * t * decrease + rounding || t < 1e-12 {
                     theta = trial
                     current = next
                     break

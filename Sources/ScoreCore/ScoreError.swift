@@ -50,3 +50,10 @@ func typed<T>(_ body: () throws -> T) throws(ScoreError) -> T {
         throw .badValue("unexpected error: \(error)")
     }
 }
+
+/// How SQL writes a non-finite float8, for messages: NaN, Infinity, -Infinity.
+public func sqlSpelling(_ v: Double) -> String {
+    if v.isNaN { return "NaN" }
+    if v.isInfinite { return v > 0 ? "Infinity" : "-Infinity" }
+    return JSONValue.format(v)
+}

@@ -73,7 +73,7 @@ public final class Scorer: @unchecked Sendable {
                             hint: "Pass the features in the order and number used for training.")
         }
         for j in 0..<n where !x[j].isFinite {
-            throw .badValue("feature \(j + 1) is \(x[j]); features must be finite numbers")
+            throw .badValue("feature \(j + 1) is \(sqlSpelling(x[j])); features must be finite numbers")
         }
     }
 

@@ -31,7 +31,7 @@ public struct TrainingOptions: Sendable, Equatable {
         let value: JSONValue
         do { value = try JSONValue.parse(text) } catch { throw .badValue("options: \(error.message)") }
         guard case let .object(members) = value else {
-            throw .badValue("options must be a JSON object, got a \(value.typeName)",
+            throw .badValue("options must be a JSON object, got \(value.typeNameWithArticle)",
                             hint: "Write options like '{\"l2\": 0.5}'.")
         }
         let allowed = keys(for: algorithm)
@@ -66,7 +66,7 @@ public struct TrainingOptions: Sendable, Equatable {
 
     static func number(_ key: String, _ v: JSONValue, min: Double) throws(ScoreError) -> Double {
         guard case let .number(d) = v else {
-            throw .badValue("option \"\(key)\" must be a number, got a \(v.typeName)")
+            throw .badValue("option \"\(key)\" must be a number, got \(v.typeNameWithArticle)")
         }
         guard d >= min else { throw .badValue("option \"\(key)\" must be at least \(JSONValue.format(min)), got \(JSONValue.format(d))") }
         return d
@@ -74,7 +74,7 @@ public struct TrainingOptions: Sendable, Equatable {
 
     static func bool(_ key: String, _ v: JSONValue) throws(ScoreError) -> Bool {
         guard case let .bool(b) = v else {
-            throw .badValue("option \"\(key)\" must be true or false, got a \(v.typeName)")
+            throw .badValue("option \"\(key)\" must be true or false, got \(v.typeNameWithArticle)")
         }
         return b
     }
