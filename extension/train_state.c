@@ -219,6 +219,40 @@ row_store_append(TrainState *st, const double *x, int32 id, const char *function
 	rs->rows[c]++;
 }
 
+/* Appends n rows at once; ids are mapped through map[] when it is given. */
+static void
+row_store_append_block(TrainState *st, const double *x, const int32 *ids, int64 n,
+					   const int32 *map, const char *function)
+{
+	RowStore   *rs = &st->store;
+	int64		done = 0;
+
+	while (done < n)
+	{
+		int32		c;
+		int64		room,
+					take,
+					r;
+
+		if (rs->chunks == 0 || rs->rows[rs->chunks - 1] == rs->chunk_rows)
+		{
+			/* let the one-row path open a chunk (and enforce the memory limit) */
+			row_store_append(st, x + done * st->features, map ? map[ids[done]] : ids[done], function);
+			done++;
+			continue;
+		}
+		c = rs->chunks - 1;
+		room = rs->chunk_rows - rs->rows[c];
+		take = Min(room, n - done);
+		memcpy(rs->x[c] + rs->rows[c] * st->features, x + done * st->features,
+			   sizeof(double) * st->features * take);
+		for (r = 0; r < take; r++)
+			rs->y[c][rs->rows[c] + r] = map ? map[ids[done + r]] : ids[done + r];
+		rs->rows[c] += take;
+		done += take;
+	}
+}
+
 /* ---------------------------------------------------------------- merge */
 
 /* Label id in `into` for label `id` of `from`, added if new. */
@@ -259,16 +293,14 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 			{
 				int32	   *map = palloc(sizeof(int32) * Max(from->labels.count, 1));
 				int32		c;
-				int64		r;
 
 				for (i = 0; i < from->labels.count; i++)
 					map[i] = label_map(into, from, i, function);
 				for (c = 0; c < from->store.chunks; c++)
 				{
 					CHECK_FOR_INTERRUPTS();
-					for (r = 0; r < from->store.rows[c]; r++)
-						row_store_append(into, from->store.x[c] + r * from->features,
-										 map[from->store.y[c][r]], function);
+					row_store_append_block(into, from->store.x[c], from->store.y[c],
+										   from->store.rows[c], map, function);
 				}
 				pfree(map);
 			}
@@ -452,25 +484,23 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 				{
 					int64		total,
 								r;
-					const char *xs;
-					const char *ys;
+					const double *xs;
+					int32	   *ys;
 
 					take(&c, &total, sizeof(int64));
 					if (total < 0 || (Size) total * (sizeof(double) * features + sizeof(int32)) != (Size) (c.end - c.p))
 						elog(ERROR, "pgscore: training state is damaged");
-					xs = c.p;
-					ys = c.p + sizeof(double) * features * total;
+					/* the bytea payload is only int-aligned: copy before use */
+					xs = (const double *) palloc(sizeof(double) * features * Max(total, 1));
+					memcpy((void *) xs, c.p, sizeof(double) * features * total);
+					ys = palloc(sizeof(int32) * Max(total, 1));
+					memcpy(ys, c.p + sizeof(double) * features * total, sizeof(int32) * total);
 					for (r = 0; r < total; r++)
-					{
-						double		x[PGSCORE_MAX_FEATURES];
-						int32		y;
-
-						memcpy(x, xs + sizeof(double) * features * r, sizeof(double) * features);
-						memcpy(&y, ys + sizeof(int32) * r, sizeof(int32));
-						if (y < 0 || y >= count)
+						if (ys[r] < 0 || ys[r] >= count)
 							elog(ERROR, "pgscore: training state is damaged");
-						row_store_append(st, x, y, algorithm_function(algorithm));
-					}
+					row_store_append_block(st, xs, ys, total, NULL, algorithm_function(algorithm));
+					pfree((void *) xs);
+					pfree(ys);
 				}
 				break;
 		}

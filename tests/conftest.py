@@ -1,0 +1,54 @@
+"""Shared fixtures: a fresh database with the extension on the private cluster.
+
+make test exports PGHOST/PGPORT/PGUSER from tools/pgcluster.sh; these tests talk to
+that real server (no mocks) and drop their database at the end.
+"""
+import os
+import subprocess
+
+import psycopg
+import pytest
+
+TEST_DB = "pgscore_pytest"
+
+
+def dsn(dbname):
+    return psycopg.conninfo.make_conninfo(
+        host=os.environ.get("PGHOST", "127.0.0.1"),
+        port=os.environ.get("PGPORT", "55432"),
+        user=os.environ.get("PGUSER", "pgscore"),
+        dbname=dbname,
+    )
+
+
+@pytest.fixture(scope="session")
+def database():
+    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {TEST_DB}")
+    with psycopg.connect(dsn(TEST_DB), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pgscore")
+    yield dsn(TEST_DB)
+    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+
+
+@pytest.fixture
+def conn(database):
+    with psycopg.connect(database, autocommit=True) as c:
+        yield c
+
+
+def backend_rss_anon_kb(conn):
+    """Private (anonymous) resident memory of this connection's backend, in kB."""
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    raise RuntimeError("RssAnon not found")
+
+
+def pg_bin(tool):
+    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+    return os.path.join(bindir, tool)
