@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Install what pgscore needs to build and test on Debian 12.
+#
+#   tools/install_deps.sh             # Debian packages + Python test deps
+#   tools/install_deps.sh --fixtures  # also scikit-learn + numpy (fixture generation)
+#
+# Idempotent and fast when nothing is missing: every item is checked first
+# (dpkg -s / python3 -c "import x"); apt-get update runs only when a Debian
+# package must actually be installed. Prints one line per thing installed.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+usage() {
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+}
+
+FIXTURES=0
+for arg in "$@"; do
+    case "$arg" in
+        --fixtures) FIXTURES=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install_deps.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    fi
+fi
+
+# ---------------------------------------------------------------- Debian
+DEB_PKGS=(
+    postgresql-15
+    postgresql-server-dev-15
+    postgresql-contrib
+    gcc
+    make
+)
+# python3 itself, if the machine has none at all (a fresh minimal Debian 12).
+if ! command -v python3 >/dev/null 2>&1; then
+    DEB_PKGS+=(python3 python3-pip)
+elif ! python3 -m pip --version >/dev/null 2>&1; then
+    # Only the Debian python3 can get pip from apt; a pyenv/venv python has its own.
+    if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+        DEB_PKGS+=(python3-pip)
+    fi
+fi
+
+deb_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+MISSING_DEB=()
+for p in "${DEB_PKGS[@]}"; do
+    deb_installed "$p" || MISSING_DEB+=("$p")
+done
+
+if [ "${#MISSING_DEB[@]}" -gt 0 ]; then
+    "${SUDO[@]}" apt-get update -qq
+    # Installing postgresql-15 on Debian may create and start a system cluster
+    # on port 5432 (postgresql-common); the project never uses it, its own
+    # cluster is managed by tools/pgcluster.sh.
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${MISSING_DEB[@]}" >/dev/null
+    for p in "${MISSING_DEB[@]}"; do
+        if deb_installed "$p"; then
+            echo "installed: $p (apt)"
+        else
+            echo "install_deps.sh: failed to install Debian package $p" >&2
+            exit 1
+        fi
+    done
+fi
+
+# ---------------------------------------------------------------- PyPI
+PY=python3
+PIP_ARGS=(install -q --disable-pip-version-check)
+if [ "$(id -u)" -eq 0 ]; then
+    PIP_ARGS+=(--root-user-action=ignore)
+fi
+# Debian's own python3 is "externally managed" (PEP 668); a pyenv/venv python is not.
+if "$PY" - <<'EOF' 2>/dev/null
+import sys, sysconfig, os
+marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+sys.exit(0 if (os.path.exists(marker) and not in_venv) else 1)
+EOF
+then
+    PIP_ARGS+=(--break-system-packages)
+fi
+
+# "pip spec|python check code"
+PY_DEPS=(
+    # psycopg 3 with a working libpq (the binary wheel or the system libpq).
+    "psycopg[binary]|import psycopg; psycopg.pq.version()"
+    "pytest|import pytest"
+)
+if [ "$FIXTURES" -eq 1 ]; then
+    PY_DEPS+=(
+        "numpy|import numpy"
+        "scikit-learn|import sklearn"
+    )
+fi
+
+MISSING_PY=()
+for dep in "${PY_DEPS[@]}"; do
+    spec=${dep%%|*}
+    check=${dep#*|}
+    "$PY" -c "$check" >/dev/null 2>&1 || MISSING_PY+=("$spec")
+done
+
+if [ "${#MISSING_PY[@]}" -gt 0 ]; then
+    "$PY" -m pip "${PIP_ARGS[@]}" "${MISSING_PY[@]}"
+    for spec in "${MISSING_PY[@]}"; do
+        echo "installed: $spec (pip)"
+    done
+fi
+
+exit 0
