@@ -86,10 +86,44 @@ pgscore_raise(int32 status, const char *errbuf, const char *function)
 /*
  * Validates a features array and returns its values. NULL elements are reported
  * through *has_nulls (callers decide: skip the row, return NULL, or raise).
+ *
+ * Arrays read from a table usually have a 1-byte varlena header, which the usual
+ * PG_GETARG_ARRAYTYPE_P would copy into a fresh palloc'd 4-byte-header array on every
+ * row. Here such an array is read in place instead: its payload bytes are those of the
+ * 4-byte form shifted by 3, so its values are copied (unaligned) into `buffer`, which
+ * must hold PGSCORE_MAX_FEATURES values.
  */
 const float8 *
-pgscore_features(ArrayType *arr, const char *function, int *n, bool *has_nulls)
+pgscore_features(Datum datum, const char *function, float8 *buffer, int *n, bool *has_nulls)
 {
+	struct varlena *raw = (struct varlena *) DatumGetPointer(datum);
+	ArrayType  *arr;
+
+	if (VARATT_IS_SHORT(raw))
+	{
+		const char *body = VARDATA_SHORT(raw) - VARHDRSZ;	/* where ArrayType would start */
+		int32		ndim,
+					dataoffset,
+					dim0 = 0;
+		Oid			elemtype;
+
+		memcpy(&ndim, body + offsetof(ArrayType, ndim), sizeof(int32));
+		memcpy(&dataoffset, body + offsetof(ArrayType, dataoffset), sizeof(int32));
+		memcpy(&elemtype, body + offsetof(ArrayType, elemtype), sizeof(Oid));
+		if (ndim == 1)
+			memcpy(&dim0, body + sizeof(ArrayType), sizeof(int32));
+		if (ndim == 1 && dataoffset == 0 && elemtype == FLOAT8OID &&
+			dim0 > 0 && dim0 <= PGSCORE_MAX_FEATURES &&
+			ARR_OVERHEAD_NONULLS(1) + sizeof(float8) * dim0 == VARSIZE_SHORT(raw) - VARHDRSZ_SHORT + VARHDRSZ)
+		{
+			memcpy(buffer, body + ARR_OVERHEAD_NONULLS(1), sizeof(float8) * dim0);
+			*n = dim0;
+			*has_nulls = false;
+			return buffer;
+		}
+		/* anything unusual: take the general path below */
+	}
+	arr = DatumGetArrayTypeP(datum);
 	if (ARR_ELEMTYPE(arr) != FLOAT8OID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),

@@ -25,7 +25,8 @@ extern int	pgscore_model_identity_size;
 
 extern void pgscore_raise(int32 status, const char *errbuf, const char *function) pg_attribute_noreturn();
 extern int32_t pgscore_stop_requested(void);
-extern const float8 *pgscore_features(ArrayType *arr, const char *function, int *n, bool *has_nulls);
+extern const float8 *pgscore_features(Datum datum, const char *function, float8 *buffer,
+									   int *n, bool *has_nulls);
 
 /* model_type.c */
 extern void pgscore_check_model_bytes(const char *data, Size len, const char *function);

@@ -2,9 +2,9 @@
  * predict.c -- ml.predict, ml.predict_proba and ml.describe on a model value.
  *
  * Decoding a model costs far more than scoring a row, so each call site keeps the
- * decoded model (a Swift handle) in fn_extra and reuses it while the model value is
- * the same: same TOAST pointer, or same length and header (which holds the CRC-64 of
- * the whole body). The handle is released when the query's memory goes away.
+ * decoded models (Swift handles) it has seen in fn_extra, a few at a time, and reuses
+ * them while the model value is the same. The handles are released when the query's
+ * memory goes away.
  */
 #include "pgscore.h"
 
@@ -15,9 +15,13 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-typedef struct ModelCache
+/* A query may score with several models at once (a join with a models table). */
+#define MODEL_CACHE_SLOTS 8
+
+typedef struct CachedModel
 {
-	void	   *handle;			/* Swift model, NULL when empty */
+	void	   *handle;			/* Swift model, NULL when the slot is empty */
+	uint64		last_used;
 	/* identity of the cached value */
 	Oid			toast_relid;	/* for values stored out of line */
 	Oid			toast_valueid;
@@ -25,105 +29,156 @@ typedef struct ModelCache
 	char	   *header;			/* first pgscore_model_identity_size bytes */
 	int64		info[PGSC_INFO_LEN];
 	text	  **labels;			/* class labels as text, class order */
+} CachedModel;
+
+typedef struct ModelCache
+{
+	MemoryContext context;
+	uint64		clock;
+	CachedModel slots[MODEL_CACHE_SLOTS];
 	MemoryContextCallback release;
 } ModelCache;
 
 static void
+cached_model_clear(CachedModel *cm)
+{
+	int64		i;
+
+	if (cm->handle != NULL)
+		pgsc_model_release(cm->handle);
+	cm->handle = NULL;
+	if (cm->labels != NULL)
+	{
+		for (i = 0; i < cm->info[PGSC_INFO_CLASSES]; i++)
+			pfree(cm->labels[i]);
+		pfree(cm->labels);
+		cm->labels = NULL;
+	}
+}
+
+/* Runs when the query's memory goes away (normally or on ERROR). */
+static void
 model_cache_release(void *arg)
 {
 	ModelCache *mc = (ModelCache *) arg;
+	int			i;
 
-	if (mc->handle != NULL)
-		pgsc_model_release(mc->handle);
-	mc->handle = NULL;
+	for (i = 0; i < MODEL_CACHE_SLOTS; i++)
+		if (mc->slots[i].handle != NULL)
+			pgsc_model_release(mc->slots[i].handle);
 }
 
 static ModelCache *
-model_cache_slot(FunctionCallInfo fcinfo)
+model_cache_for(FunctionCallInfo fcinfo)
 {
 	ModelCache *mc = (ModelCache *) fcinfo->flinfo->fn_extra;
+	int			i;
 
 	if (mc == NULL)
 	{
 		mc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelCache));
-		mc->header = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, pgscore_model_identity_size);
+		mc->context = fcinfo->flinfo->fn_mcxt;
+		for (i = 0; i < MODEL_CACHE_SLOTS; i++)
+			mc->slots[i].header = MemoryContextAllocZero(mc->context, Max(pgscore_model_identity_size, 1));
 		mc->release.func = model_cache_release;
 		mc->release.arg = mc;
-		MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, &mc->release);
+		MemoryContextRegisterResetCallback(mc->context, &mc->release);
 		fcinfo->flinfo->fn_extra = mc;
 	}
 	return mc;
 }
 
 static void
-model_cache_fill(FunctionCallInfo fcinfo, ModelCache *mc, struct varlena *v, const char *function)
+cached_model_fill(ModelCache *mc, CachedModel *cm, struct varlena *v, const char *function)
 {
 	char		err[PGSC_ERRBUF];
 	void	   *handle = NULL;
 	int32		status;
 	int64		i;
 	Size		len = VARSIZE_ANY_EXHDR(v);
+	MemoryContext old;
 
-	model_cache_release(mc);
+	cached_model_clear(cm);
 	status = pgsc_model_open(VARDATA_ANY(v), (int64) len, &handle, err);
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
-	mc->handle = handle;
-	mc->length = len;
-	memcpy(mc->header, VARDATA_ANY(v), Min(len, (Size) pgscore_model_identity_size));
-	pgsc_model_info(handle, mc->info);
-	mc->labels = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(text *) * Max(mc->info[PGSC_INFO_CLASSES], 1));
-	for (i = 0; i < mc->info[PGSC_INFO_CLASSES]; i++)
+	cm->handle = handle;
+	cm->length = len;
+	memcpy(cm->header, VARDATA_ANY(v), Min(len, (Size) pgscore_model_identity_size));
+	pgsc_model_info(handle, cm->info);
+	old = MemoryContextSwitchTo(mc->context);
+	cm->labels = palloc(sizeof(text *) * Max(cm->info[PGSC_INFO_CLASSES], 1));
+	for (i = 0; i < cm->info[PGSC_INFO_CLASSES]; i++)
 	{
 		const char *label;
 		int64		label_len;
-		MemoryContext old;
 
 		(void) pgsc_model_class_label(handle, i, &label, &label_len);
-		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		mc->labels[i] = cstring_to_text_with_len(label, (int) label_len);
-		MemoryContextSwitchTo(old);
+		cm->labels[i] = cstring_to_text_with_len(label, (int) label_len);
 	}
+	MemoryContextSwitchTo(old);
 }
 
-/* The decoded model for argument 0, from the cache when it is the same value. */
-static ModelCache *
+/*
+ * The decoded model for argument 0: a cached one when it is the same value (same
+ * TOAST pointer, or same length and header, which holds the CRC-64 of the body),
+ * else decoded into the least recently used slot.
+ */
+static CachedModel *
 model_for_call(FunctionCallInfo fcinfo, const char *function)
 {
-	ModelCache *mc = model_cache_slot(fcinfo);
+	ModelCache *mc = model_cache_for(fcinfo);
 	struct varlena *raw = (struct varlena *) PG_GETARG_POINTER(0);
-	struct varlena *v;
+	struct varlena *v = NULL;
+	struct varatt_external ext = {0};
+	bool		external = VARATT_IS_EXTERNAL_ONDISK(raw);
+	CachedModel *victim = &mc->slots[0];
+	int			i;
 
-	if (VARATT_IS_EXTERNAL_ONDISK(raw))
-	{
-		struct varatt_external ext;
-
+	if (external)
 		VARATT_EXTERNAL_GET_POINTER(ext, raw);
-		if (mc->handle != NULL && mc->toast_valueid == ext.va_valueid && mc->toast_relid == ext.va_toastrelid)
-			return mc;
+	else
 		v = pg_detoast_datum_packed(raw);
-		model_cache_fill(fcinfo, mc, v, function);
-		mc->toast_relid = ext.va_toastrelid;
-		mc->toast_valueid = ext.va_valueid;
-		return mc;
+	mc->clock++;
+	for (i = 0; i < MODEL_CACHE_SLOTS; i++)
+	{
+		CachedModel *cm = &mc->slots[i];
+		bool		same;
+
+		if (cm->handle == NULL)
+		{
+			victim = cm;
+			continue;
+		}
+		if (external)
+			same = cm->toast_valueid == ext.va_valueid && cm->toast_relid == ext.va_toastrelid;
+		else
+			same = cm->toast_valueid == InvalidOid && VARSIZE_ANY_EXHDR(v) == cm->length &&
+				memcmp(VARDATA_ANY(v), cm->header, Min(cm->length, (Size) pgscore_model_identity_size)) == 0;
+		if (same)
+		{
+			cm->last_used = mc->clock;
+			return cm;
+		}
+		if (victim->handle != NULL && cm->last_used < victim->last_used)
+			victim = cm;
 	}
-	v = pg_detoast_datum_packed(raw);
-	if (mc->handle != NULL && mc->toast_valueid == InvalidOid &&
-		VARSIZE_ANY_EXHDR(v) == mc->length &&
-		memcmp(VARDATA_ANY(v), mc->header, Min(mc->length, (Size) pgscore_model_identity_size)) == 0)
-		return mc;
-	model_cache_fill(fcinfo, mc, v, function);
-	mc->toast_relid = InvalidOid;
-	mc->toast_valueid = InvalidOid;
-	return mc;
+	if (external)
+		v = pg_detoast_datum_packed(raw);
+	cached_model_fill(mc, victim, v, function);
+	victim->toast_relid = external ? ext.va_toastrelid : InvalidOid;
+	victim->toast_valueid = external ? ext.va_valueid : InvalidOid;
+	victim->last_used = mc->clock;
+	return victim;
 }
 
 PG_FUNCTION_INFO_V1(ml_predict_model);
 Datum
 ml_predict_model(PG_FUNCTION_ARGS)
 {
-	ModelCache *mc = model_for_call(fcinfo, "ml.predict");
+	CachedModel *mc = model_for_call(fcinfo, "ml.predict");
 	const float8 *x;
+	float8		buffer[PGSCORE_MAX_FEATURES];
 	int			n;
 	bool		has_nulls;
 	double		value;
@@ -131,7 +186,7 @@ ml_predict_model(PG_FUNCTION_ARGS)
 	char		err[PGSC_ERRBUF];
 	int32		status;
 
-	x = pgscore_features(PG_GETARG_ARRAYTYPE_P(1), "ml.predict", &n, &has_nulls);
+	x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict", buffer, &n, &has_nulls);
 	if (has_nulls)
 		PG_RETURN_NULL();		/* a row with an unknown feature has an unknown prediction */
 	status = pgsc_predict(mc->handle, x, n, &value, &cls, err);
@@ -141,15 +196,17 @@ ml_predict_model(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(cstring_to_text(float8out_internal(value)));
 	if (cls >= mc->info[PGSC_INFO_CLASSES])
 		elog(ERROR, "ml.predict: class index " INT64_FORMAT " out of range", cls);
-	PG_RETURN_TEXT_P(DatumGetTextPCopy(PointerGetDatum(mc->labels[cls])));
+	/* read-only and alive until the query ends, like a pointer into a tuple */
+	PG_RETURN_TEXT_P(mc->labels[cls]);
 }
 
 PG_FUNCTION_INFO_V1(ml_predict_proba_model);
 Datum
 ml_predict_proba_model(PG_FUNCTION_ARGS)
 {
-	ModelCache *mc = model_for_call(fcinfo, "ml.predict_proba");
+	CachedModel *mc = model_for_call(fcinfo, "ml.predict_proba");
 	const float8 *x;
+	float8		buffer[PGSCORE_MAX_FEATURES];
 	int			n;
 	int			k = (int) mc->info[PGSC_INFO_CLASSES];
 	bool		has_nulls;
@@ -158,7 +215,7 @@ ml_predict_proba_model(PG_FUNCTION_ARGS)
 	ArrayType  *result;
 	Size		nbytes;
 
-	x = pgscore_features(PG_GETARG_ARRAYTYPE_P(1), "ml.predict_proba", &n, &has_nulls);
+	x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict_proba", buffer, &n, &has_nulls);
 	if (has_nulls)
 		PG_RETURN_NULL();
 	nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float8) * Max(k, 1);
@@ -179,7 +236,7 @@ PG_FUNCTION_INFO_V1(ml_describe_model);
 Datum
 ml_describe_model(PG_FUNCTION_ARGS)
 {
-	ModelCache *mc = model_for_call(fcinfo, "ml.describe");
+	CachedModel *mc = model_for_call(fcinfo, "ml.describe");
 	const char *json;
 	int64		len;
 

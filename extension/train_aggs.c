@@ -77,6 +77,7 @@ train_step(FunctionCallInfo fcinfo, int32 algorithm)
 	MemoryContext context = aggregate_context(fcinfo, function);
 	TrainState *st = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
 	const float8 *x;
+	float8		buffer[PGSCORE_MAX_FEATURES];
 	int			n;
 	bool		has_nulls;
 	char		err[PGSC_ERRBUF];
@@ -106,7 +107,7 @@ train_step(FunctionCallInfo fcinfo, int32 algorithm)
 								options, len, function);
 	}
 
-	x = pgscore_features(PG_GETARG_ARRAYTYPE_P(1), function, &n, &has_nulls);
+	x = pgscore_features(PG_GETARG_DATUM(1), function, buffer, &n, &has_nulls);
 	if (has_nulls)
 	{
 		if (st->skip_null_features)
