@@ -269,20 +269,36 @@ struct JSONParser {
         return String(scalars)
     }
 
+    /// RFC 8259 grammar: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
     mutating func number() throws(JSONParseError) -> Double {
         let start = pos
-        if pos < bytes.count, bytes[pos] == UInt8(ascii: "-") { pos += 1 }
-        var digits = 0
-        while pos < bytes.count {
-            let c = bytes[pos]
-            if (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) { digits += 1; pos += 1; continue }
-            if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
-                || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") { pos += 1; continue }
-            break
+        func digits(_ p: inout JSONParser) -> Int {
+            var n = 0
+            while p.pos < p.bytes.count, p.bytes[p.pos] >= UInt8(ascii: "0"), p.bytes[p.pos] <= UInt8(ascii: "9") {
+                p.pos += 1
+                n += 1
+            }
+            return n
         }
-        guard digits > 0, let d = Double(String(decoding: bytes[start..<pos], as: UTF8.self)), d.isFinite else {
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: "-") { pos += 1 }
+        let intStart = pos
+        let intDigits = digits(&self)
+        guard intDigits > 0, !(intDigits > 1 && bytes[intStart] == UInt8(ascii: "0")) else {
             pos = start
             throw fail("expected a value")
+        }
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: ".") {
+            pos += 1
+            guard digits(&self) > 0 else { throw fail("expected digits after the decimal point") }
+        }
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: "e") || bytes[pos] == UInt8(ascii: "E") {
+            pos += 1
+            if pos < bytes.count, bytes[pos] == UInt8(ascii: "+") || bytes[pos] == UInt8(ascii: "-") { pos += 1 }
+            guard digits(&self) > 0 else { throw fail("expected digits in the exponent") }
+        }
+        guard let d = Double(String(decoding: bytes[start..<pos], as: UTF8.self)), d.isFinite else {
+            pos = start
+            throw fail("number out of range")
         }
         return d
     }

@@ -74,7 +74,17 @@ public enum LogisticRegression {
         }
         let problem = Problem(d: d, k: k, intercept: options.intercept, center: center, scale: scale,
                               active: active, classOf: classOf, l2: l2, n: n)
-        let theta = try newton(problem, rows: rows, options: options, stop: stop)
+        let (theta, loss) = try newton(problem, rows: rows, options: options, stop: stop)
+        if l2 == 0 {
+            // Without a penalty, separable classes have no finite optimum: Newton drives the
+            // loss to ~0 with weights that keep growing (in standardised units a weight of
+            // 100 turns one standard deviation into odds of e^100).
+            let largest = (0..<problem.r).flatMap { r in (0..<d).map { abs(theta[r * problem.q + $0]) } }.max() ?? 0
+            if loss <= 1e-9 * Double(n) || largest > 100 {
+                throw .unfitData("the classes are (nearly) perfectly separable, so the unpenalised coefficients grow without bound",
+                                 hint: "Add a penalty, e.g. '{\"l2\": 1}'.")
+            }
+        }
 
         // Back from standardised to original units.
         var intercepts: [Double] = []
@@ -117,8 +127,9 @@ public enum LogisticRegression {
         var hessian: [Double]
     }
 
+    /// Returns the parameters and the objective there.
     static func newton(_ pr: Problem, rows: some RowBlocks, options: TrainingOptions,
-                       stop: StopCheck) throws(ScoreError) -> [Double] {
+                       stop: StopCheck) throws(ScoreError) -> ([Double], Double) {
         let p = pr.p
         guard p <= maxParameters else {
             throw .limit("logistic regression with \(pr.k) classes and \(pr.d) features has \(p) parameters; the limit is \(maxParameters)",
@@ -135,7 +146,7 @@ public enum LogisticRegression {
             // Converged: the step is tiny, or what is left to gain is below rounding.
             if move <= options.tolerance * max(1, largest) || decrease <= 1e-15 * max(1, abs(current.loss)) {
                 for i in 0..<p { theta[i] -= step[i] }
-                return theta
+                return (theta, current.loss)
             }
             var t = 1.0
             while true {

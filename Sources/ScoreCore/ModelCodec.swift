@@ -80,10 +80,11 @@ public enum ModelCodec {
             throw .newerFormat("model was written in format version \(version); this pgscore reads up to version \(formatVersion)")
         }
         guard version >= 1 else { throw .badModel("model format version 0 is not valid") }
-        _ = try header.u16()
+        let reserved1 = try header.u16()
         let length = Int(try header.u32())
-        _ = try header.u32()
+        let reserved2 = try header.u32()
         let crc = try header.u64()
+        guard reserved1 == 0, reserved2 == 0 else { throw .badModel("model header has non-zero reserved bytes: damaged") }
         guard length == bytes.count - headerSize else {
             throw .badModel("model body should be \(length) bytes, found \(bytes.count - headerSize): truncated or damaged")
         }
@@ -118,9 +119,12 @@ public enum ModelCodec {
         guard let labelKind = LabelKind(rawValue: try c.u8()) else { throw .badModel("unknown label type") }
         _ = try c.u8()
         let d = Int(try c.u32())
-        let rows = Int(try c.u64())
+        let rawRows = try c.u64()
         let k = Int(try c.u32())
-        guard d >= 1, d <= maxCount, k <= maxCount, rows >= 0 else { throw .badModel("implausible model dimensions") }
+        guard d >= 1, d <= maxCount, k <= maxCount, rawRows <= UInt64(Int64.max) else {
+            throw .badModel("implausible model dimensions")
+        }
+        let rows = Int(rawRows)
         var classes: [[UInt8]] = []
         for _ in 0..<k { classes.append(try c.bytes()) }
 

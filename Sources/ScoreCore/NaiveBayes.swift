@@ -24,12 +24,11 @@ public enum NaiveBayes {
             }
             largest = max(largest, ss / Double(n))
         }
-        let epsilon = options.varSmoothing * largest
-        guard epsilon > 0 else {
-            throw .unfitData(largest == 0 ? "every feature is constant, so naive Bayes has nothing to learn"
-                                          : "var_smoothing is 0 and a class has a zero variance",
-                             hint: "Use features that vary, and keep var_smoothing above 0.")
+        guard largest > 0 else {
+            throw .unfitData("every feature is constant, so naive Bayes has nothing to learn",
+                             hint: "Use features that vary.")
         }
+        let epsilon = options.varSmoothing * largest
         var prior: [Double] = []
         var means: [[Double]] = []
         var variances: [[Double]] = []
@@ -37,7 +36,12 @@ public enum NaiveBayes {
             guard c.count > 0, c.mean.count == d else { throw .badValue("a class has no rows") }
             prior.append(Double(c.count) / Double(n))
             means.append(c.mean)
-            variances.append((0..<d).map { c.variance($0) + epsilon })
+            let v = (0..<d).map { c.variance($0) + epsilon }
+            if let j = v.firstIndex(where: { !($0 > 0) }) {
+                throw .unfitData("feature \(j + 1) is constant within class \(prior.count) and var_smoothing is 0",
+                                 hint: "Keep var_smoothing above 0 (the default is 1e-9).")
+            }
+            variances.append(v)
         }
         return .naiveBayes(prior: prior, means: means, variances: variances)
     }
