@@ -57,6 +57,8 @@ SELECT pg_temp.try($$SELECT ml.logreg_fit(f, b, '{"l2": -1}') FROM t$$);
 SELECT pg_temp.try($$SELECT ml.logreg_fit(f, b, '{"max_iter": 2.5}') FROM t$$);
 SELECT pg_temp.try($$SELECT ml.nb_fit(f, b, '[1, 2]') FROM t$$);
 SELECT pg_temp.try($$SELECT ml.nb_fit(f, b, '{"nulls": "ignore"}') FROM t$$);
+-- separable classes without a penalty
+SELECT pg_temp.try($$SELECT ml.logreg_fit(ARRAY[y, f[2]], y > 50, '{"l2": 0}') FROM t$$);
 -- a model that cannot converge in max_iter
 SELECT pg_temp.try($$SELECT ml.logreg_fit(f, b, '{"max_iter": 1}') FROM t$$);
 
