@@ -14,7 +14,6 @@
 PG_MODULE_MAGIC;
 
 int			pgscore_max_training_memory = 2048;
-int			pgscore_model_identity_size = 0;
 
 void		_PG_init(void);
 
@@ -29,7 +28,8 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_MB,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgscore");
-	pgscore_model_identity_size = (int) pgsc_model_identity_size();
+	if (pgsc_model_identity_size() != PGSC_MODEL_IDENTITY_SIZE)
+		elog(ERROR, "pgscore: the C glue and the Swift core disagree on the model header size");
 }
 
 /*

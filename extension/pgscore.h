@@ -20,9 +20,6 @@
 /* GUC pgscore.max_training_memory, in MB: rows an aggregate may keep in memory. */
 extern int	pgscore_max_training_memory;
 
-/* Size of the leading bytes of a model value that identify it (header + checksum). */
-extern int	pgscore_model_identity_size;
-
 extern void pgscore_raise(int32 status, const char *errbuf, const char *function) pg_attribute_noreturn();
 extern int32_t pgscore_stop_requested(void);
 extern const float8 *pgscore_features(Datum datum, const char *function, float8 *buffer,

@@ -26,7 +26,7 @@ typedef struct CachedModel
 	Oid			toast_relid;	/* for values stored out of line */
 	Oid			toast_valueid;
 	Size		length;
-	char	   *header;			/* first pgscore_model_identity_size bytes */
+	char		header[PGSC_MODEL_IDENTITY_SIZE];	/* first bytes of the value */
 	int64		info[PGSC_INFO_LEN];
 	text	  **labels;			/* class labels as text, class order */
 } CachedModel;
@@ -35,6 +35,7 @@ typedef struct ModelCache
 {
 	MemoryContext context;
 	uint64		clock;
+	int			last;			/* slot of the last hit: checked first */
 	CachedModel slots[MODEL_CACHE_SLOTS];
 	MemoryContextCallback release;
 } ModelCache;
@@ -72,14 +73,11 @@ static ModelCache *
 model_cache_for(FunctionCallInfo fcinfo)
 {
 	ModelCache *mc = (ModelCache *) fcinfo->flinfo->fn_extra;
-	int			i;
 
 	if (mc == NULL)
 	{
 		mc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelCache));
 		mc->context = fcinfo->flinfo->fn_mcxt;
-		for (i = 0; i < MODEL_CACHE_SLOTS; i++)
-			mc->slots[i].header = MemoryContextAllocZero(mc->context, Max(pgscore_model_identity_size, 1));
 		mc->release.func = model_cache_release;
 		mc->release.arg = mc;
 		MemoryContextRegisterResetCallback(mc->context, &mc->release);
@@ -104,7 +102,7 @@ cached_model_fill(ModelCache *mc, CachedModel *cm, struct varlena *v, const char
 		pgscore_raise(status, err, function);
 	cm->handle = handle;
 	cm->length = len;
-	memcpy(cm->header, VARDATA_ANY(v), Min(len, (Size) pgscore_model_identity_size));
+	memcpy(cm->header, VARDATA_ANY(v), Min(len, (Size) PGSC_MODEL_IDENTITY_SIZE));
 	pgsc_model_info(handle, cm->info);
 	old = MemoryContextSwitchTo(mc->context);
 	cm->labels = palloc(sizeof(text *) * Max(cm->info[PGSC_INFO_CLASSES], 1));
@@ -138,11 +136,12 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 	if (external)
 		VARATT_EXTERNAL_GET_POINTER(ext, raw);
 	else
-		v = pg_detoast_datum_packed(raw);
+		v = VARATT_IS_EXTENDED(raw) && !VARATT_IS_SHORT(raw) ? pg_detoast_datum_packed(raw) : raw;
 	mc->clock++;
 	for (i = 0; i < MODEL_CACHE_SLOTS; i++)
 	{
-		CachedModel *cm = &mc->slots[i];
+		int			slot = (mc->last + i) % MODEL_CACHE_SLOTS;
+		CachedModel *cm = &mc->slots[slot];
 		bool		same;
 
 		if (cm->handle == NULL)
@@ -154,10 +153,12 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 			same = cm->toast_valueid == ext.va_valueid && cm->toast_relid == ext.va_toastrelid;
 		else
 			same = cm->toast_valueid == InvalidOid && VARSIZE_ANY_EXHDR(v) == cm->length &&
-				memcmp(VARDATA_ANY(v), cm->header, Min(cm->length, (Size) pgscore_model_identity_size)) == 0;
+				cm->length >= PGSC_MODEL_IDENTITY_SIZE &&
+				memcmp(VARDATA_ANY(v), cm->header, PGSC_MODEL_IDENTITY_SIZE) == 0;
 		if (same)
 		{
 			cm->last_used = mc->clock;
+			mc->last = slot;
 			return cm;
 		}
 		if (victim->handle != NULL && cm->last_used < victim->last_used)
@@ -169,6 +170,7 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 	victim->toast_relid = external ? ext.va_toastrelid : InvalidOid;
 	victim->toast_valueid = external ? ext.va_valueid : InvalidOid;
 	victim->last_used = mc->clock;
+	mc->last = victim - mc->slots;
 	return victim;
 }
 

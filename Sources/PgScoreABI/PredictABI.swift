@@ -5,9 +5,12 @@ import ScoreCore
 public func pgsc_predict(_ p: UnsafeMutableRawPointer, _ x: UnsafePointer<Double>, _ n: Int64,
                          _ value: UnsafeMutablePointer<Double>, _ classIndex: UnsafeMutablePointer<Int64>,
                          _ err: UnsafeMutablePointer<CChar>?) -> Int32 {
-    let scorer = ModelHandle.from(p).scorer
     do {
-        switch try scorer.predict(x, count: Int(n)) {
+        // guaranteed reference: no retain/release per row (C holds the handle alive)
+        let prediction = try typed {
+            try Unmanaged<ModelHandle>.fromOpaque(p)._withUnsafeGuaranteedRef { try $0.scorer.predict(x, count: Int(n)) }
+        }
+        switch prediction {
         case let .value(v):
             value.pointee = v
             classIndex.pointee = -1

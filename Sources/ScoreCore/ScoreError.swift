@@ -41,7 +41,7 @@ public typealias StopCheck = () -> Bool
 /// Runs `body`, which may only throw ScoreError, through stdlib APIs that are `rethrows`
 /// (untyped): restores the error's type on the way out.
 @inline(__always)
-func typed<T>(_ body: () throws -> T) throws(ScoreError) -> T {
+public func typed<T>(_ body: () throws -> T) throws(ScoreError) -> T {
     do {
         return try body()
     } catch let error as ScoreError {

@@ -97,19 +97,28 @@ public final class Scorer: @unchecked Sendable {
     }
 
     public func predict(_ x: UnsafePointer<Double>, count n: Int) throws(ScoreError) -> Prediction {
-        try check(x, n)
+        guard n == featureCount else { try check(x, n); return .value(.nan) }
+        // NaN or ±Infinity in x makes a score non-finite, so finite scores need no
+        // separate pass over the features: check only when a score is not finite.
         switch model.algorithm {
         case .linearRegression:
-            return .value(score(x, row: 0))
+            let s = score(x, row: 0)
+            if !s.isFinite { try check(x, n) }
+            return .value(s)
         case .logisticRegression where rowCount == 1:
-            return .classIndex(score(x, row: 0) > 0 ? 1 : 0)
+            let s = score(x, row: 0)
+            if !s.isFinite { try check(x, n) }
+            return .classIndex(s > 0 ? 1 : 0)
         default:
             var best = 0
             var top = score(x, row: 0)
+            var finite = top.isFinite
             for c in 1..<rowCount {
                 let s = score(x, row: c)
+                finite = finite && s.isFinite
                 if s > top { top = s; best = c }
             }
+            if !finite { try check(x, n) }
             return .classIndex(best)
         }
     }

@@ -74,7 +74,9 @@ extern int32_t pgsc_logreg_fit(const double *const *chunk_features, const int32_
 							   int64_t classes, const char *options, int64_t options_len,
 							   pgsc_stop_fn stop, void **model, char *err);
 
-/* model values */
+/* model values; the first PGSC_MODEL_IDENTITY_SIZE bytes (header with length and
+ * CRC-64) identify a value (checked against the Swift side at load time) */
+#define PGSC_MODEL_IDENTITY_SIZE	24
 extern int64_t pgsc_model_identity_size(void);
 extern int32_t pgsc_model_open(const void *bytes, int64_t len, void **model, char *err);
 extern void pgsc_model_release(void *model);
