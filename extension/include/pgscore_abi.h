@@ -92,4 +92,20 @@ extern int32_t pgsc_predict(void *model, const double *x, int64_t n,
 extern int32_t pgsc_predict_proba(void *model, const double *x, int64_t n,
 								  double *out, char *err);
 
+/* preprocessing (ScoreCore/Preprocessor.swift): row -> feature vector */
+#define PGSC_VALUE_NULL		0
+#define PGSC_VALUE_NUMBER	1
+#define PGSC_VALUE_TEXT		2
+extern int32_t pgsc_preprocessor_open(const char *json, int64_t len, void **pre, char *err);
+extern int32_t pgsc_model_preprocessor(void *model, void **pre, char *err);
+extern void pgsc_preprocessor_release(void *pre);
+extern int64_t pgsc_preprocessor_columns(void *pre);
+extern int64_t pgsc_preprocessor_features(void *pre);
+extern const char *pgsc_preprocessor_column(void *pre, int64_t i);
+extern int32_t pgsc_preprocessor_encode(void *pre, const int32_t *kinds, const double *numbers,
+										const char *const *texts, const int32_t *lens,
+										double *out, char *err);
+extern int32_t pgsc_model_with_info(const void *bytes, int64_t len, const char *info, int64_t info_len,
+									void **model, char *err);
+
 #endif							/* PGSCORE_ABI_H */
