@@ -8,6 +8,8 @@
 
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 void
 pgscore_check_model_bytes(const char *data, Size len, const char *function)
@@ -66,4 +68,37 @@ Datum
 ml_model_from_bytea(PG_FUNCTION_ARGS)
 {
 	return checked_model(PG_GETARG_BYTEA_PP(0), "ml.model");
+}
+
+/* ml.with_info(model, info jsonb): the model with its info JSON replaced. */
+PG_FUNCTION_INFO_V1(ml_model_with_info);
+Datum
+ml_model_with_info(PG_FUNCTION_ARGS)
+{
+	bytea	   *m = PG_GETARG_BYTEA_PP(0);
+	Jsonb	   *info = PG_GETARG_JSONB_P(1);
+	char	   *text = JsonbToCString(NULL, &info->root, VARSIZE(info));
+	char		err[PGSC_ERRBUF];
+	void	   *handle = NULL;
+	int32		status;
+	int64		size;
+	bytea	   *out;
+
+	status = pgsc_model_with_info(VARDATA_ANY(m), VARSIZE_ANY_EXHDR(m), text, strlen(text), &handle, err);
+	if (status != PGSC_OK)
+		pgscore_raise(status, err, "ml.with_info");
+	size = pgsc_model_encoded_size(handle);
+	out = (size <= (int64) (MaxAllocSize - VARHDRSZ)) ?
+		palloc_extended(VARHDRSZ + size, MCXT_ALLOC_NO_OOM) : NULL;
+	if (out == NULL)
+	{
+		pgsc_model_release(handle);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ml.with_info: the model takes %lld bytes, more than can be stored", (long long) size)));
+	}
+	SET_VARSIZE(out, VARHDRSZ + size);
+	pgsc_model_encode(handle, VARDATA(out));
+	pgsc_model_release(handle);
+	PG_RETURN_BYTEA_P(out);
 }

@@ -28,3 +28,8 @@ COMMENT ON FUNCTION ml.model_from_bytea(bytea) IS
   'Checks that bytes are a pgscore model (checksum, format version) and returns them as ml.model.';
 CREATE CAST (bytea AS ml.model) WITH FUNCTION ml.model_from_bytea(bytea);
 CREATE CAST (ml.model AS bytea) WITHOUT FUNCTION;
+
+CREATE FUNCTION ml.with_info(model ml.model, info jsonb) RETURNS ml.model
+    AS 'MODULE_PATHNAME', 'ml_model_with_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.with_info(ml.model, jsonb) IS
+  'The model with its info JSON replaced (ml.train stores preprocessing and registry facts there; describe() shows it under "info"). A "preprocess" spec must encode exactly the model''s feature count.';
