@@ -1,17 +1,18 @@
 /*
- * predict.c -- ml.predict, ml.predict_proba and ml.describe on a model value.
+ * predict.c -- ml.predict, ml.predict_proba, ml.encode and ml.describe on a model
+ * value, with its features as a float8[] or as a row.
  *
  * Decoding a model costs far more than scoring a row, so each call site keeps the
- * decoded models (Swift handles) it has seen in fn_extra, a few at a time, and reuses
- * them while the model value is the same. The handles are released when the query's
- * memory goes away.
+ * decoded models (ScoringModel) it has seen in fn_extra, a few at a time, and reuses
+ * them while the model value is the same. They are released when the query's memory
+ * goes away.
  */
 #include "pgscore.h"
+#include "scoring_model.h"
 
 #include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
-#include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -20,15 +21,13 @@
 
 typedef struct CachedModel
 {
-	void	   *handle;			/* Swift model, NULL when the slot is empty */
+	ScoringModel sm;			/* sm.model NULL when the slot is empty */
 	uint64		last_used;
 	/* identity of the cached value */
 	Oid			toast_relid;	/* for values stored out of line */
 	Oid			toast_valueid;
 	Size		length;
 	char		header[PGSC_MODEL_IDENTITY_SIZE];	/* first bytes of the value */
-	int64		info[PGSC_INFO_LEN];
-	text	  **labels;			/* class labels as text, class order */
 } CachedModel;
 
 typedef struct ModelCache
@@ -40,23 +39,6 @@ typedef struct ModelCache
 	MemoryContextCallback release;
 } ModelCache;
 
-static void
-cached_model_clear(CachedModel *cm)
-{
-	int64		i;
-
-	if (cm->handle != NULL)
-		pgsc_model_release(cm->handle);
-	cm->handle = NULL;
-	if (cm->labels != NULL)
-	{
-		for (i = 0; i < cm->info[PGSC_INFO_CLASSES]; i++)
-			pfree(cm->labels[i]);
-		pfree(cm->labels);
-		cm->labels = NULL;
-	}
-}
-
 /* Runs when the query's memory goes away (normally or on ERROR). */
 static void
 model_cache_release(void *arg)
@@ -64,9 +46,14 @@ model_cache_release(void *arg)
 	ModelCache *mc = (ModelCache *) arg;
 	int			i;
 
+	/* the slots' memory contexts are children of the one going away */
 	for (i = 0; i < MODEL_CACHE_SLOTS; i++)
-		if (mc->slots[i].handle != NULL)
-			pgsc_model_release(mc->slots[i].handle);
+	{
+		if (mc->slots[i].sm.model != NULL)
+			pgsc_model_release(mc->slots[i].sm.model);
+		if (mc->slots[i].sm.pre != NULL)
+			pgsc_preprocessor_release(mc->slots[i].sm.pre);
+	}
 }
 
 static ModelCache *
@@ -86,43 +73,12 @@ model_cache_for(FunctionCallInfo fcinfo)
 	return mc;
 }
 
-static void
-cached_model_fill(ModelCache *mc, CachedModel *cm, struct varlena *v, const char *function)
-{
-	char		err[PGSC_ERRBUF];
-	void	   *handle = NULL;
-	int32		status;
-	int64		i;
-	Size		len = VARSIZE_ANY_EXHDR(v);
-	MemoryContext old;
-
-	cached_model_clear(cm);
-	status = pgsc_model_open(VARDATA_ANY(v), (int64) len, &handle, err);
-	if (status != PGSC_OK)
-		pgscore_raise(status, err, function);
-	cm->handle = handle;
-	cm->length = len;
-	memcpy(cm->header, VARDATA_ANY(v), Min(len, (Size) PGSC_MODEL_IDENTITY_SIZE));
-	pgsc_model_info(handle, cm->info);
-	old = MemoryContextSwitchTo(mc->context);
-	cm->labels = palloc(sizeof(text *) * Max(cm->info[PGSC_INFO_CLASSES], 1));
-	for (i = 0; i < cm->info[PGSC_INFO_CLASSES]; i++)
-	{
-		const char *label;
-		int64		label_len;
-
-		(void) pgsc_model_class_label(handle, i, &label, &label_len);
-		cm->labels[i] = cstring_to_text_with_len(label, (int) label_len);
-	}
-	MemoryContextSwitchTo(old);
-}
-
 /*
  * The decoded model for argument 0: a cached one when it is the same value (same
  * TOAST pointer, or same length and header, which holds the CRC-64 of the body),
  * else decoded into the least recently used slot.
  */
-static CachedModel *
+static ScoringModel *
 model_for_call(FunctionCallInfo fcinfo, const char *function)
 {
 	ModelCache *mc = model_cache_for(fcinfo);
@@ -144,7 +100,7 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 		CachedModel *cm = &mc->slots[slot];
 		bool		same;
 
-		if (cm->handle == NULL)
+		if (cm->sm.model == NULL)
 		{
 			victim = cm;
 			continue;
@@ -159,89 +115,180 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 		{
 			cm->last_used = mc->clock;
 			mc->last = slot;
-			return cm;
+			return &cm->sm;
 		}
-		if (victim->handle != NULL && cm->last_used < victim->last_used)
+		if (victim->sm.model != NULL && cm->last_used < victim->last_used)
 			victim = cm;
 	}
 	if (external)
 		v = pg_detoast_datum_packed(raw);
-	cached_model_fill(mc, victim, v, function);
+	scoring_model_close(&victim->sm);
+	scoring_model_open(&victim->sm, mc->context, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), function);
+	victim->length = VARSIZE_ANY_EXHDR(v);
+	memcpy(victim->header, VARDATA_ANY(v), Min(victim->length, (Size) PGSC_MODEL_IDENTITY_SIZE));
 	victim->toast_relid = external ? ext.va_toastrelid : InvalidOid;
 	victim->toast_valueid = external ? ext.va_valueid : InvalidOid;
 	victim->last_used = mc->clock;
 	mc->last = victim - mc->slots;
-	return victim;
+	return &victim->sm;
 }
 
 PG_FUNCTION_INFO_V1(ml_predict_model);
 Datum
 ml_predict_model(PG_FUNCTION_ARGS)
 {
-	CachedModel *mc = model_for_call(fcinfo, "ml.predict");
-	const float8 *x;
+	ScoringModel *sm = model_for_call(fcinfo, "ml.predict");
 	float8		buffer[PGSCORE_MAX_FEATURES];
 	int			n;
 	bool		has_nulls;
-	double		value;
-	int64		cls;
-	char		err[PGSC_ERRBUF];
-	int32		status;
+	const float8 *x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict", buffer, &n, &has_nulls);
 
-	x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict", buffer, &n, &has_nulls);
 	if (has_nulls)
 		PG_RETURN_NULL();		/* a row with an unknown feature has an unknown prediction */
-	status = pgsc_predict(mc->handle, x, n, &value, &cls, err);
-	if (status != PGSC_OK)
-		pgscore_raise(status, err, "ml.predict");
-	if (cls < 0)
-		PG_RETURN_TEXT_P(cstring_to_text(float8out_internal(value)));
-	if (cls >= mc->info[PGSC_INFO_CLASSES])
-		elog(ERROR, "ml.predict: class index " INT64_FORMAT " out of range", cls);
-	/* read-only and alive until the query ends, like a pointer into a tuple */
-	PG_RETURN_TEXT_P(mc->labels[cls]);
+	return scoring_predict(sm, x, n, "ml.predict");
 }
 
 PG_FUNCTION_INFO_V1(ml_predict_proba_model);
 Datum
 ml_predict_proba_model(PG_FUNCTION_ARGS)
 {
-	CachedModel *mc = model_for_call(fcinfo, "ml.predict_proba");
-	const float8 *x;
+	ScoringModel *sm = model_for_call(fcinfo, "ml.predict_proba");
 	float8		buffer[PGSCORE_MAX_FEATURES];
 	int			n;
-	int			k = (int) mc->info[PGSC_INFO_CLASSES];
 	bool		has_nulls;
-	char		err[PGSC_ERRBUF];
-	int32		status;
-	ArrayType  *result;
-	Size		nbytes;
+	const float8 *x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict_proba", buffer, &n, &has_nulls);
 
-	x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict_proba", buffer, &n, &has_nulls);
 	if (has_nulls)
 		PG_RETURN_NULL();
-	nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float8) * Max(k, 1);
-	result = (ArrayType *) palloc0(nbytes);
+	PG_RETURN_ARRAYTYPE_P(scoring_proba(sm, x, n, "ml.predict_proba"));
+}
+
+PG_FUNCTION_INFO_V1(ml_predict_model_row);
+Datum
+ml_predict_model_row(PG_FUNCTION_ARGS)
+{
+	ScoringModel *sm = model_for_call(fcinfo, "ml.predict");
+	float8		buffer[PGSCORE_MAX_FEATURES];
+	const double *x = scoring_encode_record(sm, PG_GETARG_HEAPTUPLEHEADER(1), buffer, "ml.predict", "the model");
+
+	return scoring_predict(sm, x, (int) sm->info[PGSC_INFO_FEATURES], "ml.predict");
+}
+
+PG_FUNCTION_INFO_V1(ml_predict_proba_model_row);
+Datum
+ml_predict_proba_model_row(PG_FUNCTION_ARGS)
+{
+	ScoringModel *sm = model_for_call(fcinfo, "ml.predict_proba");
+	float8		buffer[PGSCORE_MAX_FEATURES];
+	const double *x = scoring_encode_record(sm, PG_GETARG_HEAPTUPLEHEADER(1), buffer, "ml.predict_proba", "the model");
+
+	PG_RETURN_ARRAYTYPE_P(scoring_proba(sm, x, (int) sm->info[PGSC_INFO_FEATURES], "ml.predict_proba"));
+}
+
+/* float8[] of the encoded values */
+static ArrayType *
+float8_array(const double *x, int n)
+{
+	Size		nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float8) * n;
+	ArrayType  *result = (ArrayType *) palloc0(nbytes);
+
 	SET_VARSIZE(result, nbytes);
 	result->ndim = 1;
 	result->dataoffset = 0;
 	result->elemtype = FLOAT8OID;
-	ARR_DIMS(result)[0] = k;
+	ARR_DIMS(result)[0] = n;
 	ARR_LBOUND(result)[0] = 1;
-	status = pgsc_predict_proba(mc->handle, x, n, (double *) ARR_DATA_PTR(result), err);
-	if (status != PGSC_OK)
-		pgscore_raise(status, err, "ml.predict_proba");
-	PG_RETURN_ARRAYTYPE_P(result);
+	memcpy(ARR_DATA_PTR(result), x, sizeof(float8) * n);
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(ml_encode_model_row);
+Datum
+ml_encode_model_row(PG_FUNCTION_ARGS)
+{
+	ScoringModel *sm = model_for_call(fcinfo, "ml.encode");
+	float8		buffer[PGSCORE_MAX_FEATURES];
+	const double *x = scoring_encode_record(sm, PG_GETARG_HEAPTUPLEHEADER(1), buffer, "ml.encode", "the model");
+
+	PG_RETURN_ARRAYTYPE_P(float8_array(x, (int) sm->info[PGSC_INFO_FEATURES]));
+}
+
+/*
+ * ml.encode(spec jsonb, row): the training-time twin of ml.encode(model, row), used
+ * by ml.train before a model exists. The parsed spec is kept while the same spec
+ * value comes back (a constant of the query).
+ */
+typedef struct SpecCache
+{
+	void	   *pre;
+	char	   *spec;			/* copy of the jsonb bytes */
+	Size		length;
+	RowEncoder *encoder;
+	MemoryContextCallback release;
+} SpecCache;
+
+static void
+spec_cache_release(void *arg)
+{
+	SpecCache  *sc = (SpecCache *) arg;
+
+	if (sc->pre != NULL)
+		pgsc_preprocessor_release(sc->pre);
+	sc->pre = NULL;
+}
+
+PG_FUNCTION_INFO_V1(ml_encode_spec_row);
+Datum
+ml_encode_spec_row(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *spec = PG_GETARG_JSONB_P(0);
+	Size		len = VARSIZE(spec);
+	SpecCache  *sc = (SpecCache *) fcinfo->flinfo->fn_extra;
+	float8		buffer[PGSCORE_MAX_FEATURES];
+
+	if (sc == NULL)
+	{
+		sc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SpecCache));
+		sc->release.func = spec_cache_release;
+		sc->release.arg = sc;
+		MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, &sc->release);
+		fcinfo->flinfo->fn_extra = sc;
+	}
+	if (sc->pre == NULL || sc->length != len || memcmp(sc->spec, spec, len) != 0)
+	{
+		char	   *json = JsonbToCString(NULL, &spec->root, len);
+		char		err[PGSC_ERRBUF];
+		void	   *pre = NULL;
+		int32		status = pgsc_preprocessor_open(json, strlen(json), &pre, err);
+
+		if (status != PGSC_OK)
+			pgscore_raise(status, err, "ml.encode");
+		spec_cache_release(sc);
+		sc->pre = pre;
+		if (sc->spec != NULL)
+			pfree(sc->spec);
+		sc->spec = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, len);
+		memcpy(sc->spec, spec, len);
+		sc->length = len;
+		sc->encoder = row_encoder_create(fcinfo->flinfo->fn_mcxt, pre);
+		if (sc->encoder->features > PGSCORE_MAX_FEATURES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("ml.encode: the columns encode to %d features, at most %d are supported",
+							sc->encoder->features, PGSCORE_MAX_FEATURES)));
+	}
+	row_encoder_encode_record(sc->encoder, PG_GETARG_HEAPTUPLEHEADER(1), buffer, "ml.encode");
+	PG_RETURN_ARRAYTYPE_P(float8_array(buffer, sc->encoder->features));
 }
 
 PG_FUNCTION_INFO_V1(ml_describe_model);
 Datum
 ml_describe_model(PG_FUNCTION_ARGS)
 {
-	CachedModel *mc = model_for_call(fcinfo, "ml.describe");
+	ScoringModel *sm = model_for_call(fcinfo, "ml.describe");
 	const char *json;
 	int64		len;
 
-	pgsc_model_describe(mc->handle, &json, &len);
+	pgsc_model_describe(sm->model, &json, &len);
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(json, len)));
 }

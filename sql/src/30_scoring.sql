@@ -14,3 +14,22 @@ CREATE FUNCTION ml.describe(model ml.model) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'ml_describe_model' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.describe(ml.model) IS
   'The model as JSON: algorithm, format_version, features, training_rows, label_type, classes (in order), coefficients or class statistics, options.';
+
+-- Row forms: the row's columns are matched by name to the columns ml.train learned
+-- the model from, and its preprocessing (imputation, scaling, categories) is replayed.
+CREATE FUNCTION ml.predict(model ml.model, "row" record) RETURNS text
+    AS 'MODULE_PATHNAME', 'ml_predict_model_row' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.predict(ml.model, record) IS
+  'Prediction for a table row (model trained by ml.train): columns are matched by name, missing values imputed, categories encoded as in training.';
+CREATE FUNCTION ml.predict_proba(model ml.model, "row" record) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'ml_predict_proba_model_row' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.predict_proba(ml.model, record) IS
+  'Class probabilities for a table row (model trained by ml.train), in class order.';
+CREATE FUNCTION ml.encode(model ml.model, "row" record) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'ml_encode_model_row' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.encode(ml.model, record) IS
+  'The feature vector the model scores for a row: its preprocessing replayed (numeric columns first, then one 0/1 slot per category).';
+CREATE FUNCTION ml.encode(spec jsonb, "row" record) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'ml_encode_spec_row' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.encode(jsonb, record) IS
+  'Encodes a row with a preprocessing spec ({"columns": [...]}, as stored by ml.train under info.preprocess).';

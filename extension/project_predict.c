@@ -1,0 +1,82 @@
+/*
+ * project_predict.c -- ml.predict(project, ...) and ml.predict_proba(project, ...):
+ * score with the project's deployed version (looked up once per query, decoded once
+ * per backend), with a float8[] of encoded features or with a table row.
+ */
+#include "deployed.h"
+
+#include "utils/builtins.h"
+
+static const double *
+row_features(DeployedModel *dm, FunctionCallInfo fcinfo, double *buffer, const char *function)
+{
+	char		what[NAMEDATALEN + 64];
+
+	snprintf(what, sizeof(what), "version %d of project \"%s\"", dm->version,
+			 text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	return scoring_encode_record(&dm->sm, PG_GETARG_HEAPTUPLEHEADER(1), buffer, function, what);
+}
+
+PG_FUNCTION_INFO_V1(ml_predict_project);
+Datum
+ml_predict_project(PG_FUNCTION_ARGS)
+{
+	DeployedModel *dm = deployed_model((DeployedLookup **) &fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, PG_GETARG_TEXT_PP(0), false, "ml.predict");
+	float8		buffer[PGSCORE_MAX_FEATURES];
+	int			n;
+	bool		has_nulls;
+	const float8 *x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict", buffer, &n, &has_nulls);
+
+	if (has_nulls)
+		PG_RETURN_NULL();
+	return scoring_predict(&dm->sm, x, n, "ml.predict");
+}
+
+PG_FUNCTION_INFO_V1(ml_predict_proba_project);
+Datum
+ml_predict_proba_project(PG_FUNCTION_ARGS)
+{
+	DeployedModel *dm = deployed_model((DeployedLookup **) &fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, PG_GETARG_TEXT_PP(0), false, "ml.predict_proba");
+	float8		buffer[PGSCORE_MAX_FEATURES];
+	int			n;
+	bool		has_nulls;
+	const float8 *x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict_proba", buffer, &n, &has_nulls);
+
+	if (has_nulls)
+		PG_RETURN_NULL();
+	PG_RETURN_ARRAYTYPE_P(scoring_proba(&dm->sm, x, n, "ml.predict_proba"));
+}
+
+PG_FUNCTION_INFO_V1(ml_predict_project_row);
+Datum
+ml_predict_project_row(PG_FUNCTION_ARGS)
+{
+	DeployedModel *dm = deployed_model((DeployedLookup **) &fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, PG_GETARG_TEXT_PP(0), false, "ml.predict");
+	float8		buffer[PGSCORE_MAX_FEATURES];
+	const double *x = row_features(dm, fcinfo, buffer, "ml.predict");
+
+	return scoring_predict(&dm->sm, x, (int) dm->sm.info[PGSC_INFO_FEATURES], "ml.predict");
+}
+
+PG_FUNCTION_INFO_V1(ml_predict_proba_project_row);
+Datum
+ml_predict_proba_project_row(PG_FUNCTION_ARGS)
+{
+	DeployedModel *dm = deployed_model((DeployedLookup **) &fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, PG_GETARG_TEXT_PP(0), false, "ml.predict_proba");
+	float8		buffer[PGSCORE_MAX_FEATURES];
+	const double *x = row_features(dm, fcinfo, buffer, "ml.predict_proba");
+
+	PG_RETURN_ARRAYTYPE_P(scoring_proba(&dm->sm, x, (int) dm->sm.info[PGSC_INFO_FEATURES], "ml.predict_proba"));
+}
+
+/* ml.deployed_version(project): the version predict(project, ...) uses now, or NULL. */
+PG_FUNCTION_INFO_V1(ml_deployed_version);
+Datum
+ml_deployed_version(PG_FUNCTION_ARGS)
+{
+	DeployedModel *dm = deployed_model((DeployedLookup **) &fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, PG_GETARG_TEXT_PP(0), true, "ml.deployed_version");
+
+	if (dm == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(dm->version);
+}

@@ -1,0 +1,188 @@
+/*
+ * row_encoder.c -- see row_encoder.h.
+ */
+#include "row_encoder.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+RowEncoder *
+row_encoder_create(MemoryContext context, void *pre)
+{
+	RowEncoder *enc = MemoryContextAllocZero(context, sizeof(RowEncoder));
+	int			n = (int) pgsc_preprocessor_columns(pre);
+
+	enc->context = context;
+	enc->pre = pre;
+	enc->columns = n;
+	enc->features = (int) pgsc_preprocessor_features(pre);
+	enc->attnum = MemoryContextAllocZero(context, sizeof(int) * Max(n, 1));
+	enc->atttype = MemoryContextAllocZero(context, sizeof(Oid) * Max(n, 1));
+	enc->output = MemoryContextAllocZero(context, sizeof(FmgrInfo) * Max(n, 1));
+	enc->kinds = MemoryContextAllocZero(context, sizeof(int32) * Max(n, 1));
+	enc->numbers = MemoryContextAllocZero(context, sizeof(double) * Max(n, 1));
+	enc->texts = MemoryContextAllocZero(context, sizeof(char *) * Max(n, 1));
+	enc->lengths = MemoryContextAllocZero(context, sizeof(int32) * Max(n, 1));
+	enc->rowtype = InvalidOid;
+	return enc;
+}
+
+static bool
+is_number_type(Oid t)
+{
+	return t == FLOAT8OID || t == FLOAT4OID || t == INT2OID || t == INT4OID ||
+		t == INT8OID || t == NUMERICOID || t == BOOLOID;
+}
+
+static bool
+is_text_type(Oid t)
+{
+	return t == TEXTOID || t == VARCHAROID || t == BPCHAROID || t == NAMEOID;
+}
+
+/* Matches the preprocessor's columns to the row's attributes by name. */
+void
+row_encoder_map(RowEncoder *enc, TupleDesc desc, Oid rowtype, int32 rowtypmod, const char *function)
+{
+	int			i,
+				a;
+
+	for (i = 0; i < enc->columns; i++)
+	{
+		const char *name = pgsc_preprocessor_column(enc->pre, i);
+		int			found = 0;
+
+		for (a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			{
+				found = a + 1;
+				break;
+			}
+		}
+		if (found == 0)
+		{
+			StringInfoData wanted;
+			int			j;
+
+			initStringInfo(&wanted);
+			for (j = 0; j < enc->columns; j++)
+				appendStringInfo(&wanted, "%s%s", j ? ", " : "", pgsc_preprocessor_column(enc->pre, j));
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s: the row has no column \"%s\"", function, name),
+					 errdetail("The model was trained on the columns %s.", wanted.data),
+					 errhint("Pass a row with those column names (extra columns are ignored).")));
+		}
+		enc->attnum[i] = found;
+		enc->atttype[i] = getBaseType(TupleDescAttr(desc, found - 1)->atttypid);
+		if (!is_number_type(enc->atttype[i]) && !is_text_type(enc->atttype[i]))
+		{
+			Oid			out;
+			bool		varlena;
+
+			getTypeOutputInfo(enc->atttype[i], &out, &varlena);
+			fmgr_info_cxt(out, &enc->output[i], enc->context);
+		}
+	}
+	enc->rowtype = rowtype;
+	enc->rowtypmod = rowtypmod;
+}
+
+static double
+number_of(Oid t, Datum d)
+{
+	switch (t)
+	{
+		case FLOAT8OID:
+			return DatumGetFloat8(d);
+		case FLOAT4OID:
+			return DatumGetFloat4(d);
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case INT8OID:
+			return (double) DatumGetInt64(d);
+		case BOOLOID:
+			return DatumGetBool(d) ? 1.0 : 0.0;
+		default:				/* NUMERICOID */
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+	}
+}
+
+void
+row_encoder_encode(RowEncoder *enc, HeapTuple tuple, TupleDesc desc, double *out, const char *function)
+{
+	char		err[PGSC_ERRBUF];
+	int32		status;
+	int			i;
+
+	for (i = 0; i < enc->columns; i++)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, enc->attnum[i], desc, &isnull);
+		Oid			t = enc->atttype[i];
+
+		enc->texts[i] = NULL;
+		enc->lengths[i] = 0;
+		if (isnull)
+			enc->kinds[i] = PGSC_VALUE_NULL;
+		else if (is_number_type(t))
+		{
+			enc->kinds[i] = PGSC_VALUE_NUMBER;
+			enc->numbers[i] = number_of(t, d);
+		}
+		else if (is_text_type(t) && t != NAMEOID)
+		{
+			text	   *txt = DatumGetTextPP(d);
+
+			enc->kinds[i] = PGSC_VALUE_TEXT;
+			enc->texts[i] = VARDATA_ANY(txt);
+			enc->lengths[i] = VARSIZE_ANY_EXHDR(txt);
+		}
+		else
+		{
+			char	   *s = t == NAMEOID ? NameStr(*DatumGetName(d)) : OutputFunctionCall(&enc->output[i], d);
+
+			enc->kinds[i] = PGSC_VALUE_TEXT;
+			enc->texts[i] = s;
+			enc->lengths[i] = strlen(s);
+		}
+	}
+	status = pgsc_preprocessor_encode(enc->pre, enc->kinds, enc->numbers, enc->texts, enc->lengths, out, err);
+	if (status != PGSC_OK)
+		pgscore_raise(status, err, function);
+}
+
+/* A composite Datum (a row passed to a function). */
+void
+row_encoder_encode_record(RowEncoder *enc, HeapTupleHeader rec, double *out, const char *function)
+{
+	Oid			rowtype = HeapTupleHeaderGetTypeId(rec);
+	int32		rowtypmod = HeapTupleHeaderGetTypMod(rec);
+	TupleDesc	desc = lookup_rowtype_tupdesc(rowtype, rowtypmod);
+	HeapTupleData tuple;
+
+	PG_TRY();
+	{
+		if (enc->rowtype != rowtype || enc->rowtypmod != rowtypmod)
+			row_encoder_map(enc, desc, rowtype, rowtypmod, function);
+		tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+		ItemPointerSetInvalid(&(tuple.t_self));
+		tuple.t_tableOid = InvalidOid;
+		tuple.t_data = rec;
+		row_encoder_encode(enc, &tuple, desc, out, function);
+	}
+	PG_FINALLY();
+	{
+		ReleaseTupleDesc(desc);
+	}
+	PG_END_TRY();
+}

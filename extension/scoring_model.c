@@ -1,0 +1,131 @@
+/*
+ * scoring_model.c -- see scoring_model.h.
+ */
+#include "scoring_model.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+
+void
+scoring_model_open(ScoringModel *sm, MemoryContext parent, const char *data, Size len,
+				   const char *function)
+{
+	char		err[PGSC_ERRBUF];
+	void	   *model = NULL;
+	void	   *pre = NULL;
+	int32		status;
+	int64		i;
+	MemoryContext context = AllocSetContextCreate(parent, "pgscore model", ALLOCSET_SMALL_SIZES);
+	MemoryContext old;
+
+	status = pgsc_model_open(data, (int64) len, &model, err);
+	if (status == PGSC_OK)
+	{
+		status = pgsc_model_preprocessor(model, &pre, err);
+		if (status != PGSC_OK)
+			pgsc_model_release(model);
+	}
+	if (status != PGSC_OK)
+	{
+		MemoryContextDelete(context);
+		pgscore_raise(status, err, function);
+	}
+	sm->context = context;
+	sm->model = model;
+	sm->pre = pre;
+	sm->encoder = NULL;
+	pgsc_model_info(model, sm->info);
+	old = MemoryContextSwitchTo(context);
+	sm->labels = palloc(sizeof(text *) * Max(sm->info[PGSC_INFO_CLASSES], 1));
+	for (i = 0; i < sm->info[PGSC_INFO_CLASSES]; i++)
+	{
+		const char *label;
+		int64		label_len;
+
+		(void) pgsc_model_class_label(model, i, &label, &label_len);
+		sm->labels[i] = cstring_to_text_with_len(label, (int) label_len);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+void
+scoring_model_close(ScoringModel *sm)
+{
+	if (sm->model != NULL)
+		pgsc_model_release(sm->model);
+	if (sm->pre != NULL)
+		pgsc_preprocessor_release(sm->pre);
+	if (sm->context != NULL)
+		MemoryContextDelete(sm->context);
+	memset(sm, 0, sizeof(ScoringModel));
+}
+
+/* The prediction as text: the class label, or the regression value. */
+Datum
+scoring_predict(ScoringModel *sm, const double *x, int n, const char *function)
+{
+	double		value;
+	int64		cls;
+	char		err[PGSC_ERRBUF];
+	int32		status;
+
+	status = pgsc_predict(sm->model, x, n, &value, &cls, err);
+	if (status != PGSC_OK)
+		pgscore_raise(status, err, function);
+	if (cls < 0)
+		return PointerGetDatum(cstring_to_text(float8out_internal(value)));
+	if (cls >= sm->info[PGSC_INFO_CLASSES])
+		elog(ERROR, "%s: class index " INT64_FORMAT " out of range", function, cls);
+	/* read-only and alive while the model is cached, like a pointer into a tuple */
+	return PointerGetDatum(sm->labels[cls]);
+}
+
+ArrayType *
+scoring_proba(ScoringModel *sm, const double *x, int n, const char *function)
+{
+	int			k = (int) sm->info[PGSC_INFO_CLASSES];
+	Size		nbytes = ARR_OVERHEAD_NONULLS(1) + sizeof(float8) * Max(k, 1);
+	ArrayType  *result = (ArrayType *) palloc0(nbytes);
+	char		err[PGSC_ERRBUF];
+	int32		status;
+
+	SET_VARSIZE(result, nbytes);
+	result->ndim = 1;
+	result->dataoffset = 0;
+	result->elemtype = FLOAT8OID;
+	ARR_DIMS(result)[0] = k;
+	ARR_LBOUND(result)[0] = 1;
+	status = pgsc_predict_proba(sm->model, x, n, (double *) ARR_DATA_PTR(result), err);
+	if (status != PGSC_OK)
+		pgscore_raise(status, err, function);
+	return result;
+}
+
+RowEncoder *
+scoring_encoder(ScoringModel *sm, const char *function, const char *what)
+{
+	if (sm->pre == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s: %s has no column names: it was trained by an aggregate on feature arrays",
+						function, what),
+				 errhint("Score it with a float8[] of features, or train it with ml.train to score rows.")));
+	if (sm->encoder == NULL)
+		sm->encoder = row_encoder_create(sm->context, sm->pre);
+	return sm->encoder;
+}
+
+/* Encodes a row with the model's preprocessing into buffer (PGSCORE_MAX_FEATURES). */
+const double *
+scoring_encode_record(ScoringModel *sm, HeapTupleHeader rec, double *buffer, const char *function,
+					  const char *what)
+{
+	RowEncoder *enc = scoring_encoder(sm, function, what);
+
+	if (enc->features > PGSCORE_MAX_FEATURES)
+		elog(ERROR, "%s: %d encoded features", function, enc->features);
+	row_encoder_encode_record(enc, rec, buffer, function);
+	return buffer;
+}

@@ -1,0 +1,610 @@
+-- ---------------------------------------------------------------- workflows
+-- ml.train / ml.deploy / ml.evaluate / ml.export / ml.score_on_insert. They run with
+-- the caller's rights (ml.train reads the source as the caller); the registry tables
+-- are written only through the SECURITY DEFINER helpers below, which trainer roles
+-- may call (ml.grant_train).
+
+CREATE TYPE ml.training_result AS (
+    project    text,
+    version    int,
+    algorithm  text,
+    key_metric text,
+    score      float8,
+    deployed   boolean,
+    metrics    jsonb
+);
+
+CREATE FUNCTION ml._algorithm_name(algorithm text, task text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE lower(coalesce(algorithm, CASE task WHEN 'regression' THEN 'linear_regression'
+                                                  ELSE 'logistic_regression' END))
+           WHEN 'logistic_regression' THEN 'logistic_regression' WHEN 'logreg' THEN 'logistic_regression'
+           WHEN 'linear_regression' THEN 'linear_regression' WHEN 'linreg' THEN 'linear_regression'
+           WHEN 'naive_bayes' THEN 'naive_bayes' WHEN 'nb' THEN 'naive_bayes'
+         END $$;
+
+-- writes one version; creates the project on first use
+CREATE FUNCTION ml._record_version(project text, task text, trained_by name, v ml.models)
+RETURNS ml.models
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p ml.projects;
+  r ml.models;
+BEGIN
+  INSERT INTO ml.projects (name, task, created_by) VALUES (project, task, trained_by)
+    ON CONFLICT (name) DO NOTHING;
+  SELECT * INTO p FROM ml.projects WHERE name = project FOR UPDATE;   -- serialises version numbers
+  IF p.task <> task THEN
+    RAISE EXCEPTION 'ml.train: project "%" is a % project; this label makes a % model', project, p.task, task
+      USING ERRCODE = 'datatype_mismatch';
+  END IF;
+  v.id := nextval('ml.models_id_seq');
+  v.project_id := p.id;
+  v.version := coalesce((SELECT max(m.version) FROM ml.models m WHERE m.project_id = p.id), 0) + 1;
+  v.created_by := trained_by;
+  v.created_at := now();
+  INSERT INTO ml.models SELECT v.* RETURNING * INTO r;
+  RETURN r;
+END $$;
+
+CREATE FUNCTION ml._record_deployment(project text, version int, strategy text, reason text, deployed_by name)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p ml.projects;
+  m ml.models;
+  current_version int;
+BEGIN
+  SELECT * INTO p FROM ml.projects WHERE name = project FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'ml.deploy: project "%" does not exist', project USING ERRCODE = 'undefined_object';
+  END IF;
+  SELECT * INTO m FROM ml.models WHERE project_id = p.id AND ml.models.version = _record_deployment.version;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'ml.deploy: project "%" has no version %', project, version
+      USING ERRCODE = 'undefined_object',
+            HINT = 'SELECT version FROM ml.versions WHERE project = ' || quote_literal(project) || ' lists them.';
+  END IF;
+  SELECT d.version INTO current_version FROM ml.deployments d WHERE d.project_id = p.id ORDER BY d.id DESC LIMIT 1;
+  INSERT INTO ml.deployments (project_id, model_id, version, strategy, replaced_version, reason, deployed_by)
+  VALUES (p.id, m.id, m.version, strategy, current_version, reason, deployed_by);
+  RETURN m.version;
+END $$;
+
+CREATE FUNCTION ml.create_project(name text, task text, deploy_policy text DEFAULT 'best_score')
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  INSERT INTO ml.projects (name, task, deploy_policy, created_by) VALUES (name, task, deploy_policy, session_user);
+END $$;
+COMMENT ON FUNCTION ml.create_project(text, text, text) IS
+  'Creates a project ahead of training: task classification or regression, deploy policy best_score | most_recent | manual. ml.train creates one with the defaults when missing.';
+
+CREATE FUNCTION ml.set_deploy_policy(project text, deploy_policy text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  UPDATE ml.projects SET deploy_policy = set_deploy_policy.deploy_policy WHERE name = project;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'project "%" does not exist', project USING ERRCODE = 'undefined_object';
+  END IF;
+END $$;
+COMMENT ON FUNCTION ml.set_deploy_policy(text, text) IS
+  'Whether ml.train deploys its new version: best_score (when it beats the deployed one), most_recent (always) or manual (never).';
+
+-- ---------------------------------------------------------------- ml.train
+
+CREATE FUNCTION ml.train(
+    project       text,
+    source        text,
+    label         text,
+    algorithm     text DEFAULT NULL,
+    hyperparams   jsonb DEFAULT '{}',
+    test_fraction float8 DEFAULT 0.25,
+    seed          int DEFAULT 42,
+    exclude       text[] DEFAULT '{}')
+RETURNS ml.training_result
+LANGUAGE plpgsql AS $$
+DECLARE
+  started      timestamptz := clock_timestamp();
+  src          text;
+  numeric_re   constant text := '^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$';
+  markers      constant text[] := ARRAY['?', '', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', '-'];
+  col          record;
+  label_type   regtype;
+  label_cat    "char";
+  label_expr   text;
+  task         text;
+  proj         ml.projects;
+  algo         text;
+  agg          text;
+  opts         jsonb;
+  do_scale     boolean := coalesce((hyperparams ->> 'scale')::boolean, true);
+  unknown_cat  text := coalesce(hyperparams ->> 'unknown_categories', 'error');
+  spec_cols    jsonb := '[]';
+  numeric_names text[] := '{}';
+  onehot_names text[] := '{}';
+  features     jsonb := '[]';
+  stats        jsonb := '{}';
+  dropped      jsonb := '[]';
+  n_total      bigint;
+  n_test       bigint;
+  n_classes    bigint;
+  expr         text;
+  s            record;
+  cats         text[];
+  bad          text[];
+  spec         jsonb;
+  model        ml.model;
+  metrics      jsonb;
+  key          text;
+  score        float8;
+  fingerprint  text;
+  v            ml.models;
+  deployed_score float8;
+  has_deployed boolean;
+  deploy_it    boolean := false;
+  result       ml.training_result;
+BEGIN
+  IF test_fraction IS NULL OR test_fraction < 0 OR test_fraction >= 1 THEN
+    RAISE EXCEPTION 'ml.train: test_fraction must be at least 0 and below 1, got %', test_fraction
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF unknown_cat NOT IN ('error', 'ignore') THEN
+    RAISE EXCEPTION 'ml.train: "unknown_categories" must be "error" or "ignore", got "%"', unknown_cat
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories';
+
+  -- the source: a query, or a table or view name
+  IF source ~* '^\s*(select|with|values|table)\M' THEN
+    src := '(' || source || ')';
+  ELSIF to_regclass(source) IS NOT NULL THEN
+    src := to_regclass(source)::text;
+  ELSE
+    RAISE EXCEPTION 'ml.train: source "%" is not a table, a view or a query', source
+      USING ERRCODE = 'undefined_table',
+            HINT = 'Pass a table or view name, or a query starting with SELECT, WITH, VALUES or TABLE.';
+  END IF;
+
+  -- the columns, through an empty copy
+  IF to_regclass('pg_temp.pgscore_train_data') IS NOT NULL THEN
+    DROP TABLE pg_temp.pgscore_train_data;
+  END IF;
+  EXECUTE format('CREATE TEMP TABLE pgscore_train_data AS SELECT * FROM %s s LIMIT 0', src);
+  SELECT a.atttypid::regtype, t.typcategory INTO label_type, label_cat
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+   WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass AND a.attname = label
+     AND a.attnum > 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'ml.train: label column "%" is not in the source', label
+      USING ERRCODE = 'undefined_column',
+            HINT = 'Columns: ' || (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+                                   WHERE attrelid = 'pg_temp.pgscore_train_data'::regclass AND attnum > 0 AND NOT attisdropped);
+  END IF;
+  SELECT array_agg(e) INTO bad FROM unnest(exclude) e
+   WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass
+                        AND a.attname = e AND a.attnum > 0 AND NOT a.attisdropped);
+  IF bad IS NOT NULL THEN
+    RAISE EXCEPTION 'ml.train: excluded column(s) % are not in the source', array_to_string(bad, ', ')
+      USING ERRCODE = 'undefined_column';
+  END IF;
+
+  -- the task: the project's, or from the label's type
+  SELECT * INTO proj FROM ml.projects p WHERE p.name = project;
+  IF FOUND THEN
+    task := proj.task;
+  ELSIF label_cat IN ('B', 'S') THEN
+    task := 'classification';
+  ELSIF label_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+    EXECUTE format('SELECT count(DISTINCT s.%I) FROM %s s', label, src) INTO n_classes;
+    task := CASE WHEN n_classes <= 20 THEN 'classification' ELSE 'regression' END;
+  ELSIF label_cat = 'N' THEN
+    task := 'regression';
+  ELSE
+    task := 'classification';
+  END IF;
+  IF task = 'regression' AND label_cat <> 'N' THEN
+    RAISE EXCEPTION 'ml.train: project "%" is a regression project but label "%" is of type %', project, label, label_type
+      USING ERRCODE = 'datatype_mismatch';
+  END IF;
+  label_expr := CASE
+    WHEN task = 'regression' THEN format('d.%I::float8', label)
+    WHEN label_type = 'boolean'::regtype THEN format('d.%I', label)
+    WHEN label_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN format('d.%I::bigint', label)
+    ELSE format('d.%I::text', label) END;
+  algo := ml._algorithm_name(algorithm, task);
+  IF algo IS NULL THEN
+    RAISE EXCEPTION 'ml.train: unknown algorithm "%"', algorithm
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use logistic_regression, linear_regression or naive_bayes.';
+  END IF;
+  IF (algo = 'linear_regression') <> (task = 'regression') THEN
+    RAISE EXCEPTION 'ml.train: % does not fit a % project', algo, task USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  agg := CASE algo WHEN 'logistic_regression' THEN 'ml.logreg_fit' WHEN 'linear_regression' THEN 'ml.linreg_fit'
+                   ELSE 'ml.nb_fit' END;
+
+  -- the data, with a reproducible split (stratified by label for classification):
+  -- each row's place comes from a hash of its content and the seed
+  DROP TABLE pg_temp.pgscore_train_data;
+  EXECUTE format($q$
+    CREATE TEMP TABLE pgscore_train_data AS
+    SELECT s.*, (row_number() OVER w) <= round(count(*) OVER g * %s) AS pgscore_test__
+      FROM %s s WHERE s.%I IS NOT NULL
+    WINDOW g AS (PARTITION BY %s), w AS (PARTITION BY %s ORDER BY hashtextextended(s::text, %s), s::text)$q$,
+    test_fraction, src, label,
+    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END,
+    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END, seed);
+  SELECT count(*), count(*) FILTER (WHERE pgscore_test__) INTO n_total, n_test FROM pg_temp.pgscore_train_data;
+  IF n_total = 0 THEN
+    RAISE EXCEPTION 'ml.train: the source has no rows with a label'
+      USING ERRCODE = 'data_exception', HINT = 'Check the source and that "' || label || '" is filled in.';
+  END IF;
+  IF task = 'classification' THEN
+    EXECUTE format('SELECT count(DISTINCT d.%I) FROM pg_temp.pgscore_train_data d', label) INTO n_classes;
+    IF n_classes < 2 THEN
+      RAISE EXCEPTION 'ml.train: label "%" has only one class in the source; a classifier needs at least two', label
+        USING ERRCODE = 'data_exception';
+    END IF;
+  END IF;
+
+  -- preprocessing, learned from the training rows only
+  FOR col IN
+    SELECT a.attname::text AS name, a.atttypid::regtype AS type, t.typcategory AS cat
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname <> label AND a.attname <> 'pgscore_test__' AND a.attname <> ALL (exclude)
+     ORDER BY a.attnum
+  LOOP
+    expr := NULL;
+    IF col.cat = 'N' THEN
+      expr := format('d.%I::float8', col.name);
+    ELSIF col.cat = 'B' THEN
+      expr := format('d.%I::int::float8', col.name);
+    ELSIF col.cat = 'S' THEN
+      -- numeric text ("63.0", with "?" for missing) is numeric
+      EXECUTE format($q$SELECT array_agg(DISTINCT btrim(d.%1$I)) FILTER (WHERE btrim(d.%1$I) !~ %2$L),
+                              count(*) FILTER (WHERE btrim(d.%1$I) ~ %2$L)
+                         FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__$q$, col.name, numeric_re)
+        INTO s;
+      IF s.count > 0 AND (s.array_agg IS NULL OR s.array_agg <@ markers) THEN
+        expr := format('CASE WHEN btrim(d.%I) ~ %L THEN btrim(d.%I)::float8 END', col.name, numeric_re, col.name);
+        cats := coalesce(s.array_agg, '{}');
+      END IF;
+    END IF;
+    IF expr IS NOT NULL THEN
+      EXECUTE format($q$SELECT avg(v) AS mean, stddev_pop(v) AS sd, min(v) AS lo, max(v) AS hi,
+                              count(*) FILTER (WHERE v IS NULL)::float8 / greatest(count(*), 1) AS null_fraction,
+                              percentile_cont(ARRAY[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]) WITHIN GROUP (ORDER BY v) AS deciles
+                         FROM (SELECT %s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q$q$, expr)
+        INTO s;
+      IF s.mean IS NULL OR coalesce(s.sd, 0) = 0 THEN
+        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
+                     CASE WHEN s.mean IS NULL THEN 'always missing' ELSE 'constant' END);
+        CONTINUE;
+      END IF;
+      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'numeric',
+                     'impute', s.mean, 'center', CASE WHEN do_scale THEN s.mean ELSE 0 END,
+                     'scale', CASE WHEN do_scale THEN s.sd ELSE 1 END,
+                     'missing', CASE WHEN col.cat = 'S' THEN to_jsonb(cats) ELSE '[]'::jsonb END);
+      numeric_names := numeric_names || col.name;
+      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'numeric', 'mean', s.mean,
+                     'std', s.sd, 'min', s.lo, 'max', s.hi, 'null_fraction', s.null_fraction, 'deciles', to_jsonb(s.deciles)));
+    ELSE
+      EXECUTE format($q$SELECT array_agg(v ORDER BY v) AS cats, jsonb_object_agg(v, f) AS freq,
+                              max(nulls) AS nulls
+                         FROM (SELECT d.%1$I::text AS v, count(*)::float8 / sum(count(*)) OVER () AS f,
+                                      0 AS nulls
+                                 FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__ AND d.%1$I IS NOT NULL
+                                GROUP BY 1) q$q$, col.name)
+        INTO s;
+      IF s.cats IS NULL OR cardinality(s.cats) < 2 THEN
+        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
+                     CASE WHEN s.cats IS NULL THEN 'always missing' ELSE 'a single category' END);
+        CONTINUE;
+      END IF;
+      IF cardinality(s.cats) > 200 THEN
+        RAISE EXCEPTION 'ml.train: column "%" has % categories; at most 200 are encoded', col.name, cardinality(s.cats)
+          USING ERRCODE = 'program_limit_exceeded',
+                HINT = 'Exclude it (exclude => ARRAY[''' || col.name || ''']) or group its values.';
+      END IF;
+      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'categorical',
+                     'categories', to_jsonb(s.cats), 'unknown', unknown_cat);
+      onehot_names := onehot_names || ARRAY(SELECT col.name || '=' || c FROM unnest(s.cats) c);
+      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'categorical', 'frequencies', s.freq));
+    END IF;
+    features := features || jsonb_build_object('name', col.name, 'type', col.type::text,
+                  'kind', CASE WHEN expr IS NOT NULL THEN 'numeric' ELSE 'categorical' END);
+  END LOOP;
+  IF jsonb_array_length(spec_cols) = 0 THEN
+    RAISE EXCEPTION 'ml.train: no usable feature columns (every column is the label, excluded, constant or empty)'
+      USING ERRCODE = 'data_exception', DETAIL = 'Dropped: ' || dropped::text;
+  END IF;
+  IF jsonb_array_length(dropped) > 0 THEN
+    RAISE NOTICE 'ml.train: columns left out: %', dropped;
+  END IF;
+  spec := jsonb_build_object('columns', spec_cols);
+
+  -- train on the training rows
+  EXECUTE format('SELECT %s(ml.encode($1, d), %s, $2) FROM pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__',
+                 agg, label_expr)
+    INTO model USING spec, opts;
+  model := ml.with_info(model, jsonb_build_object('preprocess', spec, 'project', project, 'label', label,
+             'label_type', label_type::text, 'task', task,
+             'feature_names', to_jsonb(numeric_names || onehot_names)));
+
+  -- evaluate on the held-out rows
+  key := CASE task WHEN 'regression' THEN 'r2' ELSE 'accuracy' END;
+  IF n_test > 0 THEN
+    EXECUTE format('SELECT ml.metrics($1, ml.encode($1, d), %s) FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__',
+                   CASE task WHEN 'regression' THEN label_expr ELSE format('d.%I::text', label) END)
+      INTO metrics USING model;
+    score := (metrics ->> key)::float8;
+  END IF;
+
+  SELECT count(*) || ' rows, ' || md5(coalesce(sum(hashtextextended(d::text, 0)::numeric), 0)::text)
+    INTO fingerprint FROM pg_temp.pgscore_train_data d;
+
+  v.algorithm := algo;
+  v.hyperparams := (ml.describe(model) -> 'options') || jsonb_build_object('scale', do_scale, 'unknown_categories', unknown_cat);
+  v.label := label;
+  v.label_type := label_type::text;
+  v.features := features;
+  v.source := source;
+  v.train_rows := n_total - n_test;
+  v.test_rows := n_test;
+  v.fingerprint := fingerprint;
+  v.feature_stats := stats || jsonb_build_object('_dropped', dropped);
+  v.metrics := metrics;
+  v.key_metric := key;
+  v.score := score;
+  v.split := jsonb_build_object('test_fraction', test_fraction, 'seed', seed,
+                                'stratified', task = 'classification');
+  v.duration_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+  v.pgscore_version := (SELECT extversion FROM pg_extension WHERE extname = 'pgscore');
+  v.model := model;
+  v := ml._record_version(project, task, current_user, v);
+  DROP TABLE pg_temp.pgscore_train_data;
+
+  -- deploy by the project's policy
+  SELECT * INTO proj FROM ml.projects p WHERE p.name = project;
+  SELECT true, m.score INTO has_deployed, deployed_score
+    FROM ml.deployments d JOIN ml.models m ON m.id = d.model_id
+   WHERE d.project_id = proj.id ORDER BY d.id DESC LIMIT 1;
+  deploy_it := CASE proj.deploy_policy
+                 WHEN 'most_recent' THEN true
+                 WHEN 'best_score' THEN has_deployed IS NULL
+                                        OR (score IS NOT NULL AND (deployed_score IS NULL OR score > deployed_score))
+                 ELSE false END;
+  IF deploy_it THEN
+    PERFORM ml._record_deployment(project, v.version,
+              CASE proj.deploy_policy WHEN 'most_recent' THEN 'most_recent' ELSE 'best_score' END,
+              CASE WHEN has_deployed IS NULL THEN 'first version of the project'
+                   WHEN proj.deploy_policy = 'most_recent' THEN 'policy most_recent'
+                   ELSE format('%s %s beats the deployed %s', key, round(score::numeric, 4), round(deployed_score::numeric, 4)) END,
+              current_user);
+  END IF;
+
+  result := (project, v.version, algo, key, score, deploy_it, metrics);
+  RETURN result;
+END $$;
+COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[]) IS
+  'Trains a new version of a project from a table, view or query: learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing, one-hot categories), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
+
+-- ---------------------------------------------------------------- ml.deploy
+
+CREATE FUNCTION ml.deploy(project text, strategy text DEFAULT 'best_score', version int DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+  p ml.projects;
+  target int;
+  cur record;
+  why text;
+BEGIN
+  SELECT * INTO p FROM ml.projects WHERE name = project;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'ml.deploy: project "%" does not exist', project USING ERRCODE = 'undefined_object';
+  END IF;
+  IF version IS NOT NULL AND strategy IN ('best_score', 'version') THEN
+    strategy := 'version';
+  END IF;
+  SELECT d.version, d.model_id INTO cur FROM ml.deployments d WHERE d.project_id = p.id ORDER BY d.id DESC LIMIT 1;
+  CASE strategy
+    WHEN 'best_score' THEN
+      SELECT m.version INTO target FROM ml.models m WHERE m.project_id = p.id AND m.score IS NOT NULL
+       ORDER BY m.score DESC, m.version DESC LIMIT 1;
+      why := 'highest ' || (SELECT key_metric FROM ml.models m WHERE m.project_id = p.id LIMIT 1);
+    WHEN 'most_recent' THEN
+      SELECT max(m.version) INTO target FROM ml.models m WHERE m.project_id = p.id;
+      why := 'newest version';
+    WHEN 'rollback' THEN
+      IF cur IS NULL OR cur.version IS NULL THEN
+        RAISE EXCEPTION 'ml.deploy: project "%" has no deployment to roll back', project
+          USING ERRCODE = 'object_not_in_prerequisite_state';
+      END IF;
+      -- the version that the current one replaced when it was deployed (rollbacks are undone in order)
+      SELECT d.replaced_version INTO target FROM ml.deployments d
+       WHERE d.project_id = p.id AND d.version = cur.version AND d.strategy <> 'rollback'
+       ORDER BY d.id DESC LIMIT 1;
+      IF target IS NULL THEN
+        RAISE EXCEPTION 'ml.deploy: project "%" has no earlier version to roll back to', project
+          USING ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'Version ' || cur.version || ' was the first one deployed.';
+      END IF;
+      why := 'rollback from version ' || cur.version;
+    WHEN 'version' THEN
+      IF version IS NULL THEN
+        RAISE EXCEPTION 'ml.deploy: strategy "version" needs a version' USING ERRCODE = 'invalid_parameter_value';
+      END IF;
+      target := version;
+      why := 'pinned version';
+    ELSE
+      RAISE EXCEPTION 'ml.deploy: unknown strategy "%"', strategy
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Use best_score, most_recent, rollback, or a version number.';
+  END CASE;
+  IF target IS NULL THEN
+    RAISE EXCEPTION 'ml.deploy: project "%" has no version to deploy', project
+      USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Train one with ml.train.';
+  END IF;
+  RETURN ml._record_deployment(project, target, strategy, why, current_user);
+END $$;
+COMMENT ON FUNCTION ml.deploy(text, text, int) IS
+  'Makes a version serve: strategy best_score (highest key metric on its test split), most_recent, rollback (to the version the current one replaced), or a version number. Appends to ml.deployments and returns the version.';
+
+-- ---------------------------------------------------------------- evaluate, export
+
+CREATE FUNCTION ml._version_model(project text, version int, fn text) RETURNS ml.models
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  m ml.models;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM ml.projects WHERE name = project) THEN
+    RAISE EXCEPTION '%: project "%" does not exist', fn, project USING ERRCODE = 'undefined_object';
+  END IF;
+  IF version IS NULL THEN
+    version := ml.deployed_version(project);
+    IF version IS NULL THEN
+      RAISE EXCEPTION '%: project "%" has no deployed version; name a version', fn, project
+        USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+  END IF;
+  SELECT mm.* INTO m FROM ml.models mm JOIN ml.projects p ON p.id = mm.project_id
+   WHERE p.name = project AND mm.version = _version_model.version;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION '%: project "%" has no version %', fn, project, version USING ERRCODE = 'undefined_object';
+  END IF;
+  RETURN m;
+END $$;
+
+CREATE FUNCTION ml.evaluate(project text, source text, version int DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  m ml.models;
+  src text;
+  result jsonb;
+  task text;
+BEGIN
+  m := ml._version_model(project, version, 'ml.evaluate');
+  IF source ~* '^\s*(select|with|values|table)\M' THEN
+    src := '(' || source || ')';
+  ELSIF to_regclass(source) IS NOT NULL THEN
+    src := to_regclass(source)::text;
+  ELSE
+    RAISE EXCEPTION 'ml.evaluate: source "%" is not a table, a view or a query', source USING ERRCODE = 'undefined_table';
+  END IF;
+  task := (SELECT p.task FROM ml.projects p WHERE p.name = project);
+  EXECUTE format('SELECT ml.metrics($1, ml.encode($1, s), s.%I::%s) FROM %s s WHERE s.%I IS NOT NULL',
+                 m.label, CASE task WHEN 'regression' THEN 'float8' ELSE 'text' END, src, m.label)
+    INTO result USING m.model;
+  RETURN result || jsonb_build_object('project', project, 'version', m.version);
+END $$;
+COMMENT ON FUNCTION ml.evaluate(text, text, int) IS
+  'The test metrics of a version (default: the deployed one) on new labelled rows from a table, view or query.';
+
+CREATE FUNCTION ml.export(project text, version int DEFAULT NULL, format text DEFAULT 'onnx') RETURNS bytea
+LANGUAGE plpgsql AS $$
+DECLARE
+  m ml.models;
+BEGIN
+  IF format NOT IN ('onnx', 'json') THEN
+    RAISE EXCEPTION 'ml.export: unknown format "%"', format
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Use onnx or json.';
+  END IF;
+  m := ml._version_model(project, version, 'ml.export');
+  IF format = 'onnx' THEN
+    RETURN ml.export_onnx(m.model);
+  END IF;
+  RETURN convert_to(jsonb_pretty(jsonb_build_object(
+           'project', project, 'version', m.version, 'algorithm', m.algorithm,
+           'label', m.label, 'features', m.features, 'metrics', m.metrics,
+           'trained_at', m.created_at, 'model', ml.describe(m.model))), 'UTF8');
+END $$;
+COMMENT ON FUNCTION ml.export(text, int, text) IS
+  'A version (default: the deployed one) as a file: ''onnx'' (ONNX-ML graph with the preprocessing) or ''json'' (coefficients, preprocessing, metrics).';
+
+-- ---------------------------------------------------------------- scoring triggers
+
+CREATE FUNCTION ml._score_trigger() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'ml_score_trigger' LANGUAGE C;
+
+CREATE FUNCTION ml.score_on_insert(tbl regclass, project text, output_column text,
+                                   version_column text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  trigger_name text := 'ml_score_' || output_column;
+  spec_columns text[];
+  missing text[];
+  v int;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM ml.projects WHERE name = project) THEN
+    RAISE EXCEPTION 'ml.score_on_insert: project "%" does not exist', project USING ERRCODE = 'undefined_object';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = output_column AND attnum > 0 AND NOT attisdropped) THEN
+    RAISE EXCEPTION 'ml.score_on_insert: table % has no column "%"', tbl, output_column USING ERRCODE = 'undefined_column';
+  END IF;
+  IF version_column IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = version_column
+                                                  AND attnum > 0 AND NOT attisdropped AND atttypid IN ('int4'::regtype, 'int8'::regtype)) THEN
+    RAISE EXCEPTION 'ml.score_on_insert: table % has no integer column "%"', tbl, version_column USING ERRCODE = 'undefined_column';
+  END IF;
+  v := ml.deployed_version(project);
+  IF v IS NOT NULL THEN
+    SELECT array_agg(c ->> 'name') INTO spec_columns
+      FROM ml.models m JOIN ml.projects p ON p.id = m.project_id,
+           jsonb_array_elements(ml.describe(m.model) -> 'info' -> 'preprocess' -> 'columns') c
+     WHERE p.name = project AND m.version = v;
+    SELECT array_agg(c) INTO missing FROM unnest(spec_columns) c
+     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = c AND attnum > 0 AND NOT attisdropped);
+    IF missing IS NOT NULL THEN
+      RAISE EXCEPTION 'ml.score_on_insert: table % lacks column(s) % that version % of "%" reads', tbl,
+        array_to_string(missing, ', '), v, project USING ERRCODE = 'undefined_column';
+    END IF;
+  END IF;
+  EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT OR UPDATE%s ON %s FOR EACH ROW EXECUTE FUNCTION ml._score_trigger(%L, %L, %L)',
+                 trigger_name,
+                 CASE WHEN spec_columns IS NULL THEN '' ELSE ' OF ' || (SELECT string_agg(quote_ident(c), ', ') FROM unnest(spec_columns) c) END,
+                 tbl, project, output_column, coalesce(version_column, ''));
+  RETURN trigger_name;
+END $$;
+COMMENT ON FUNCTION ml.score_on_insert(regclass, text, text, text) IS
+  'Installs a C trigger that writes the deployed version''s prediction (and optionally its version number) into each new row, for INSERT, COPY and UPDATE of the feature columns. Without a deployed version the columns are set to NULL and rows are still stored. Rerun after deploying a model with other columns. Returns the trigger name.';
+
+CREATE FUNCTION ml.drop_scoring(tbl regclass, output_column text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = tbl AND tgname = 'ml_score_' || output_column) THEN
+    RAISE EXCEPTION 'ml.drop_scoring: table % has no scoring trigger for "%"', tbl, output_column
+      USING ERRCODE = 'undefined_object';
+  END IF;
+  EXECUTE format('DROP TRIGGER %I ON %s', 'ml_score_' || output_column, tbl);
+END $$;
+COMMENT ON FUNCTION ml.drop_scoring(regclass, text) IS 'Removes the scoring trigger ml.score_on_insert installed for that output column.';
+
+-- ---------------------------------------------------------------- roles
+
+CREATE FUNCTION ml.grant_predict(role name) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('GRANT USAGE ON SCHEMA ml TO %I', role);
+  EXECUTE format('GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.versions, ml.project_overview, ml.deployment_history TO %I', role);
+END $$;
+COMMENT ON FUNCTION ml.grant_predict(name) IS
+  'Lets a role score: ml.predict / ml.predict_proba by project, reading the registry; no training or deployment.';
+
+CREATE FUNCTION ml.grant_train(role name) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM ml.grant_predict(role);
+  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[]), '
+                 'ml.deploy(text, text, int), ml.evaluate(text, text, int), ml.export(text, int, text), '
+                 'ml.score_on_insert(regclass, text, text, text), ml.drop_scoring(regclass, text), '
+                 'ml.create_project(text, text, text), ml.set_deploy_policy(text, text), '
+                 'ml._record_version(text, text, name, ml.models), ml._record_deployment(text, int, text, text, name) TO %I', role);
+END $$;
+COMMENT ON FUNCTION ml.grant_train(name) IS
+  'Lets a role train, evaluate, export and deploy (and score). Training reads the source with the role''s own rights.';
+
+REVOKE EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[]), ml.deploy(text, text, int),
+  ml.evaluate(text, text, int), ml.export(text, int, text), ml.score_on_insert(regclass, text, text, text),
+  ml.drop_scoring(regclass, text), ml.create_project(text, text, text), ml.set_deploy_policy(text, text),
+  ml._record_version(text, text, name, ml.models), ml._record_deployment(text, int, text, text, name),
+  ml.grant_predict(name), ml.grant_train(name) FROM PUBLIC;
