@@ -95,6 +95,10 @@ PY_DEPS=(
     # psycopg 3 with a working libpq (the binary wheel or the system libpq).
     "psycopg[binary]|import psycopg; psycopg.pq.version()"
     "pytest|import pytest"
+    # ml.export_onnx is checked by scoring the exported file with ONNX Runtime
+    # (tests/test_onnx_export.py); onnx is its format library (checker, helpers).
+    "onnx|import onnx"
+    "onnxruntime|import onnxruntime"
 )
 if [ "$FIXTURES" -eq 1 ]; then
     PY_DEPS+=(
