@@ -1,0 +1,714 @@
+/*
+ * metrics_agg.c -- the aggregate ml.metrics(model, features, label): how well a model
+ * does on labelled rows, as jsonb. The metrics are computed by the Swift core
+ * (Sources/ScoreCore/Metrics.swift); this file keeps the state.
+ *
+ * Per row the transition function scores the features with the model, through a
+ * decoded model handle kept in the state (decoded once per aggregate state), and keeps:
+ *  - text label (classifier): the true class index and the K class probabilities
+ *    (8*K + 4 bytes a row, in chunks of about 1 MB, up to pgscore.max_training_memory),
+ *    and a K x K confusion matrix counted with the class ml.predict answers;
+ *  - float8 label (regression): five running sums, whatever the row count.
+ * The final function hands all of it to Swift and returns the JSON it writes.
+ *
+ * Rows whose model, features array or label is NULL are skipped, and so are rows with
+ * a NULL element in their features (ml.predict answers NULL for them). No rows: NULL.
+ * All rows of one aggregate must use the same model value.
+ *
+ * Everything lives in the aggregate memory context; the Swift handle is released by a
+ * reset callback on that context (normal end, ERROR, or the next group). Partial
+ * states combine and (de)serialise, so the aggregate is PARALLEL SAFE.
+ */
+#include "pgscore.h"
+#include "pgscore_abi_metrics.h"
+
+#include "access/detoast.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#define FUNCTION_NAME "ml.metrics"
+
+#define METRICS_CLASSES	1		/* text label, classifier */
+#define METRICS_VALUES	2		/* float8 label, regression */
+
+typedef struct MetricsState
+{
+	MemoryContext context;		/* where every part of the state lives */
+	int32		kind;			/* METRICS_CLASSES or METRICS_VALUES */
+	int32		classes;		/* K; 0 for regression */
+	int32		label_kind;		/* PGSC_LABEL_* of the model */
+	int64		rows;			/* rows evaluated */
+
+	/* which model value: its length and first bytes (header with the CRC-64) */
+	Size		model_length;
+	char		model_header[PGSC_MODEL_IDENTITY_SIZE];
+	Oid			toast_relid;	/* when the value was last seen out of line */
+	Oid			toast_valueid;
+
+	/* the decoded model: only in states the transition function made */
+	void	   *handle;
+	MemoryContextCallback release;
+
+	/* class labels (text form, not NUL-terminated), class order */
+	char	  **labels;
+	int32	   *label_lengths;
+	int32		last;			/* class of the last row: labels often come in runs */
+
+	/* classifier: confusion matrix and rows */
+	int64	   *confusion;		/* K * K, row = truth */
+	int32		chunk_rows;		/* rows per chunk */
+	int32		chunks;
+	int32		capacity;
+	int32	  **truth;			/* class index per row */
+	double	  **proba;			/* K probabilities per row */
+	int64	   *used;			/* rows used in each chunk */
+	Size		held_bytes;		/* confusion matrix + chunks */
+
+	/* regression: RegressionSums */
+	double	   *sums;
+} MetricsState;
+
+static MemoryContext
+aggregate_context(FunctionCallInfo fcinfo, const char *what)
+{
+	MemoryContext context;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s support function called outside an aggregate", what)));
+	return context;
+}
+
+static void
+metrics_release(void *arg)
+{
+	MetricsState *st = (MetricsState *) arg;
+
+	if (st->handle != NULL)
+		pgsc_model_release(st->handle);
+	st->handle = NULL;
+}
+
+/* ---------------------------------------------------------------- state */
+
+/* Fills a zeroed state: identity, counters, label slots; no rows, no model handle. */
+static void
+metrics_state_init(MetricsState *st, MemoryContext context, int32 kind, int32 classes,
+				   int32 label_kind, Size model_length, const char *header)
+{
+	st->context = context;
+	st->kind = kind;
+	st->classes = kind == METRICS_CLASSES ? classes : 0;
+	st->label_kind = label_kind;
+	st->model_length = model_length;
+	memcpy(st->model_header, header, PGSC_MODEL_IDENTITY_SIZE);
+	if (kind == METRICS_CLASSES)
+	{
+		int32		k = st->classes;
+
+		st->labels = MemoryContextAllocZero(context, sizeof(char *) * Max(k, 1));
+		st->label_lengths = MemoryContextAllocZero(context, sizeof(int32) * Max(k, 1));
+		st->held_bytes = sizeof(int64) * k * k;
+		if (st->held_bytes > (Size) pgscore_max_training_memory * 1024 * 1024)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("%s: the confusion matrix of %d classes needs more than pgscore.max_training_memory (%d MB)",
+							FUNCTION_NAME, k, pgscore_max_training_memory),
+					 errhint("Raise pgscore.max_training_memory.")));
+		st->confusion = MemoryContextAllocZero(context, st->held_bytes);
+		/* about 1 MB of probabilities per chunk */
+		st->chunk_rows = Max(1, Min(8192, (1 << 20) / (int) (sizeof(double) * Max(k, 1))));
+	}
+	else
+		st->sums = MemoryContextAllocZero(context, sizeof(double) * pgsc_metrics_sums_length());
+}
+
+static MetricsState *
+metrics_state_new(MemoryContext context, int32 kind, int32 classes, int32 label_kind,
+				  Size model_length, const char *header)
+{
+	MetricsState *st = MemoryContextAllocZero(context, sizeof(MetricsState));
+
+	metrics_state_init(st, context, kind, classes, label_kind, model_length, header);
+	return st;
+}
+
+static void
+metrics_set_label(MetricsState *st, int32 i, const char *bytes, int32 len)
+{
+	st->labels[i] = MemoryContextAlloc(st->context, Max(len, 1));
+	memcpy(st->labels[i], bytes, len);
+	st->label_lengths[i] = len;
+}
+
+static const char *
+algorithm_name(int64 algorithm)
+{
+	switch (algorithm)
+	{
+		case PGSC_LINREG:
+			return "linear_regression";
+		case PGSC_LOGREG:
+			return "logistic_regression";
+		case PGSC_NB:
+			return "naive_bayes";
+		default:
+			return "unknown";
+	}
+}
+
+/* The state of the first row: decodes the model (argument 1) and keeps its handle. */
+static MetricsState *
+metrics_state_open(MemoryContext context, Datum model, int32 kind)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(model);
+	struct varlena *v = pg_detoast_datum_packed(raw);
+	Size		len = VARSIZE_ANY_EXHDR(v);
+	char		header[PGSC_MODEL_IDENTITY_SIZE] = {0};
+	char		err[PGSC_ERRBUF];
+	int64		info[PGSC_INFO_LEN];
+	int32		status;
+	bool		classifier;
+	const char *algorithm;
+	MetricsState *st;
+	int64		i;
+
+	/* the handle belongs to the state from the start: any ERROR releases it with the context */
+	st = MemoryContextAllocZero(context, sizeof(MetricsState));
+	st->release.func = metrics_release;
+	st->release.arg = st;
+	MemoryContextRegisterResetCallback(context, &st->release);
+	status = pgsc_model_open(VARDATA_ANY(v), (int64) len, &st->handle, err);
+	if (status != PGSC_OK)
+		pgscore_raise(status, err, FUNCTION_NAME);
+	pgsc_model_info(st->handle, info);
+	classifier = info[PGSC_INFO_ALGORITHM] != PGSC_LINREG;
+	algorithm = algorithm_name(info[PGSC_INFO_ALGORITHM]);
+	if (classifier && kind == METRICS_VALUES)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s: a float8 label needs a regression model; this model is a classifier (%s)",
+						FUNCTION_NAME, algorithm),
+				 errhint("To evaluate a classifier pass the label as text, written as the model's classes: ml.metrics(model, features, label::text).")));
+	if (!classifier && kind == METRICS_CLASSES)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s: a text label needs a classifier; this model is a regression (%s)",
+						FUNCTION_NAME, algorithm),
+				 errhint("To evaluate a regression model pass the label as float8: ml.metrics(model, features, label::float8).")));
+	if (classifier && (info[PGSC_INFO_CLASSES] < 1 || info[PGSC_INFO_CLASSES] > PGSCORE_MAX_CLASSES))
+		elog(ERROR, "%s: the model has " INT64_FORMAT " classes", FUNCTION_NAME, info[PGSC_INFO_CLASSES]);
+
+	memcpy(header, VARDATA_ANY(v), Min(len, (Size) PGSC_MODEL_IDENTITY_SIZE));
+	metrics_state_init(st, context, kind, (int32) info[PGSC_INFO_CLASSES],
+					   (int32) info[PGSC_INFO_LABEL_KIND], len, header);
+	for (i = 0; i < st->classes; i++)
+	{
+		const char *label;
+		int64		label_len;
+
+		if (pgsc_model_class_label(st->handle, i, &label, &label_len) != PGSC_OK)
+			elog(ERROR, "%s: class " INT64_FORMAT " has no label", FUNCTION_NAME, i);
+		metrics_set_label(st, (int32) i, label, (int32) label_len);
+	}
+	if (VARATT_IS_EXTERNAL_ONDISK(raw))
+	{
+		struct varatt_external ext;
+
+		VARATT_EXTERNAL_GET_POINTER(ext, raw);
+		st->toast_relid = ext.va_toastrelid;
+		st->toast_valueid = ext.va_valueid;
+	}
+	if (v != raw)
+		pfree(v);
+	return st;
+}
+
+static void
+different_models(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s: the rows of one evaluation use different models", FUNCTION_NAME),
+			 errhint("Evaluate one model per aggregate: GROUP BY the model (or its name), or filter to one model.")));
+}
+
+/* Is argument `model` the value the state was made for? (cheap for the usual cases) */
+static void
+metrics_check_model(MetricsState *st, Datum model)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(model);
+	struct varlena *v;
+	bool		external = VARATT_IS_EXTERNAL_ONDISK(raw);
+	struct varatt_external ext = {0};
+	bool		same;
+
+	if (external)
+	{
+		VARATT_EXTERNAL_GET_POINTER(ext, raw);
+		if (OidIsValid(st->toast_valueid) && ext.va_valueid == st->toast_valueid &&
+			ext.va_toastrelid == st->toast_relid)
+			return;
+		v = pg_detoast_datum_packed(raw);
+	}
+	else
+		v = VARATT_IS_EXTENDED(raw) && !VARATT_IS_SHORT(raw) ? pg_detoast_datum_packed(raw) : raw;
+	same = VARSIZE_ANY_EXHDR(v) == st->model_length &&
+		memcmp(VARDATA_ANY(v), st->model_header,
+			   Min(st->model_length, (Size) PGSC_MODEL_IDENTITY_SIZE)) == 0;
+	if (v != raw)
+		pfree(v);
+	if (!same)
+		different_models();
+	if (external)
+	{
+		st->toast_relid = ext.va_toastrelid;
+		st->toast_valueid = ext.va_valueid;
+	}
+}
+
+static void
+metrics_check_same(const MetricsState *a, const MetricsState *b)
+{
+	if (a->kind != b->kind || a->classes != b->classes || a->model_length != b->model_length ||
+		memcmp(a->model_header, b->model_header, PGSC_MODEL_IDENTITY_SIZE) != 0)
+		different_models();
+}
+
+/* ---------------------------------------------------------------- labels */
+
+static int32
+metrics_class_of(MetricsState *st, text *label)
+{
+	const char *bytes = VARDATA_ANY(label);
+	int32		len = VARSIZE_ANY_EXHDR(label);
+	int32		i;
+	StringInfoData classes;
+
+#define LABEL_EQ(j) (st->label_lengths[j] == len && memcmp(st->labels[j], bytes, len) == 0)
+	if (LABEL_EQ(st->last))
+		return st->last;
+	for (i = 0; i < st->classes; i++)
+		if (LABEL_EQ(i))
+			return st->last = i;
+#undef LABEL_EQ
+
+	initStringInfo(&classes);
+	for (i = 0; i < st->classes && i < 20; i++)
+		appendStringInfo(&classes, "%s\"%.*s\"", i > 0 ? ", " : "",
+						 Min(st->label_lengths[i], 100), st->labels[i]);
+	if (st->classes > 20)
+		appendStringInfo(&classes, ", ... (%d in all)", st->classes);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s: label \"%.*s\" is not one of the model's classes", FUNCTION_NAME,
+					Min(len, 100), bytes),
+			 errdetail("The model's classes are %s.", classes.data),
+			 errhint("Labels are compared, as text, with the classes the model was trained on (a boolean as true/false, an integer as its digits). Filter out rows of other classes.")));
+	return -1;					/* unreachable */
+}
+
+/* ---------------------------------------------------------------- rows */
+
+/* The chunk with room for the next row, opened when needed (within the memory limit). */
+static int32
+metrics_chunk_with_room(MetricsState *st)
+{
+	int32		k = st->classes;
+	int32		c;
+	Size		chunk_bytes;
+
+	if (st->chunks > 0 && st->used[st->chunks - 1] < st->chunk_rows)
+		return st->chunks - 1;
+	chunk_bytes = (sizeof(double) * k + sizeof(int32)) * st->chunk_rows;
+	if (st->held_bytes + chunk_bytes > (Size) pgscore_max_training_memory * 1024 * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: the evaluated rows need more than pgscore.max_training_memory (%d MB)",
+						FUNCTION_NAME, pgscore_max_training_memory),
+				 errdetail("%lld rows of %d classes are held so far; each row takes %d bytes (8 per class + 4).",
+						   (long long) st->rows, k, (int) (8 * k + 4)),
+				 errhint("Raise pgscore.max_training_memory, or evaluate on a sample (TABLESAMPLE).")));
+	if (st->chunks == st->capacity)
+	{
+		int32		cap = st->capacity == 0 ? 16 : st->capacity * 2;
+
+		if (st->capacity == 0)
+		{
+			st->truth = MemoryContextAlloc(st->context, sizeof(int32 *) * cap);
+			st->proba = MemoryContextAlloc(st->context, sizeof(double *) * cap);
+			st->used = MemoryContextAlloc(st->context, sizeof(int64) * cap);
+		}
+		else
+		{
+			st->truth = repalloc(st->truth, sizeof(int32 *) * cap);
+			st->proba = repalloc(st->proba, sizeof(double *) * cap);
+			st->used = repalloc(st->used, sizeof(int64) * cap);
+		}
+		st->capacity = cap;
+	}
+	c = st->chunks;
+	st->truth[c] = MemoryContextAlloc(st->context, sizeof(int32) * st->chunk_rows);
+	st->proba[c] = MemoryContextAlloc(st->context, sizeof(double) * k * st->chunk_rows);
+	st->used[c] = 0;
+	st->chunks++;
+	st->held_bytes += chunk_bytes;
+	return c;
+}
+
+/* Appends n rows (truth ids, then K probabilities each). */
+static void
+metrics_append_rows(MetricsState *st, const int32 *truth, const double *proba, int64 n)
+{
+	int32		k = st->classes;
+	int64		done = 0;
+
+	while (done < n)
+	{
+		int32		c = metrics_chunk_with_room(st);
+		int64		count = Min(st->chunk_rows - st->used[c], n - done);
+
+		memcpy(st->truth[c] + st->used[c], truth + done, sizeof(int32) * count);
+		memcpy(st->proba[c] + st->used[c] * k, proba + done * k, sizeof(double) * k * count);
+		st->used[c] += count;
+		done += count;
+	}
+}
+
+/* ---------------------------------------------------------------- transition */
+
+static Datum
+metrics_step(FunctionCallInfo fcinfo, int32 kind)
+{
+	MemoryContext context = aggregate_context(fcinfo, FUNCTION_NAME);
+	MetricsState *st = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
+	const float8 *x;
+	float8		buffer[PGSCORE_MAX_FEATURES];
+	int			n;
+	bool		has_nulls;
+	char		err[PGSC_ERRBUF];
+	int32		status;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	x = pgscore_features(PG_GETARG_DATUM(2), FUNCTION_NAME, buffer, &n, &has_nulls);
+	if (has_nulls)
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	if (st == NULL)
+		st = metrics_state_open(context, PG_GETARG_DATUM(1), kind);
+	else
+	{
+		metrics_check_model(st, PG_GETARG_DATUM(1));
+		if (st->handle == NULL)
+			elog(ERROR, "%s: transition state has no model", FUNCTION_NAME);
+	}
+
+	if (kind == METRICS_CLASSES)
+	{
+		int32		truth = metrics_class_of(st, PG_GETARG_TEXT_PP(3));
+		int32		c = metrics_chunk_with_room(st);
+		double	   *slot = st->proba[c] + st->used[c] * st->classes;
+
+		status = pgsc_metrics_add_class(st->handle, x, n, truth, slot, st->confusion, err);
+		if (status != PGSC_OK)
+			pgscore_raise(status, err, FUNCTION_NAME);
+		st->truth[c][st->used[c]] = truth;
+		st->used[c]++;
+	}
+	else
+	{
+		status = pgsc_metrics_add_value(st->handle, x, n, PG_GETARG_FLOAT8(3), st->sums, err);
+		if (status != PGSC_OK)
+			pgscore_raise(status, err, FUNCTION_NAME);
+	}
+	st->rows++;
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(ml_metrics_step_class);
+Datum
+ml_metrics_step_class(PG_FUNCTION_ARGS)
+{
+	return metrics_step(fcinfo, METRICS_CLASSES);
+}
+
+PG_FUNCTION_INFO_V1(ml_metrics_step_value);
+Datum
+ml_metrics_step_value(PG_FUNCTION_ARGS)
+{
+	return metrics_step(fcinfo, METRICS_VALUES);
+}
+
+/* ---------------------------------------------------------------- combine */
+
+static void
+metrics_merge(MetricsState *into, const MetricsState *from)
+{
+	int64		i;
+	int32		c;
+
+	metrics_check_same(into, from);
+	if (into->kind == METRICS_CLASSES)
+	{
+		for (i = 0; i < (int64) into->classes * into->classes; i++)
+			into->confusion[i] += from->confusion[i];
+		for (c = 0; c < from->chunks; c++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			metrics_append_rows(into, from->truth[c], from->proba[c], from->used[c]);
+		}
+	}
+	else
+		pgsc_metrics_merge_sums(into->sums, from->sums);
+	into->rows += from->rows;
+}
+
+PG_FUNCTION_INFO_V1(ml_metrics_combine);
+Datum
+ml_metrics_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = aggregate_context(fcinfo, "ml.metrics combine");
+	MetricsState *a = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
+	MetricsState *b = PG_ARGISNULL(1) ? NULL : (MetricsState *) PG_GETARG_POINTER(1);
+	int32		i;
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+	{
+		/* b may live in a shorter-lived context: copy it into ours */
+		a = metrics_state_new(context, b->kind, b->classes, b->label_kind, b->model_length, b->model_header);
+		for (i = 0; i < b->classes; i++)
+			metrics_set_label(a, i, b->labels[i], b->label_lengths[i]);
+	}
+	metrics_merge(a, b);
+	PG_RETURN_POINTER(a);
+}
+
+/* ---------------------------------------------------------------- bytes */
+
+/*
+ * Layout (native byte order: partial states only travel between processes of one
+ * server): kind, classes, label kind (int32), rows, model length (int64), model
+ * header; then per class its label (int32 length, bytes); then either the confusion
+ * matrix (K*K int64), the row count (int64), the probabilities of all rows (double)
+ * and their truth ids (int32), or the regression sums (double).
+ */
+typedef struct Cursor
+{
+	char	   *p;
+	const char *end;
+} Cursor;
+
+static Size
+serialize_into(const MetricsState *st, char *out)
+{
+	Size		size = 0;
+	int64		length = (int64) st->model_length;
+	int64		total = 0;
+	int32		i;
+
+#define PUT(v, n) do { if (out) memcpy(out + size, (v), (n)); size += (n); } while (0)
+	PUT(&st->kind, sizeof(int32));
+	PUT(&st->classes, sizeof(int32));
+	PUT(&st->label_kind, sizeof(int32));
+	PUT(&st->rows, sizeof(int64));
+	PUT(&length, sizeof(int64));
+	PUT(st->model_header, PGSC_MODEL_IDENTITY_SIZE);
+	for (i = 0; i < st->classes; i++)
+	{
+		PUT(&st->label_lengths[i], sizeof(int32));
+		PUT(st->labels[i], st->label_lengths[i]);
+	}
+	if (st->kind == METRICS_CLASSES)
+	{
+		PUT(st->confusion, sizeof(int64) * st->classes * st->classes);
+		for (i = 0; i < st->chunks; i++)
+			total += st->used[i];
+		PUT(&total, sizeof(int64));
+		for (i = 0; i < st->chunks; i++)
+			PUT(st->proba[i], sizeof(double) * st->classes * st->used[i]);
+		for (i = 0; i < st->chunks; i++)
+			PUT(st->truth[i], sizeof(int32) * st->used[i]);
+	}
+	else
+		PUT(st->sums, sizeof(double) * pgsc_metrics_sums_length());
+#undef PUT
+	return size;
+}
+
+PG_FUNCTION_INFO_V1(ml_metrics_serialize);
+Datum
+ml_metrics_serialize(PG_FUNCTION_ARGS)
+{
+	const MetricsState *st;
+	Size		size;
+	bytea	   *out;
+
+	(void) aggregate_context(fcinfo, "ml.metrics serialize");
+	st = (const MetricsState *) PG_GETARG_POINTER(0);
+	size = serialize_into(st, NULL);
+	if (size > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: a parallel worker's evaluation state is %zu MB, over the 1 GB a worker can hand over",
+						FUNCTION_NAME, size >> 20),
+				 errhint("Evaluate with SET max_parallel_workers_per_gather = 0, or on a sample.")));
+	out = palloc(VARHDRSZ + size);
+	SET_VARSIZE(out, VARHDRSZ + size);
+	serialize_into(st, VARDATA(out));
+	PG_RETURN_BYTEA_P(out);
+}
+
+static void
+take(Cursor *c, void *v, Size n)
+{
+	if (n > (Size) (c->end - c->p))
+		elog(ERROR, "%s: evaluation state is truncated", FUNCTION_NAME);
+	memcpy(v, c->p, n);
+	c->p += n;
+}
+
+PG_FUNCTION_INFO_V1(ml_metrics_deserialize);
+Datum
+ml_metrics_deserialize(PG_FUNCTION_ARGS)
+{
+	bytea	   *b;
+	Cursor		c;
+	int32		kind,
+				classes,
+				label_kind,
+				i;
+	int64		rows,
+				length;
+	char		header[PGSC_MODEL_IDENTITY_SIZE];
+	MetricsState *st;
+
+	(void) aggregate_context(fcinfo, "ml.metrics deserialize");
+	b = PG_GETARG_BYTEA_PP(0);
+	c.p = VARDATA_ANY(b);
+	c.end = c.p + VARSIZE_ANY_EXHDR(b);
+	take(&c, &kind, sizeof(int32));
+	take(&c, &classes, sizeof(int32));
+	take(&c, &label_kind, sizeof(int32));
+	take(&c, &rows, sizeof(int64));
+	take(&c, &length, sizeof(int64));
+	take(&c, header, PGSC_MODEL_IDENTITY_SIZE);
+	if ((kind != METRICS_CLASSES && kind != METRICS_VALUES) || rows < 0 || length < 0 ||
+		(kind == METRICS_CLASSES && (classes < 1 || classes > PGSCORE_MAX_CLASSES)))
+		elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
+	st = metrics_state_new(CurrentMemoryContext, kind, classes, label_kind, (Size) length, header);
+	st->rows = rows;
+	for (i = 0; i < st->classes; i++)
+	{
+		int32		n;
+
+		take(&c, &n, sizeof(int32));
+		if (n < 0 || n > c.end - c.p)
+			elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
+		metrics_set_label(st, i, c.p, n);
+		c.p += n;
+	}
+	if (kind == METRICS_CLASSES)
+	{
+		int64		k = classes;
+		int64		total,
+					r;
+		double	   *proba;
+		int32	   *truth;
+
+		take(&c, st->confusion, sizeof(int64) * k * k);
+		take(&c, &total, sizeof(int64));
+		if (total < 0 || total != rows ||
+			(Size) total * (sizeof(double) * k + sizeof(int32)) != (Size) (c.end - c.p))
+			elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
+		/* the bytea payload is only int-aligned: copy before use */
+		proba = palloc(sizeof(double) * k * Max(total, 1));
+		truth = palloc(sizeof(int32) * Max(total, 1));
+		take(&c, proba, sizeof(double) * k * total);
+		take(&c, truth, sizeof(int32) * total);
+		for (r = 0; r < total; r++)
+			if (truth[r] < 0 || truth[r] >= classes)
+				elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
+		metrics_append_rows(st, truth, proba, total);
+		pfree(proba);
+		pfree(truth);
+	}
+	else
+		take(&c, st->sums, sizeof(double) * pgsc_metrics_sums_length());
+	if (c.p != c.end)
+		elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
+	PG_RETURN_POINTER(st);
+}
+
+/* ---------------------------------------------------------------- final */
+
+/* Must not modify the state: window aggregates call it again. */
+PG_FUNCTION_INFO_V1(ml_metrics_final);
+Datum
+ml_metrics_final(PG_FUNCTION_ARGS)
+{
+	const MetricsState *st;
+	void	   *result = NULL;
+	char		err[PGSC_ERRBUF];
+	int32		status;
+	const char *json;
+	int64		len;
+	char	   *copy;
+
+	(void) aggregate_context(fcinfo, "ml.metrics final");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (const MetricsState *) PG_GETARG_POINTER(0);
+	if (st->rows == 0)
+		PG_RETURN_NULL();
+
+	for (;;)
+	{
+		if (st->kind == METRICS_CLASSES)
+			status = pgsc_metrics_classification(st->classes, st->label_kind,
+												 (const char *const *) st->labels, st->label_lengths,
+												 st->confusion,
+												 (const int32_t *const *) st->truth,
+												 (const double *const *) st->proba,
+												 st->used, st->chunks,
+												 pgscore_stop_requested, &result, err);
+		else
+			status = pgsc_metrics_regression(st->sums, &result, err);
+		if (status != PGSC_INTERRUPTED)
+			break;
+		CHECK_FOR_INTERRUPTS();	/* no Swift frame is live: safe to longjmp */
+	}
+	if (status != PGSC_OK)
+		pgscore_raise(status, err, FUNCTION_NAME);
+
+	pgsc_metrics_result_text(result, &json, &len);
+	copy = (len < (int64) MaxAllocSize) ? palloc_extended(len + 1, MCXT_ALLOC_NO_OOM) : NULL;
+	if (copy != NULL)
+	{
+		memcpy(copy, json, len);
+		copy[len] = '\0';
+	}
+	pgsc_metrics_result_release(result);
+	if (copy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("%s: out of memory for a result of %lld bytes", FUNCTION_NAME, (long long) len)));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(copy));
+}
