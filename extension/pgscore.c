@@ -21,7 +21,7 @@ void
 _PG_init(void)
 {
 	DefineCustomIntVariable("pgscore.max_training_memory",
-							"Memory a training aggregate may use to keep rows (logistic regression keeps them).",
+							"Memory a training or metrics aggregate may use to keep rows (logistic regression and ml.metrics keep them).",
 							"Training fails with a clear error beyond it. Each row of d features takes 8*d + 4 bytes.",
 							&pgscore_max_training_memory,
 							2048, 1, INT_MAX / 2,

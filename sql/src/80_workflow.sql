@@ -495,6 +495,12 @@ BEGIN
     RAISE EXCEPTION 'ml.evaluate: source "%" is not a table, a view or a query', source USING ERRCODE = 'undefined_table';
   END IF;
   task := (SELECT p.task FROM ml.projects p WHERE p.name = project);
+  BEGIN
+    EXECUTE format('SELECT s.%I FROM %s s LIMIT 0', m.label, src);
+  EXCEPTION WHEN undefined_column THEN
+    RAISE EXCEPTION 'ml.evaluate: the source has no label column "%"', m.label
+      USING ERRCODE = 'undefined_column', HINT = 'Version ' || m.version || ' of "' || project || '" was trained to predict "' || m.label || '".';
+  END;
   EXECUTE format('SELECT ml.metrics($1, ml.encode($1, s), s.%I::%s) FROM %s s WHERE s.%I IS NOT NULL',
                  m.label, CASE task WHEN 'regression' THEN 'float8' ELSE 'text' END, src, m.label)
     INTO result USING m.model;
