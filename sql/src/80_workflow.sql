@@ -426,6 +426,7 @@ BEGIN
       -- the version that the current one replaced when it was deployed (rollbacks are undone in order)
       SELECT d.replaced_version INTO target FROM ml.deployments d
        WHERE d.project_id = p.id AND d.version = cur.version AND d.strategy <> 'rollback'
+         AND d.replaced_version IS DISTINCT FROM d.version     -- a redeploy of the same version
        ORDER BY d.id DESC LIMIT 1;
       IF target IS NULL THEN
         RAISE EXCEPTION 'ml.deploy: project "%" has no earlier version to roll back to', project
