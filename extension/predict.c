@@ -28,6 +28,8 @@ typedef struct CachedModel
 	Oid			toast_valueid;
 	Size		length;
 	char		header[PGSC_MODEL_IDENTITY_SIZE];	/* first bytes of the value */
+	char	   *compressed;		/* the compressed bytes, for values stored compressed inline */
+	Size		compressed_length;
 } CachedModel;
 
 typedef struct ModelCache
@@ -89,9 +91,15 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 	CachedModel *victim = &mc->slots[0];
 	int			i;
 
+	/*
+	 * A model stored compressed inline (a few kB with its preprocessing) is recognised
+	 * by its compressed bytes, so that a constant model is not decompressed per row.
+	 */
+	bool		compressed = !external && VARATT_IS_COMPRESSED(raw);
+
 	if (external)
 		VARATT_EXTERNAL_GET_POINTER(ext, raw);
-	else
+	else if (!compressed)
 		v = VARATT_IS_EXTENDED(raw) && !VARATT_IS_SHORT(raw) ? pg_detoast_datum_packed(raw) : raw;
 	mc->clock++;
 	for (i = 0; i < MODEL_CACHE_SLOTS; i++)
@@ -107,8 +115,11 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 		}
 		if (external)
 			same = cm->toast_valueid == ext.va_valueid && cm->toast_relid == ext.va_toastrelid;
+		else if (compressed)
+			same = cm->compressed != NULL && cm->compressed_length == VARSIZE_4B(raw) &&
+				memcmp(cm->compressed, raw, cm->compressed_length) == 0;
 		else
-			same = cm->toast_valueid == InvalidOid && VARSIZE_ANY_EXHDR(v) == cm->length &&
+			same = cm->toast_valueid == InvalidOid && cm->compressed == NULL && VARSIZE_ANY_EXHDR(v) == cm->length &&
 				cm->length >= PGSC_MODEL_IDENTITY_SIZE &&
 				memcmp(VARDATA_ANY(v), cm->header, PGSC_MODEL_IDENTITY_SIZE) == 0;
 		if (same)
@@ -120,9 +131,18 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 		if (victim->sm.model != NULL && cm->last_used < victim->last_used)
 			victim = cm;
 	}
-	if (external)
+	if (external || compressed)
 		v = pg_detoast_datum_packed(raw);
 	scoring_model_close(&victim->sm);
+	if (victim->compressed != NULL)
+		pfree(victim->compressed);
+	victim->compressed = NULL;
+	if (compressed)
+	{
+		victim->compressed_length = VARSIZE_4B(raw);
+		victim->compressed = MemoryContextAlloc(mc->context, victim->compressed_length);
+		memcpy(victim->compressed, raw, victim->compressed_length);
+	}
 	scoring_model_open(&victim->sm, mc->context, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), function);
 	victim->length = VARSIZE_ANY_EXHDR(v);
 	memcpy(victim->header, VARDATA_ANY(v), Min(victim->length, (Size) PGSC_MODEL_IDENTITY_SIZE));

@@ -161,7 +161,10 @@ row_encoder_encode(RowEncoder *enc, HeapTuple tuple, TupleDesc desc, double *out
 		pgscore_raise(status, err, function);
 }
 
-/* A composite Datum (a row passed to a function). */
+/*
+ * A composite Datum (a row passed to a function). If encoding raises, the tuple
+ * descriptor reference is released by the aborting transaction's resource owner.
+ */
 void
 row_encoder_encode_record(RowEncoder *enc, HeapTupleHeader rec, double *out, const char *function)
 {
@@ -170,19 +173,12 @@ row_encoder_encode_record(RowEncoder *enc, HeapTupleHeader rec, double *out, con
 	TupleDesc	desc = lookup_rowtype_tupdesc(rowtype, rowtypmod);
 	HeapTupleData tuple;
 
-	PG_TRY();
-	{
-		if (enc->rowtype != rowtype || enc->rowtypmod != rowtypmod)
-			row_encoder_map(enc, desc, rowtype, rowtypmod, function);
-		tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
-		ItemPointerSetInvalid(&(tuple.t_self));
-		tuple.t_tableOid = InvalidOid;
-		tuple.t_data = rec;
-		row_encoder_encode(enc, &tuple, desc, out, function);
-	}
-	PG_FINALLY();
-	{
-		ReleaseTupleDesc(desc);
-	}
-	PG_END_TRY();
+	if (enc->rowtype != rowtype || enc->rowtypmod != rowtypmod)
+		row_encoder_map(enc, desc, rowtype, rowtypmod, function);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&(tuple.t_self));
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	row_encoder_encode(enc, &tuple, desc, out, function);
+	ReleaseTupleDesc(desc);
 }

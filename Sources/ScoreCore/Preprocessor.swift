@@ -50,13 +50,19 @@ public struct Preprocessor: Sendable, Equatable {
     public let numericColumns: [Int]
     public let categoricalColumns: [Int]
     public let featureCount: Int
+    /// impute, center and 1/scale of each numeric column, flat: the per-row path reads
+    /// only these (copying a Column would retain its strings on every row).
+    let numericParameters: [Double]
 
     public init(columns: [Column]) {
         self.columns = columns
         numericColumns = columns.indices.filter { columns[$0].kind == .numeric }
         categoricalColumns = columns.indices.filter { columns[$0].kind == .categorical }
         featureCount = numericColumns.count + categoricalColumns.reduce(0) { $0 + columns[$1].categories.count }
+        numericParameters = numericColumns.flatMap { [columns[$0].impute, columns[$0].center, 1 / columns[$0].scale] }
     }
+
+    public static func == (a: Preprocessor, b: Preprocessor) -> Bool { a.columns == b.columns }
 
     /// Names of the encoded features: column names, and "column=category" for one-hot slots.
     public var featureNames: [String] {
@@ -69,17 +75,17 @@ public struct Preprocessor: Sendable, Equatable {
     /// Encodes one row; `value(i)` gives the raw value of columns[i].
     public func encode(_ value: (Int) -> Value, into out: UnsafeMutablePointer<Double>) throws(ScoreError) {
         var slot = 0
-        for i in numericColumns {
-            let c = columns[i]
-            var x = c.impute
+        for (n, i) in numericColumns.enumerated() {
+            var x = numericParameters[3 * n]
             switch value(i) {
             case .null: break
             case let .number(d):
                 guard d.isFinite else {
-                    throw .badValue("column \"\(c.name)\" is \(sqlSpelling(d)); features must be finite numbers")
+                    throw .badValue("column \"\(columns[i].name)\" is \(sqlSpelling(d)); features must be finite numbers")
                 }
                 x = d
             case let .text(t):
+                let c = columns[i]
                 let trimmed = t.trimmingSpaces
                 if !c.missing.contains(trimmed) {
                     guard let d = Double(trimmed), d.isFinite else {
@@ -89,7 +95,7 @@ public struct Preprocessor: Sendable, Equatable {
                     x = d
                 }
             }
-            out[slot] = (x - c.center) / c.scale
+            out[slot] = (x - numericParameters[3 * n + 1]) * numericParameters[3 * n + 2]
             slot += 1
         }
         for i in categoricalColumns {
