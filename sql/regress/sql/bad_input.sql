@@ -1,15 +1,11 @@
 -- Every bad input is an ERROR with a fitting SQLSTATE and a message that says what
 -- to do; the backend survives (each statement below runs in the same session).
 -- pg_temp.try() runs a statement and prints "SQLSTATE message (hint)".
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE s text; m text; h text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, h = PG_EXCEPTION_HINT;
-  RETURN s || ' ' || m || CASE WHEN h <> '' THEN ' (' || h || ')' ELSE '' END;
-END $$;
+\getenv helpers PG_ABS_SRCDIR
+\set helpers :helpers '/data/helpers.sql'
+\set ECHO none
+\i :helpers
+\set ECHO all
 \pset tuples_only on
 \pset format unaligned
 CREATE TEMP TABLE t (f float8[], y float8, b boolean, k bigint, s text);

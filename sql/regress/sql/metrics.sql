@@ -15,6 +15,11 @@
 -- Only booleans and counts are printed so the expected output is stable.
 --
 -- quiet: the extension normally exists already (NOTICE ... skipping)
+\getenv helpers PG_ABS_SRCDIR
+\set helpers :helpers '/data/helpers.sql'
+\set ECHO none
+\i :helpers
+\set ECHO all
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgscore;
 RESET client_min_messages;
@@ -149,16 +154,6 @@ SELECT v->'per_class'->'precision'->2 AS gamma_precision, v->'per_class'->'recal
            AND ml.predict(m.model, x.f) <> 'gamma' AND x.f[1] > 1) q;
 
 -- errors, each with its SQLSTATE: "SQLSTATE message (hint)"
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE s text; m text; d text; h text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
-  RETURN s || ' ' || m || CASE WHEN d <> '' THEN ' [' || d || ']' ELSE '' END
-           || CASE WHEN h <> '' THEN ' (' || h || ')' ELSE '' END;
-END $$;
 \pset tuples_only on
 \pset format unaligned
 -- a label that is not one of the model's classes
@@ -202,14 +197,6 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET parallel_leader_participation = off;
-CREATE FUNCTION pg_temp.plan_has(q text, pattern text) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE line text;
-BEGIN
-  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-    IF line ~ pattern THEN RETURN true; END IF;
-  END LOOP;
-  RETURN false;
-END $$;
 -- (the model as a scalar subquery: one value, evaluated once, shared with the workers)
 SELECT pg_temp.plan_has('SELECT ml.metrics((SELECT nb FROM metrics_test.par_models), p.f, p.s) FROM metrics_test.par p',
                         'Partial Aggregate') AS partial_aggregate;

@@ -1,5 +1,10 @@
 -- Serial and parallel plans agree (1e-9 relative); GROUP BY gives one model per
 -- group equal to a per-group run.
+\getenv helpers PG_ABS_SRCDIR
+\set helpers :helpers '/data/helpers.sql'
+\set ECHO none
+\i :helpers
+\set ECHO all
 CREATE TABLE par AS
 SELECT i, g, ARRAY[x1, x2, x3, x4] AS f,
        3 + 1.5 * x1 - 2 * x2 + 0.5 * x3 + x4 + 0.1 * sin(i * 7.0) AS y,
@@ -25,14 +30,6 @@ SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET parallel_leader_participation = off;
 -- the plan really is parallel, with partial aggregation
-CREATE FUNCTION pg_temp.plan_has(q text, pattern text) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE line text;
-BEGIN
-  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
-    IF line ~ pattern THEN RETURN true; END IF;
-  END LOOP;
-  RETURN false;
-END $$;
 SELECT pg_temp.plan_has('SELECT ml.logreg_fit(f, c) FROM par', 'Partial Aggregate') AS partial_aggregate,
        pg_temp.plan_has('SELECT ml.logreg_fit(f, c) FROM par', 'Workers Planned: 2') AS two_workers;
 CREATE TEMP TABLE parallel AS

@@ -1,15 +1,11 @@
 -- The registry: ml.train on the raw heart file ("?" and all), versions, deployments,
 -- predict by project (array and row forms), evaluate, export, scoring triggers, and
 -- every bad input with its SQLSTATE.
-CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE s text; m text; h text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, h = PG_EXCEPTION_HINT;
-  RETURN s || ' ' || m || CASE WHEN h <> '' THEN ' (' || h || ')' ELSE '' END;
-END $$;
+\getenv helpers PG_ABS_SRCDIR
+\set helpers :helpers '/data/helpers.sql'
+\set ECHO none
+\i :helpers
+\set ECHO all
 SET client_min_messages = warning;
 \getenv srcdir PG_ABS_SRCDIR
 \cd :srcdir
