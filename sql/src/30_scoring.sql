@@ -33,3 +33,14 @@ CREATE FUNCTION ml.encode(spec jsonb, "row" record) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'ml_encode_spec_row' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.encode(jsonb, record) IS
   'Encodes a row with a preprocessing spec ({"columns": [...]}, as stored by ml.train under info.preprocess).';
+
+-- An untyped literal ('{1,2,3}') could be an array or a row: these text forms settle
+-- it for the array, so ml.predict(m, '{...}') is never ambiguous.
+CREATE FUNCTION ml.predict(model ml.model, features text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT ml.predict(model, features::float8[]) $$;
+COMMENT ON FUNCTION ml.predict(ml.model, text) IS
+  'ml.predict with the features written as an array literal (''{63, 1, 145}''), for untyped parameters.';
+CREATE FUNCTION ml.predict_proba(model ml.model, features text) RETURNS float8[]
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT ml.predict_proba(model, features::float8[]) $$;
+COMMENT ON FUNCTION ml.predict_proba(ml.model, text) IS
+  'ml.predict_proba with the features written as an array literal, for untyped parameters.';

@@ -131,6 +131,14 @@ CREATE FUNCTION ml.predict_proba(project text, "row" record) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'ml_predict_proba_project_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.predict_proba(text, record) IS
   'Class probabilities of the project''s deployed version for a table row.';
+CREATE FUNCTION ml.predict(project text, features text) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$ SELECT ml.predict(project, features::float8[]) $$;
+COMMENT ON FUNCTION ml.predict(text, text) IS
+  'ml.predict(project, ...) with the features written as an array literal (''{63, 1, 145}''): untyped literals are never ambiguous.';
+CREATE FUNCTION ml.predict_proba(project text, features text) RETURNS float8[]
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$ SELECT ml.predict_proba(project, features::float8[]) $$;
+COMMENT ON FUNCTION ml.predict_proba(text, text) IS
+  'ml.predict_proba(project, ...) with the features written as an array literal.';
 CREATE FUNCTION ml.deployed_version(project text) RETURNS int
     AS 'MODULE_PATHNAME', 'ml_deployed_version' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.deployed_version(text) IS

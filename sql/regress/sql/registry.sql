@@ -44,7 +44,10 @@ SELECT count(*) AS rows,
  WHERE m.id = (SELECT model_id FROM ml.deployments ORDER BY id DESC LIMIT 1);
 -- untyped literals pick the project forms
 SELECT ml.predict('heart', ARRAY[0.5, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) IS NOT NULL AS literal_array,
-       ml.predict('heart', h) IS NOT NULL AS row_value FROM heart_raw h LIMIT 1;
+       ml.predict('heart', h) IS NOT NULL AS row_value,
+       ml.predict('heart', '{0.5, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}') = ml.predict('heart', ARRAY[0.5, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) AS two_untyped_literals,
+       ml.predict(m.model, '{0.5, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}') IS NOT NULL AS model_and_untyped_literal
+  FROM heart_raw h, ml.models m LIMIT 1;
 
 -- deployments: pin, rollback, best score, history
 SELECT ml.deploy('heart', 'version', 2) AS pinned;
