@@ -2,7 +2,8 @@
 # (PGXS); this file delegates to it and adds the two commands a new machine needs:
 #
 #   make demo    install what is needed, start a private PostgreSQL, run the demo
-#   make test    everything: swift test, pg_regress, the SQL behaviour tests
+#   make test    everything: swift test, pg_regress, the SQL and gateway tests
+#   make daemon  the REST gateway binary, .build/release/pgscore (pgscore serve)
 #
 # and the usual extension targets: make, make install, make installcheck.
 
@@ -10,7 +11,7 @@ SHELL     := /bin/bash
 PG_CONFIG ?= pg_config
 PYTHON    ?= python3
 
-.PHONY: all install installcheck clean deps cluster demo test test-swift test-regress test-sql bench
+.PHONY: all install installcheck clean deps cluster demo daemon test test-swift test-regress test-sql bench
 
 all:
 	$(MAKE) -C extension
@@ -21,6 +22,10 @@ install: all
 # against the server in PGHOST/PGPORT/PGUSER (make test sets them for its own cluster)
 installcheck:
 	$(MAKE) -C extension installcheck
+
+# the daemon (`pgscore serve`, `pgscore keys`); tests/test_gateway.py runs this binary
+daemon:
+	swift build -c release --product pgscore
 
 clean:
 	$(MAKE) -C extension clean
@@ -35,7 +40,7 @@ cluster: deps
 demo: deps install cluster
 	tools/demo.sh
 
-test: deps install cluster test-swift test-regress test-sql
+test: deps install cluster daemon test-swift test-regress test-sql
 
 test-swift:
 	swift test

@@ -1,20 +1,60 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The Swift half of the pgscore extension.
+// The Swift half of the pgscore extension, and its daemon.
 //  * ScoreCore: machine-learning math, model codec, JSON. Pure Swift: no Foundation,
 //    no PostgreSQL; fully tested by `swift test`.
 //  * PgScoreABI: the @_cdecl functions the C glue (extension/) calls over plain
 //    pointers; turns Swift errors into status codes + messages.
 // The static library is linked into extension/pgscore.so by extension/Makefile.
+//  * PgScoreServe (executable `pgscore`): the daemon. `pgscore serve` is a REST
+//    gateway that turns JSON into SQL over a PostgreSQL connection pool; `pgscore keys`
+//    manages its API keys. It speaks SQL only: no ML code, no dependency on ScoreCore.
+//    Its dependencies are compiled only when it is built (`make daemon`);
+//    `swift build --product PgScoreABI` does not compile them.
 let package = Package(
     name: "pgscore",
+    platforms: [.macOS(.v14)],
     products: [
         .library(name: "PgScoreABI", type: .static, targets: ["PgScoreABI"]),
+        .executable(name: "pgscore", targets: ["PgScoreServe"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", "2.101.0"..<"2.102.0"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         .target(name: "ScoreCore"),
         .target(name: "PgScoreABI", dependencies: ["ScoreCore"]),
         .testTarget(name: "ScoreCoreTests", dependencies: ["ScoreCore"]),
+        .executableTarget(
+            name: "PgScoreServe",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(
+            name: "PgScoreServeTests",
+            dependencies: [
+                "PgScoreServe",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ]
 )

@@ -99,6 +99,10 @@ PY_DEPS=(
     # (tests/test_onnx_export.py); onnx is its format library (checker, helpers).
     "onnx|import onnx"
     "onnxruntime|import onnxruntime"
+    # the REST gateway's tests (tests/test_gateway.py): real HTTP against the daemon,
+    # and schemathesis checking every answer against openapi.yaml
+    "requests|import requests"
+    "schemathesis|import schemathesis"
 )
 if [ "$FIXTURES" -eq 1 ]; then
     PY_DEPS+=(

@@ -1,0 +1,67 @@
+import ArgumentParser
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where the database is: shared by `serve` and `keys`.
+struct DatabaseOptions: ParsableArguments {
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "PostgreSQL URL, postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require] (env PGSCORE_DATABASE_URL; default from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).",
+            valueName: "url"
+        )
+    )
+    var databaseURL: String?
+
+    func resolve(environment env: [String: String] = ProcessEnvironment.current) throws -> DatabaseURL {
+        if let url = databaseURL ?? env["PGSCORE_DATABASE_URL"] {
+            return try DatabaseURL(parsing: url)
+        }
+        return DatabaseURL(libpqEnvironment: env)
+    }
+}
+
+enum ProcessEnvironment {
+    /// The process environment as a dictionary.
+    static var current: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let pair = String(cString: entry)
+            if let equals = pair.firstIndex(of: "=") {
+                result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
+
+/// A setting given by flag, else by environment variable, else by default.
+enum Setting {
+    static func value<T: LosslessStringConvertible>(
+        _ flag: T?, env name: String, default fallback: T,
+        in env: [String: String] = ProcessEnvironment.current
+    ) throws -> T {
+        if let flag { return flag }
+        guard let raw = env[name] else { return fallback }
+        guard let value = T(raw) else {
+            throw ValidationError("environment variable \(name)=\"\(raw)\" is not a valid \(T.self)")
+        }
+        return value
+    }
+
+    static func flag(_ flag: Bool, env name: String, in env: [String: String] = ProcessEnvironment.current) throws -> Bool {
+        if flag { return true }
+        guard let raw = env[name] else { return false }
+        switch raw.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off", "": return false
+        default: throw ValidationError("environment variable \(name)=\"\(raw)\" is not a boolean (true/false)")
+        }
+    }
+}

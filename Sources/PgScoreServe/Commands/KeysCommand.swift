@@ -1,0 +1,125 @@
+import ArgumentParser
+import Logging
+import PostgresNIO
+
+/// `pgscore keys create | revoke | list`: API keys of the gateway, in `ml.api_keys`.
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Create, list and revoke API keys of the REST gateway.",
+        discussion: "Only a key's SHA-256 is stored; `create` prints the key once.",
+        subcommands: [Create.self, Revoke.self, List.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a key and print it (once).",
+            discussion: "Scopes nest: predict (score, feedback, read projects and versions) < train (also train, runs, export) < admin (also deploy, roll back).")
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(help: ArgumentHelp("predict, train or admin.", valueName: "scope"))
+        var scope: String
+
+        @Option(help: ArgumentHelp("Who or what the key is for.", valueName: "name"))
+        var name: String
+
+        func validate() throws {
+            guard Scope(rawValue: scope) != nil else { throw ValidationError("--scope must be predict, train or admin") }
+            guard !name.isEmpty else { throw ValidationError("--name must not be empty") }
+        }
+
+        func run() async throws {
+            let key = APIKey.generate()
+            let hash = APIKey.hash(key)
+            let (scope, name) = (self.scope, self.name)
+            let id = try await KeysCommand.withDatabase(database) { connection -> Int in
+                if let id = try await connection.firstRow(
+                    "INSERT INTO ml.api_keys (name, scope, key_hash) VALUES (\(name), \(scope), \(hash)) RETURNING id",
+                    as: Int.self) { return id }
+                throw CommandFailure(description: "the key was not stored")
+            }
+            print("id:    \(id)")
+            print("scope: \(scope)")
+            print("key:   \(key)")
+            print("(keep the key: only its hash is stored)")
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key by id: it stops working at once.")
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Argument(help: "The key's id (pgscore keys list).")
+        var id: Int
+
+        func run() async throws {
+            let id = self.id
+            let revoked = try await KeysCommand.withDatabase(database) { connection -> Bool in
+                try await connection.firstRow(
+                    "UPDATE ml.api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = \(id) RETURNING id",
+                    as: Int.self) != nil
+            }
+            guard revoked else { throw CommandFailure(description: "no key with id \(id)") }
+            print("revoked key \(id)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys: id, scope, name, created, revoked.")
+
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            let rows = try await KeysCommand.withDatabase(database) { connection -> [(Int, String, String, String, String?)] in
+                let rows = try await connection.query(
+                    """
+                    SELECT id, scope, name, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),
+                           to_char(revoked_at, 'YYYY-MM-DD HH24:MI:SS')
+                      FROM ml.api_keys ORDER BY id
+                    """, logger: KeysCommand.logger)
+                var result: [(Int, String, String, String, String?)] = []
+                for try await row in rows.decode((Int, String, String, String, String?).self) { result.append(row) }
+                return result
+            }
+            print("id\tscope\tname\tcreated\trevoked")
+            for (id, scope, name, created, revoked) in rows {
+                print("\(id)\t\(scope)\t\(name)\t\(created)\t\(revoked ?? "-")")
+            }
+        }
+    }
+
+    /// Errors only: the pool's background warnings mean nothing to a one-shot command.
+    static let logger: Logger = {
+        var logger = Logger(label: "pgscore.keys")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    /// Runs `body` on one connection of a short-lived client; gives up after 10 s without one.
+    static func withDatabase<T: Sendable>(
+        _ options: DatabaseOptions, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let url = try options.resolve()
+        let client = PostgresClient(
+            configuration: url.clientConfiguration(maximumConnections: 1, startupParameters: [("application_name", "pgscore keys")]),
+            backgroundLogger: logger)
+        let database = Database(client: client, queueTimeout: .seconds(10), poolSize: 1, metrics: GatewayMetrics(poolSize: 1))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            do {
+                return try await database.withConnection(body)
+            } catch {
+                guard let problem = Problem.from(database: error) else { throw error }
+                throw CommandFailure(description: "\(url): \(problem.detail)")
+            }
+        }
+    }
+}
+
+/// A command that could not do its work (not a usage error): message, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+}

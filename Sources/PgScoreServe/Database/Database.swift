@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+/// The daemon's pool of PostgreSQL connections, with a bounded wait for a free one:
+/// when the database is down or every connection is busy for longer than
+/// `queueTimeout`, a request fails fast with ``PoolUnavailable`` (503) instead of queueing
+/// without end. Connections that die (a server restart) are replaced by the pool.
+struct Database: Sendable {
+    let client: PostgresClient
+    let queueTimeout: Duration
+    let poolSize: Int
+    let metrics: GatewayMetrics
+
+    /// No connection became free in time.
+    struct PoolUnavailable: Error {
+        let waited: Duration
+        let poolSize: Int
+    }
+
+    /// Runs `body` on a pooled connection; waits at most `queueTimeout` for one.
+    func withConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let lease = NIOLockedValueBox(LeaseState.waiting)
+        let client = self.client
+        let metrics = self.metrics
+        let timeout = self.queueTimeout
+        metrics.poolRequested()
+        defer {
+            // failed before a connection came (the pool closed, the task was cancelled)
+            let gaveUp = lease.withLockedValue { state -> Bool in
+                guard state == .waiting else { return false }
+                state = .expired
+                return true
+            }
+            if gaveUp { metrics.poolGaveUp() }
+        }
+
+        return try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
+            group.addTask {
+                try await client.withConnection { connection in
+                    let acquired = lease.withLockedValue { state -> Bool in
+                        guard state == .waiting else { return false }
+                        state = .acquired
+                        return true
+                    }
+                    // The timer fired first: the request has already failed.
+                    guard acquired else { throw CancellationError() }
+                    metrics.poolAcquired(after: clock.now - start)
+                    defer { metrics.poolReleased() }
+                    return .value(try await body(connection))
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                // cancelled: the request ended otherwise (the defer below settles the state)
+                if Task.isCancelled { return .timerDone }
+                let expired = lease.withLockedValue { state -> Bool in
+                    guard state == .waiting else { return false }
+                    state = .expired
+                    return true
+                }
+                return expired ? .expired : .timerDone
+            }
+            while let outcome = try await group.next() {
+                switch outcome {
+                case .value(let value):
+                    group.cancelAll()
+                    return value
+                case .expired:
+                    group.cancelAll()
+                    metrics.poolTimedOut()
+                    throw PoolUnavailable(waited: timeout, poolSize: poolSize)
+                case .timerDone:
+                    continue
+                }
+            }
+            throw CancellationError()
+        }
+    }
+
+    private enum LeaseState { case waiting, acquired, expired }
+    private enum LeaseOutcome<Value: Sendable>: Sendable {
+        case value(Value)
+        case expired
+        case timerDone
+    }
+}
+
+extension Database {
+    /// PostgresNIO logs each query at debug level through this.
+    static let queryLogger = Logger(label: "pgscore.sql")
+
+    /// `name` as a quoted SQL identifier.
+    static func quoteIdentifier(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a statement and reads its result to the end: an error raised while the
+    /// statement runs surfaces here, and the connection is idle again when it returns.
+    func execute(_ query: PostgresQuery) async throws {
+        let rows = try await self.query(query, logger: Database.queryLogger)
+        for try await _ in rows {}
+    }
+
+    /// The first row of a statement's result (read to its end), decoded.
+    func firstRow<each Column: PostgresDecodable>(
+        _ query: PostgresQuery, as types: (repeat each Column).Type
+    ) async throws -> (repeat each Column)? {
+        let rows = try await self.query(query, logger: Database.queryLogger)
+        var first: (repeat each Column)?
+        for try await row in rows.decode((repeat each Column).self) where first == nil {
+            first = row
+        }
+        return first
+    }
+}

@@ -1,0 +1,134 @@
+/// The columns a deployed version reads, from its model's preprocessing
+/// (`ml.describe(model)->'info'->'preprocess'->'columns'`): what a JSON object must hold
+/// to be scored, and the column list that turns it into a row (`jsonb_to_record`).
+struct FeatureSpec: Sendable, Equatable {
+    struct Column: Sendable, Equatable {
+        let name: String
+        /// As trained: `double precision`, `text`, `boolean`, …
+        let declaredType: String
+        /// `numeric` or `categorical`
+        let kind: String
+
+        /// The type the JSON value is read as. The row encoder reads any number type as a
+        /// number and any other type as text, so three suffice.
+        var sqlType: String {
+            switch declaredType {
+            case "double precision", "real", "smallint", "integer", "bigint", "numeric": "float8"
+            case "boolean": "boolean"
+            default: "text"
+            }
+        }
+    }
+
+    let project: String
+    let version: Int
+    let modelID: Int
+    /// `classification` or `regression`
+    let task: String
+    /// Class labels as ml.predict writes them, in the order of ml.predict_proba.
+    let classes: [String]
+    let columns: [Column]
+
+    /// `jsonb_to_record(...) AS r(<this>)`
+    var recordDefinition: String {
+        columns.map { "\(Database.quoteIdentifier($0.name)) \($0.sqlType)" }.joined(separator: ", ")
+    }
+
+    var featureNames: [String] { columns.map(\.name) }
+
+    /// What is wrong with one instance: features it lacks, and features of the wrong JSON type.
+    struct Issues: Sendable, Equatable {
+        var missing: [String] = []
+        var invalid: [(name: String, reason: String)] = []
+        var isEmpty: Bool { missing.isEmpty && invalid.isEmpty }
+
+        static func == (lhs: Issues, rhs: Issues) -> Bool {
+            lhs.missing == rhs.missing && lhs.invalid.map(\.name) == rhs.invalid.map(\.name)
+                && lhs.invalid.map(\.reason) == rhs.invalid.map(\.reason)
+        }
+    }
+
+    /// JSON null is a missing value, which the model's preprocessing imputes; a key that is
+    /// absent is an error. Extra keys are ignored (and kept in the prediction log).
+    func check(_ instance: [String: JSONValue]) -> Issues {
+        var issues = Issues()
+        for column in columns {
+            guard let value = instance[column.name] else {
+                issues.missing.append(column.name)
+                continue
+            }
+            switch (column.sqlType, value) {
+            case (_, .null), ("float8", .number), ("boolean", .bool),
+                 ("text", .string), ("text", .number), ("text", .bool):
+                continue
+            case ("float8", _):
+                issues.invalid.append((column.name, "must be a number, got \(value.typeName)"))
+            case ("boolean", _):
+                issues.invalid.append((column.name, "must be true or false, got \(value.typeName)"))
+            default:
+                issues.invalid.append((column.name, "must be a string or a number, got \(value.typeName)"))
+            }
+        }
+        return issues
+    }
+
+    /// Reads the spec from the JSON that the spec query returns.
+    init(project: String, version: Int, modelID: Int, task: String, classesJSON: String, columnsJSON: String) throws {
+        self.project = project
+        self.version = version
+        self.modelID = modelID
+        self.task = task
+        guard case .array(let classValues) = try JSONValue.parse(Array(classesJSON.utf8)) else {
+            throw Problem.internalError("version \(version) of \"\(project)\" lists no classes")
+        }
+        classes = classValues.map { value in
+            switch value {
+            case .string(let text): text
+            case .bool(let flag): flag ? "true" : "false"
+            case .number(let number): JSONValue.format(number)
+            default: value.serialized
+            }
+        }
+        guard case .array(let columnValues) = try JSONValue.parse(Array(columnsJSON.utf8)), !columnValues.isEmpty else {
+            throw Problem.conflict(
+                "version \(version) of \"\(project)\" has no preprocessing spec (it was not made by ml.train); score it in SQL with the array form of ml.predict")
+        }
+        columns = try columnValues.map { value in
+            guard case .string(let name)? = value["name"] else {
+                throw Problem.internalError("version \(version) of \"\(project)\" has a feature column without a name")
+            }
+            var declared = "text"
+            if case .string(let type)? = value["type"] { declared = type }
+            var kind = "numeric"
+            if case .string(let k)? = value["kind"] { kind = k }
+            return Column(name: name, declaredType: declared, kind: kind)
+        }
+    }
+
+    init(project: String, version: Int, modelID: Int, task: String, classes: [String], columns: [Column]) {
+        self.project = project
+        self.version = version
+        self.modelID = modelID
+        self.task = task
+        self.classes = classes
+        self.columns = columns
+    }
+}
+
+/// Specs by model: a version never changes (ml.models rows are append-only), so a spec
+/// is cached for good, keyed by the model's id.
+actor FeatureSpecCache {
+    private var specs: [Int: FeatureSpec] = [:]
+    private let capacity: Int
+
+    init(capacity: Int = 256) {
+        self.capacity = capacity
+    }
+
+    func spec(modelID: Int) -> FeatureSpec? { specs[modelID] }
+
+    func store(_ spec: FeatureSpec) {
+        if specs.count >= capacity { specs.removeAll(keepingCapacity: true) }
+        specs[spec.modelID] = spec
+    }
+}

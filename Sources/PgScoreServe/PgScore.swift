@@ -1,0 +1,26 @@
+import ArgumentParser
+
+/// `pgscore`: the daemon of the pgscore extension. It speaks SQL only: every endpoint
+/// is a parameterized statement against the `ml` schema; the machine learning runs
+/// inside PostgreSQL.
+@main
+struct PgScore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pgscore",
+        abstract: "The pgscore daemon: a REST gateway to the ml schema of a PostgreSQL database.",
+        discussion: """
+            Every setting can also come from the environment (PGSCORE_…); a flag wins over \
+            its variable. Without --database-url or PGSCORE_DATABASE_URL the connection is \
+            built from PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE, as psql does.
+            """,
+        version: GatewayVersion.daemon,
+        subcommands: [ServeCommand.self, KeysCommand.self]
+    )
+}
+
+/// Versions the daemon reports and checks.
+enum GatewayVersion {
+    static let daemon = "0.1.0"
+    /// `/readyz` accepts an installed extension whose version starts with this.
+    static let compatibleExtension = "0.1."
+}

@@ -1,0 +1,106 @@
+import Hummingbird
+
+extension Gateway {
+    /// `POST /v1/projects/{project}/predict`: one JSON object of named features, or
+    /// `{"instances": [...]}`. Each instance becomes a row (`jsonb_to_record` with the
+    /// deployed version's columns) scored by `ml.predict(project, row)` and logged to
+    /// `ml.predictions` in the same statement.
+    func addPredictRoutes(to router: Router<GatewayContext>) {
+        router.post("/v1/projects/{project}/predict") { request, context -> Response in
+            try await authenticator.require(.predict, request, openRoute: true)
+            let project = try projectName(context)
+            let body = try await jsonBody(of: request)
+            let (instances, isBatch) = try Self.instances(in: body)
+            let instancesJSON = JSONValue.array(instances.map { .object($0) }).serialized
+            let requestID = context.requestID
+            let arrival = context.arrival
+            let specs = self.specs
+
+            let (spec, scored) = try await database.withConnection { connection -> (FeatureSpec, [PredictionQueries.Scored]) in
+                // A deploy between reading the spec and scoring makes the guarded statement
+                // return nothing; read the new spec and score again.
+                for _ in 0..<3 {
+                    guard let deployed = try await PredictionQueries.deployed(project: project, on: connection) else {
+                        throw Problem.conflict("project \"\(project)\" has no deployed version; deploy one (POST /v1/projects/\(project)/deploy)")
+                    }
+                    let spec: FeatureSpec
+                    if let cached = await specs.spec(modelID: deployed.modelID) {
+                        spec = cached
+                    } else {
+                        spec = try await PredictionQueries.spec(project: project, deployed: deployed, on: connection)
+                        await specs.store(spec)
+                    }
+                    try Self.check(instances, against: spec, isBatch: isBatch)
+                    let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
+                    if let scored = try await PredictionQueries.scoreAndLog(
+                        spec: spec, instancesJSON: instancesJSON, requestID: requestID,
+                        elapsedMilliseconds: elapsed, on: connection)
+                    {
+                        return (spec, scored)
+                    }
+                }
+                throw Problem.unavailable("the deployment of \"\(project)\" kept changing while scoring; try again")
+            }
+            metrics.recordPredictions(project: project, count: scored.count)
+            let answers = scored.map { Self.answer($0, spec: spec) }
+            if isBatch {
+                return .json(.fields(("predictions", .array(answers)), ("version", .number(Double(spec.version)))))
+            }
+            return .json(answers[0])
+        }
+    }
+
+    /// The instances of a request body, and whether it was a batch.
+    static func instances(in body: JSONValue) throws -> ([[String: JSONValue]], Bool) {
+        guard let object = body.objectValue else {
+            throw Problem.badRequest("the body must be a JSON object of features, or {\"instances\": [...]}; got \(body.typeName)")
+        }
+        guard let batch = object["instances"], object.count == 1 else {
+            return ([object], false)
+        }
+        guard case .array(let values) = batch else {
+            throw Problem.validation("\"instances\" must be an array of feature objects, got \(batch.typeName)")
+        }
+        guard !values.isEmpty else {
+            throw Problem.validation("\"instances\" is empty; send at least one feature object")
+        }
+        let instances = try values.enumerated().map { index, value -> [String: JSONValue] in
+            guard let fields = value.objectValue else {
+                throw Problem.validation("instances[\(index)] must be an object of features, got \(value.typeName)")
+            }
+            return fields
+        }
+        return (instances, true)
+    }
+
+    /// 422 naming every missing and every ill-typed feature (of the first bad instance).
+    static func check(_ instances: [[String: JSONValue]], against spec: FeatureSpec, isBatch: Bool) throws {
+        for (index, instance) in instances.enumerated() {
+            let issues = spec.check(instance)
+            guard !issues.isEmpty else { continue }
+            var parts: [String] = []
+            if !issues.missing.isEmpty { parts.append("missing \(issues.missing.joined(separator: ", "))") }
+            for invalid in issues.invalid { parts.append("\(invalid.name) \(invalid.reason)") }
+            let prefix = isBatch ? "instances[\(index)]: " : ""
+            var extra: [(String, JSONValue)] = [
+                ("missing_features", .array(issues.missing.map { .string($0) })),
+                ("invalid_features", .array(issues.invalid.map { .fields(("name", .string($0.name)), ("reason", .string($0.reason))) })),
+                ("expected_features", .array(spec.featureNames.map { .string($0) })),
+            ]
+            if isBatch { extra.append(("instance_index", .number(Double(index)))) }
+            throw Problem.validation(
+                "\(prefix)\(parts.joined(separator: "; ")) (version \(spec.version) of \"\(spec.project)\" reads \(spec.featureNames.joined(separator: ", ")))",
+                extra)
+        }
+    }
+
+    static func answer(_ scored: PredictionQueries.Scored, spec: FeatureSpec) -> JSONValue {
+        var fields: [(String, JSONValue)] = [("prediction", .optional(scored.prediction))]
+        if let probabilities = scored.probabilities {
+            fields.append(("probabilities", .fields(zip(spec.classes, probabilities).map { ($0, .number($1)) })))
+        }
+        fields.append(("version", .number(Double(spec.version))))
+        fields.append(("prediction_id", .string(String(scored.predictionID))))
+        return .fields(fields)
+    }
+}

@@ -1,0 +1,21 @@
+import Hummingbird
+
+/// Per-request state: the request id (from `X-Request-Id`, else generated), also in the
+/// logger's metadata, echoed in the response and stored with each prediction.
+struct GatewayContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    var requestID: String
+    /// When the request arrived, for latency.
+    var arrival: ContinuousClock.Instant
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        requestID = ""
+        arrival = .now
+    }
+}
+
+/// Header names Hummingbird does not name (its re-exports stop at HTTPFields).
+enum HeaderName {
+    static let requestID = HTTPFields.Element.Name("X-Request-Id")!
+}

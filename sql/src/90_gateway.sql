@@ -1,0 +1,87 @@
+-- ---------------------------------------------------------------- the REST gateway's tables
+-- What `pgscore serve` records: every prediction it answered (written in the same
+-- statement that scores, before the response is sent), ground truth sent back for them,
+-- training runs it started, and its API keys (hashed). The daemon speaks SQL only; these
+-- tables are also plain SQL for analysts: join predictions with feedback to measure
+-- live accuracy, or train on them.
+
+CREATE TABLE ml.predictions (
+    id            bigserial PRIMARY KEY,
+    project       text NOT NULL,
+    version       int,
+    features      jsonb NOT NULL,
+    prediction    text,
+    probabilities float8[],
+    request_id    text,
+    latency_ms    float8,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON ml.predictions (project, created_at);
+COMMENT ON TABLE ml.predictions IS
+  'Every prediction the REST gateway answered: project, version used, the features as sent (JSON), the prediction (as ml.predict gives it), class probabilities (in the order of the model''s classes), the request id and the latency up to scoring. Written in the statement that scores, so no answer is sent that is not logged.';
+
+CREATE TABLE ml.feedback (
+    id            bigserial PRIMARY KEY,
+    prediction_id bigint NOT NULL REFERENCES ml.predictions ON DELETE CASCADE,
+    label         text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ON ml.feedback (prediction_id);
+COMMENT ON TABLE ml.feedback IS
+  'Ground truth for a logged prediction, as text written the way ml.predict writes labels (''true'', ''3'', ''yes''): compare with ml.predictions.prediction for live accuracy.';
+
+CREATE TABLE ml.training_runs (
+    id          bigserial PRIMARY KEY,
+    project     text NOT NULL,
+    status      text NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    error       text,
+    params      jsonb NOT NULL DEFAULT '{}',
+    version     int,
+    result      jsonb,
+    request_id  text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    started_at  timestamptz,
+    finished_at timestamptz
+);
+CREATE INDEX ON ml.training_runs (project, id);
+COMMENT ON TABLE ml.training_runs IS
+  'Training runs started through the REST gateway: the ml.train parameters, status (queued, running, succeeded, failed), the error of a failed run, the version a run made and ml.train''s result.';
+
+CREATE TABLE ml.api_keys (
+    id         bigserial PRIMARY KEY,
+    name       text NOT NULL,
+    scope      text NOT NULL CHECK (scope IN ('predict', 'train', 'admin')),
+    key_hash   text NOT NULL UNIQUE CHECK (key_hash ~ '^[0-9a-f]{64}$'),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz
+);
+COMMENT ON TABLE ml.api_keys IS
+  'API keys of the REST gateway (pgscore keys create | list | revoke). Only the SHA-256 of a key is kept (hex). Scopes nest: predict (score, feedback, read the registry) < train (train, runs, export) < admin (deploy, roll back).';
+COMMENT ON COLUMN ml.api_keys.key_hash IS 'hex SHA-256 of the key; the key itself is shown once, when it is created';
+
+-- gateway rows are user data: pg_dump must carry them
+SELECT pg_catalog.pg_extension_config_dump('ml.predictions', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.feedback', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.training_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.api_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.predictions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.feedback_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.training_runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.api_keys_id_seq', '');
+
+-- ---------------------------------------------------------------- the gateway's role
+
+CREATE FUNCTION ml.grant_gateway(role name) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM ml.grant_train(role);
+  EXECUTE format('GRANT SELECT, INSERT ON ml.predictions, ml.feedback TO %I', role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON ml.training_runs TO %I', role);
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON ml.api_keys TO %I', role);
+  EXECUTE format('GRANT USAGE ON SEQUENCE ml.predictions_id_seq, ml.feedback_id_seq, '
+                 'ml.training_runs_id_seq, ml.api_keys_id_seq TO %I', role);
+END $$;
+COMMENT ON FUNCTION ml.grant_gateway(name) IS
+  'Lets a role run `pgscore serve`: what ml.grant_train gives (score, train, deploy, export) plus writing the gateway''s tables (predictions, feedback, training runs, API keys). Training through the gateway reads its source with this role''s rights.';
+
+REVOKE EXECUTE ON FUNCTION ml.grant_gateway(name) FROM PUBLIC;
