@@ -269,7 +269,8 @@ BEGIN
         INTO s;
       IF s.count > 0 AND (s.array_agg IS NULL OR s.array_agg <@ markers) THEN
         expr := format('CASE WHEN btrim(d.%I) ~ %L THEN btrim(d.%I)::float8 END', col.name, numeric_re, col.name);
-        cats := coalesce(s.array_agg, '{}');
+        -- every usual marker counts as missing, also ones the training rows happen not to hold
+        cats := markers;
       END IF;
     END IF;
     IF expr IS NOT NULL THEN

@@ -119,6 +119,9 @@ struct FeatureSpec: Sendable, Equatable {
 /// is cached for good, keyed by the model's id.
 actor FeatureSpecCache {
     private var specs: [Int: FeatureSpec] = [:]
+    /// The spec last used for each project: tried first, so that a request needs one
+    /// round trip (the scoring statement itself refuses it if the deployment changed).
+    private var latest: [String: FeatureSpec] = [:]
     private let capacity: Int
 
     init(capacity: Int = 256) {
@@ -127,8 +130,14 @@ actor FeatureSpecCache {
 
     func spec(modelID: Int) -> FeatureSpec? { specs[modelID] }
 
+    func latest(project: String) -> FeatureSpec? { latest[project] }
+
     func store(_ spec: FeatureSpec) {
-        if specs.count >= capacity { specs.removeAll(keepingCapacity: true) }
+        if specs.count >= capacity {
+            specs.removeAll(keepingCapacity: true)
+            latest.removeAll(keepingCapacity: true)
+        }
         specs[spec.modelID] = spec
+        latest[spec.project] = spec
     }
 }

@@ -17,6 +17,20 @@ extension Gateway {
             let specs = self.specs
 
             let (spec, scored) = try await database.withConnection { connection -> (FeatureSpec, [PredictionQueries.Scored]) in
+                // Steady state: one statement with the spec last used for the project. It
+                // returns nothing if another version is deployed now; then look it up.
+                // (A body that does not fit it takes the full path: a newer version may
+                // have other columns, and the 422 must name the deployed version's.)
+                if let spec = await specs.latest(project: project),
+                   (try? Self.check(instances, against: spec, isBatch: isBatch)) != nil {
+                    let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
+                    if let scored = try await PredictionQueries.scoreAndLog(
+                        spec: spec, instancesJSON: instancesJSON, requestID: requestID,
+                        elapsedMilliseconds: elapsed, on: connection)
+                    {
+                        return (spec, scored)
+                    }
+                }
                 // A deploy between reading the spec and scoring makes the guarded statement
                 // return nothing; read the new spec and score again.
                 for _ in 0..<3 {

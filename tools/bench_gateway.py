@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Gateway benchmark (run by tools/bench_gateway.sh, which starts the cluster and the
+daemon): the heart model, the bracelet's JSON body, loopback only, bounded in time.
+
+  A. saturation throughput of POST /v1/projects/heart/predict (wrk, C connections)
+     vs pgbench running the statement the gateway sends per request in the steady
+     state (score and log, guarded by the deployed version), same concurrency, with
+     prepared statements: the floor without HTTP. Target: gateway / pgbench >= 0.5.
+  B. a fixed 200 requests/s for DURATION seconds: p50/p99 latency. Target p99 <= 5 ms.
+  C. 10 projects served at once (wrk rotating over 10 project paths): report.
+"""
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psycopg
+
+PORT = int(os.environ["GATEWAY_PORT"])
+CONNECTIONS = int(os.environ.get("CONNECTIONS", "8"))
+DURATION = int(os.environ.get("DURATION", "15"))
+RATE = int(os.environ.get("RATE", "200"))
+BODY = {"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2,
+        "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": "0", "thal": "6"}
+COLUMNS = ("age float8, sex float8, cp float8, trestbps float8, chol float8, fbs float8, restecg float8, "
+           "thalach float8, exang float8, oldpeak float8, slope float8, ca text, thal text")
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def setup():
+    with psycopg.connect(autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS pgscore")
+        if c.execute("SELECT to_regclass('bench_heart')").fetchone()[0] is None:
+            c.execute(f"CREATE TABLE bench_heart ({COLUMNS}, num int)")
+            with open("data/heart/processed.cleveland.data", "rb") as f, \
+                    c.cursor().copy("COPY bench_heart FROM STDIN WITH (FORMAT csv)") as cp:
+                cp.write(f.read())
+            c.execute("CREATE VIEW bench_heart_labelled AS SELECT *, num > 0 AS sick FROM bench_heart")
+        for i in range(10):
+            name = "heart" if i == 0 else f"heart_{i}"
+            if c.execute("SELECT ml.deployed_version(%s) IS NULL FROM ml.projects WHERE name = %s",
+                         (name, name)).fetchone() is None:
+                c.execute("SELECT ml.train(%s, 'bench_heart_labelled', 'sick', exclude => ARRAY['num'], seed => %s)",
+                          (name, 42 + i))
+
+
+def pgbench_script():
+    """The statement the gateway runs per request (Sources/PgScoreServe/Database/PredictionQueries.swift)."""
+    instances = json.dumps([BODY]).replace("'", "''")
+    return f"""WITH p AS (SELECT 'heart'::text AS project, ml.deployed_version('heart') AS version),
+scored AS MATERIALIZED (
+  SELECT nextval('ml.predictions_id_seq') AS id, e.ord, e.features,
+         ml.predict(p.project, r) AS prediction, ml.predict_proba(p.project, r) AS probabilities
+    FROM p, jsonb_array_elements('{instances}'::jsonb) WITH ORDINALITY AS e(features, ord),
+         jsonb_to_record(e.features) AS r({COLUMNS})
+   WHERE ml.deployed_version(p.project) = p.version
+), logged AS (
+  INSERT INTO ml.predictions (id, project, version, features, prediction, probabilities, request_id, latency_ms)
+  SELECT s.id, p.project, p.version, s.features, s.prediction, s.probabilities, 'pgbench', 0 FROM scored s, p
+  RETURNING id
+)
+SELECT s.id, s.prediction, s.probabilities FROM scored s JOIN logged l ON l.id = s.id;
+"""
+
+
+def run_pgbench():
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(pgbench_script())
+        path = f.name
+    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+    out = subprocess.run([os.path.join(bindir, "pgbench"), "-n", "-M", "prepared", "-c", str(CONNECTIONS),
+                          "-j", "2", "-T", str(DURATION), "-f", path], capture_output=True, text=True)
+    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
+    if not m:
+        sys.exit("pgbench failed:\n" + out.stdout + out.stderr)
+    return float(m.group(1))
+
+
+def run_wrk(paths):
+    lua = f"""
+local paths = {{{", ".join('"' + p + '"' for p in paths)}}}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", paths[(i % #paths) + 1], {{["Content-Type"] = "application/json"}}, '{json.dumps(BODY)}')
+end
+done = function(summary, latency, requests)
+  io.write(string.format("NON2XX %d\\n", summary.errors.status))
+end
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+        script = f.name
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{DURATION}s", "--latency", "-s", script,
+                          f"http://127.0.0.1:{PORT}"], capture_output=True, text=True)
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out.stdout).group(1))
+    errors = int(re.search(r"NON2XX (\d+)", out.stdout).group(1))
+    p99 = re.search(r"99%\s+([0-9.]+)(us|ms|s)", out.stdout)
+    return rps, errors, p99.group(0) if p99 else "?"
+
+
+def fixed_rate():
+    """RATE requests/s for DURATION s from 4 threads on keep-alive connections; each
+    request is sent at its scheduled time, latency measured from the send."""
+    body = json.dumps(BODY)
+    latencies, errors = [], []
+    lock = threading.Lock()
+    threads = 4
+    per_thread = RATE / threads
+    start = time.perf_counter() + 0.2
+
+    def worker(k):
+        conn = http.client.HTTPConnection("127.0.0.1", PORT)
+        n = int(per_thread * DURATION)
+        for i in range(n):
+            due = start + (i + k / threads) / per_thread
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            t0 = time.perf_counter()
+            conn.request("POST", "/v1/projects/heart/predict", body, {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            dt = (time.perf_counter() - t0) * 1000
+            with lock:
+                latencies.append(dt)
+                if r.status != 200:
+                    errors.append(r.status)
+
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    latencies.sort()
+    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+    return len(latencies), len(errors), pct(0.5), pct(0.99), latencies[-1]
+
+
+def main():
+    setup()
+    log(f"A. saturation, {CONNECTIONS} connections, {DURATION} s each")
+    floor = run_pgbench()
+    log(f"  pgbench (same statements, no HTTP)   {floor:9.0f} tps")
+    rps, errors, p99 = run_wrk(["/v1/projects/heart/predict"])
+    log(f"  gateway (wrk)                        {rps:9.0f} req/s  non-2xx {errors}  wrk {p99}")
+    log(f"\nB. fixed {RATE} requests/s for {DURATION} s")
+    n, bad, p50, p99f, worst = fixed_rate()
+    log(f"  {n} requests, {bad} errors: p50 {p50:.2f} ms  p99 {p99f:.2f} ms  max {worst:.2f} ms")
+    log("\nC. 10 projects at once")
+    rps10, errors10, p99_10 = run_wrk(["/v1/projects/heart/predict"] +
+                                      [f"/v1/projects/heart_{i}/predict" for i in range(1, 10)])
+    log(f"  gateway (wrk, 10 projects)           {rps10:9.0f} req/s  non-2xx {errors10}  wrk {p99_10}")
+    log("\nRATIO name value target")
+    log(f"RATIO gateway_vs_pgbench {rps / floor:.3f} >=0.5{'' if rps / floor >= 0.5 else ' MISS'}")
+    log(f"RATIO p99_ms_at_{RATE}rps {p99f:.2f} <=5{'' if p99f <= 5 else ' MISS'}")
+    log(f"RATIO ten_projects_vs_one {rps10 / rps:.3f} -")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
