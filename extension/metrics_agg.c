@@ -156,6 +156,12 @@ algorithm_name(int64 algorithm)
 			return "logistic_regression";
 		case PGSC_NB:
 			return "naive_bayes";
+		case PGSC_DTREE:
+			return "decision_tree";
+		case PGSC_FOREST:
+			return "random_forest";
+		case PGSC_GBT:
+			return "gradient_boosting";
 		default:
 			return "unknown";
 	}
@@ -186,7 +192,8 @@ metrics_state_open(MemoryContext context, Datum model, int32 kind)
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, FUNCTION_NAME);
 	pgsc_model_info(st->handle, info);
-	classifier = info[PGSC_INFO_ALGORITHM] != PGSC_LINREG;
+	/* tree models are classifiers or regressors: the label type tells */
+	classifier = info[PGSC_INFO_LABEL_KIND] != PGSC_LABEL_FLOAT8;
 	algorithm = algorithm_name(info[PGSC_INFO_ALGORITHM]);
 	if (classifier && kind == METRICS_VALUES)
 		ereport(ERROR,
@@ -400,12 +407,6 @@ metrics_step(FunctionCallInfo fcinfo, int32 kind)
 		PG_RETURN_POINTER(st);
 	}
 	x = pgscore_features(PG_GETARG_DATUM(2), FUNCTION_NAME, buffer, &n, &has_nulls);
-	if (has_nulls)
-	{
-		if (st == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(st);
-	}
 	if (st == NULL)
 		st = metrics_state_open(context, PG_GETARG_DATUM(1), kind);
 	else
@@ -413,6 +414,13 @@ metrics_step(FunctionCallInfo fcinfo, int32 kind)
 		metrics_check_model(st, PG_GETARG_DATUM(1));
 		if (st->handle == NULL)
 			elog(ERROR, "%s: transition state has no model", FUNCTION_NAME);
+	}
+	if (has_nulls)
+	{
+		/* as ml.predict: tree models take NULL features as missing, others skip the row */
+		if (!pgsc_model_accepts_missing(st->handle))
+			PG_RETURN_POINTER(st);
+		x = pgscore_features_missing(PG_GETARG_DATUM(2), FUNCTION_NAME, buffer, &n);
 	}
 
 	if (kind == METRICS_CLASSES)

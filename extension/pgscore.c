@@ -9,6 +9,7 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/float.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -145,4 +146,42 @@ pgscore_features(Datum datum, const char *function, float8 *buffer, int *n, bool
 				 errmsg("%s: %d features, at most %d are supported", function, *n, PGSCORE_MAX_FEATURES)));
 	*has_nulls = ARR_HASNULL(arr) && array_contains_nulls(arr);
 	return (const float8 *) ARR_DATA_PTR(arr);
+}
+
+/*
+ * The values of a features array with its NULL elements as NaN (missing values, for
+ * tree models), always copied into `buffer` (PGSCORE_MAX_FEATURES values). Validates
+ * the array as pgscore_features does.
+ */
+const float8 *
+pgscore_features_missing(Datum datum, const char *function, float8 *buffer, int *n)
+{
+	bool		has_nulls;
+	const float8 *x = pgscore_features(datum, function, buffer, n, &has_nulls);
+	ArrayType  *arr;
+	bits8	   *bitmap;
+	const char *p;
+	int			i;
+
+	if (!has_nulls)
+	{
+		if (x != buffer)
+			memcpy(buffer, x, sizeof(float8) * *n);
+		return buffer;
+	}
+	/* rare path: the array is detoasted again to read its null bitmap */
+	arr = DatumGetArrayTypeP(datum);
+	bitmap = ARR_NULLBITMAP(arr);
+	p = ARR_DATA_PTR(arr);
+	for (i = 0; i < *n; i++)
+	{
+		if (bitmap != NULL && (bitmap[i / 8] & (1 << (i % 8))) == 0)
+			buffer[i] = get_float8_nan();
+		else
+		{
+			memcpy(&buffer[i], p, sizeof(float8));
+			p += sizeof(float8);
+		}
+	}
+	return buffer;
 }

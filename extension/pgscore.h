@@ -12,6 +12,7 @@
 #include "utils/array.h"
 
 #include "pgscore_abi.h"
+#include "pgscore_abi_trees.h"
 
 /* Upper bounds that keep every buffer size far from overflow and MaxAllocSize. */
 #define PGSCORE_MAX_FEATURES	1000
@@ -24,6 +25,7 @@ extern void pgscore_raise(int32 status, const char *errbuf, const char *function
 extern int32_t pgscore_stop_requested(void);
 extern const float8 *pgscore_features(Datum datum, const char *function, float8 *buffer,
 									   int *n, bool *has_nulls);
+extern const float8 *pgscore_features_missing(Datum datum, const char *function, float8 *buffer, int *n);
 
 /* model_type.c */
 extern void pgscore_check_model_bytes(const char *data, Size len, const char *function);

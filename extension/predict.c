@@ -160,11 +160,10 @@ ml_predict_model(PG_FUNCTION_ARGS)
 	ScoringModel *sm = model_for_call(fcinfo, "ml.predict");
 	float8		buffer[PGSCORE_MAX_FEATURES];
 	int			n;
-	bool		has_nulls;
-	const float8 *x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict", buffer, &n, &has_nulls);
+	const float8 *x = scoring_features(sm, PG_GETARG_DATUM(1), buffer, &n, "ml.predict");
 
-	if (has_nulls)
-		PG_RETURN_NULL();		/* a row with an unknown feature has an unknown prediction */
+	if (x == NULL)
+		PG_RETURN_NULL();		/* NULL features: unknown, except for tree models (missing values) */
 	return scoring_predict(sm, x, n, "ml.predict");
 }
 
@@ -175,11 +174,10 @@ ml_predict_proba_model(PG_FUNCTION_ARGS)
 	ScoringModel *sm = model_for_call(fcinfo, "ml.predict_proba");
 	float8		buffer[PGSCORE_MAX_FEATURES];
 	int			n;
-	bool		has_nulls;
-	const float8 *x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict_proba", buffer, &n, &has_nulls);
+	const float8 *x = scoring_features(sm, PG_GETARG_DATUM(1), buffer, &n, "ml.predict_proba");
 
-	if (has_nulls)
-		PG_RETURN_NULL();
+	if (x == NULL)
+		PG_RETURN_NULL();		/* NULL features: unknown, except for tree models (missing values) */
 	PG_RETURN_ARRAYTYPE_P(scoring_proba(sm, x, n, "ml.predict_proba"));
 }
 

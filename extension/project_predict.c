@@ -24,11 +24,10 @@ ml_predict_project(PG_FUNCTION_ARGS)
 	DeployedModel *dm = deployed_model((DeployedLookup **) &fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, PG_GETARG_TEXT_PP(0), false, "ml.predict");
 	float8		buffer[PGSCORE_MAX_FEATURES];
 	int			n;
-	bool		has_nulls;
-	const float8 *x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict", buffer, &n, &has_nulls);
+	const float8 *x = scoring_features(&dm->sm, PG_GETARG_DATUM(1), buffer, &n, "ml.predict");
 
-	if (has_nulls)
-		PG_RETURN_NULL();
+	if (x == NULL)
+		PG_RETURN_NULL();		/* NULL features: unknown, except for tree models (missing values) */
 	return scoring_predict(&dm->sm, x, n, "ml.predict");
 }
 
@@ -39,11 +38,10 @@ ml_predict_proba_project(PG_FUNCTION_ARGS)
 	DeployedModel *dm = deployed_model((DeployedLookup **) &fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt, PG_GETARG_TEXT_PP(0), false, "ml.predict_proba");
 	float8		buffer[PGSCORE_MAX_FEATURES];
 	int			n;
-	bool		has_nulls;
-	const float8 *x = pgscore_features(PG_GETARG_DATUM(1), "ml.predict_proba", buffer, &n, &has_nulls);
+	const float8 *x = scoring_features(&dm->sm, PG_GETARG_DATUM(1), buffer, &n, "ml.predict_proba");
 
-	if (has_nulls)
-		PG_RETURN_NULL();
+	if (x == NULL)
+		PG_RETURN_NULL();		/* NULL features: unknown, except for tree models (missing values) */
 	PG_RETURN_ARRAYTYPE_P(scoring_proba(&dm->sm, x, n, "ml.predict_proba"));
 }
 

@@ -62,6 +62,24 @@ scoring_model_close(ScoringModel *sm)
 	memset(sm, 0, sizeof(ScoringModel));
 }
 
+/*
+ * The values of a features array for this model, in `buffer` or in place. A NULL
+ * element is a missing value (NaN) for models that take them (trees); for the others
+ * the prediction is unknown and this returns NULL.
+ */
+const double *
+scoring_features(ScoringModel *sm, Datum features, double *buffer, int *n, const char *function)
+{
+	bool		has_nulls;
+	const double *x = pgscore_features(features, function, buffer, n, &has_nulls);
+
+	if (!has_nulls)
+		return x;
+	if (!pgsc_model_accepts_missing(sm->model))
+		return NULL;
+	return pgscore_features_missing(features, function, buffer, n);
+}
+
 /* The prediction as text: the class label, or the regression value. */
 Datum
 scoring_predict(ScoringModel *sm, const double *x, int n, const char *function)

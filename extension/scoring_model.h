@@ -23,6 +23,8 @@ typedef struct ScoringModel
 extern void scoring_model_open(ScoringModel *sm, MemoryContext parent, const char *data, Size len,
 							   const char *function);
 extern void scoring_model_close(ScoringModel *sm);
+extern const double *scoring_features(ScoringModel *sm, Datum features, double *buffer, int *n,
+									  const char *function);
 extern Datum scoring_predict(ScoringModel *sm, const double *x, int n, const char *function);
 extern ArrayType *scoring_proba(ScoringModel *sm, const double *x, int n, const char *function);
 extern const double *scoring_encode_record(ScoringModel *sm, HeapTupleHeader rec, double *buffer,

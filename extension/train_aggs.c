@@ -1,10 +1,13 @@
 /*
- * train_aggs.c -- the training aggregates ml.linreg_fit, ml.logreg_fit, ml.nb_fit:
- * transition, combine, serial/deserial and final functions (see train_state.h).
+ * train_aggs.c -- the training aggregates ml.linreg_fit, ml.logreg_fit, ml.nb_fit and
+ * the trees ml.tree_fit, ml.forest_fit, ml.gbt_fit: transition, combine, serial/deserial
+ * and final functions (see train_state.h).
  *
  * Rows whose features array or label is NULL are skipped, as SQL aggregates skip
  * NULLs. A NULL element inside the features array is an error, unless the options
- * say {"nulls": "skip"}. No rows at all gives NULL.
+ * say {"nulls": "skip"}; for the trees it is a missing value (NaN) unless the options
+ * say "error" or "skip", and NaN features are missing values too. No rows at all
+ * gives NULL.
  */
 #include "train_state.h"
 
@@ -38,6 +41,8 @@ label_kind_of(Oid type, const char *function)
 		case BOOLOID:
 			return PGSC_LABEL_BOOLEAN;
 		case INT8OID:
+		case INT4OID:
+		case INT2OID:
 			return PGSC_LABEL_INTEGER;
 		case TEXTOID:
 			return PGSC_LABEL_TEXT;
@@ -60,6 +65,11 @@ label_id(TrainState *st, FunctionCallInfo fcinfo, const char *function)
 		case PGSC_LABEL_BOOLEAN:
 			return label_id_int(st, DatumGetBool(d) ? 1 : 0, function);
 		case PGSC_LABEL_INTEGER:
+			/* integer and smallint labels exist for the tree aggregates only */
+			if (st->label_type == INT4OID)
+				return label_id_int(st, DatumGetInt32(d), function);
+			if (st->label_type == INT2OID)
+				return label_id_int(st, DatumGetInt16(d), function);
 			return label_id_int(st, DatumGetInt64(d), function);
 		default:
 			{
@@ -105,6 +115,7 @@ train_step(FunctionCallInfo fcinfo, int32 algorithm)
 		st = train_state_create(context, algorithm,
 								algorithm == PGSC_LINREG ? PGSC_LABEL_FLOAT8 : label_kind_of(label_type, function),
 								options, len, function);
+		st->label_type = label_type;
 	}
 
 	x = pgscore_features(PG_GETARG_DATUM(1), function, buffer, &n, &has_nulls);
@@ -112,9 +123,19 @@ train_step(FunctionCallInfo fcinfo, int32 algorithm)
 	{
 		if (st->skip_null_features)
 			PG_RETURN_POINTER(st);
+		if (st->nulls_missing)
+		{
+			x = pgscore_features_missing(PG_GETARG_DATUM(1), function, buffer, &n);
+			has_nulls = false;
+		}
+	}
+	if (has_nulls)
+	{
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s: a features array contains NULL", function),
+				 PGSC_IS_TREE(algorithm) ?
+				 errhint("Filter such rows (WHERE ... IS NOT NULL), fill them in (coalesce), or pass the option '{\"nulls\": \"skip\"}' or '{\"nulls\": \"missing\"}' (the default for trees).") :
 				 errhint("Filter such rows (WHERE ... IS NOT NULL), fill them in (coalesce), or pass the option '{\"nulls\": \"skip\"}'.")));
 	}
 	train_state_set_features(st, n, function);
@@ -145,6 +166,36 @@ train_step(FunctionCallInfo fcinfo, int32 algorithm)
 				row_store_append(st, x, label_id(st, fcinfo, function), function);
 			}
 			break;
+		case PGSC_DTREE:
+		case PGSC_FOREST:
+		case PGSC_GBT:
+			{
+				int			j;
+
+				/* NaN is a missing value; Infinity has no place in a split */
+				for (j = 0; j < n; j++)
+					if (isinf(x[j]))
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("%s: feature %d is %s; features must be finite numbers or NULL/NaN (missing)",
+										function, j + 1, x[j] > 0 ? "Infinity" : "-Infinity"),
+								 errhint("Filter or replace Infinity before training.")));
+				if (st->labels.kind == PGSC_LABEL_FLOAT8)
+				{
+					float8		y = PG_GETARG_FLOAT8(2);
+
+					if (isnan(y) || isinf(y))
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("%s: a label is %s; labels must be finite numbers",
+										function, isnan(y) ? "NaN" : (y > 0 ? "Infinity" : "-Infinity")),
+								 errhint("Filter such rows (WHERE label <> 'NaN') before training.")));
+					row_store_append_value(st, x, y, function);
+				}
+				else
+					row_store_append(st, x, label_id(st, fcinfo, function), function);
+			}
+			break;
 	}
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
@@ -171,6 +222,27 @@ Datum
 ml_nb_step(PG_FUNCTION_ARGS)
 {
 	return train_step(fcinfo, PGSC_NB);
+}
+
+PG_FUNCTION_INFO_V1(ml_tree_step);
+Datum
+ml_tree_step(PG_FUNCTION_ARGS)
+{
+	return train_step(fcinfo, PGSC_DTREE);
+}
+
+PG_FUNCTION_INFO_V1(ml_forest_step);
+Datum
+ml_forest_step(PG_FUNCTION_ARGS)
+{
+	return train_step(fcinfo, PGSC_FOREST);
+}
+
+PG_FUNCTION_INFO_V1(ml_gbt_step);
+Datum
+ml_gbt_step(PG_FUNCTION_ARGS)
+{
+	return train_step(fcinfo, PGSC_GBT);
 }
 
 PG_FUNCTION_INFO_V1(ml_train_combine);
@@ -302,6 +374,14 @@ fit(const TrainState *st, void **model, char *err)
 				return pgsc_nb_fit(blocks, k, st->features, st->labels.kind, texts, lengths,
 								   st->options, olen, model, err);
 			}
+		case PGSC_DTREE:
+		case PGSC_FOREST:
+		case PGSC_GBT:
+			return pgsc_tree_fit(st->algorithm, (const double *const *) st->store.x,
+								 (const int32 *const *) st->store.y, (const double *const *) st->store.t,
+								 st->store.rows, st->store.chunks, st->features,
+								 class_of, k, st->labels.kind, texts, lengths, k,
+								 st->options, olen, pgscore_stop_requested, model, err);
 		default:
 			return pgsc_logreg_fit((const double *const *) st->store.x, (const int32 *const *) st->store.y,
 								   st->store.rows, st->store.chunks, st->features,

@@ -17,9 +17,29 @@ algorithm_function(int32 algorithm)
 			return "ml.linreg_fit";
 		case PGSC_LOGREG:
 			return "ml.logreg_fit";
+		case PGSC_DTREE:
+			return "ml.tree_fit";
+		case PGSC_FOREST:
+			return "ml.forest_fit";
+		case PGSC_GBT:
+			return "ml.gbt_fit";
 		default:
 			return "ml.nb_fit";
 	}
+}
+
+/* Logistic regression and the trees keep their rows (RowStore). */
+bool
+train_state_keeps_rows(int32 algorithm)
+{
+	return algorithm == PGSC_LOGREG || PGSC_IS_TREE(algorithm);
+}
+
+/* Regression trees keep float labels instead of label ids. */
+static bool
+keeps_values(const TrainState *st)
+{
+	return PGSC_IS_TREE(st->algorithm) && st->labels.kind == PGSC_LABEL_FLOAT8;
 }
 
 TrainState *
@@ -38,7 +58,8 @@ train_state_create(MemoryContext context, int32 algorithm, int32 label_kind,
 	st = (TrainState *) MemoryContextAllocZero(context, sizeof(TrainState));
 	st->context = context;
 	st->algorithm = algorithm;
-	st->skip_null_features = skip != 0;
+	st->skip_null_features = skip == PGSC_NULLS_SKIP;
+	st->nulls_missing = skip == PGSC_NULLS_MISSING;
 	st->options = MemoryContextAlloc(context, options_len + 1);
 	if (options_len > 0)
 		memcpy(st->options, options, options_len);
@@ -70,6 +91,9 @@ train_state_set_features(TrainState *st, int features, const char *function)
 			st->block_len = pgsc_moments_length(features, 0);
 			break;
 		case PGSC_LOGREG:
+		case PGSC_DTREE:
+		case PGSC_FOREST:
+		case PGSC_GBT:
 			/* about 1 MB of features per chunk */
 			st->store.chunk_rows = Max(1, Min(8192, (1 << 20) / (int) (sizeof(double) * features)));
 			break;
@@ -172,15 +196,23 @@ train_state_block(TrainState *st, int32 id)
 
 /* ---------------------------------------------------------------- rows */
 
-void
-row_store_append(TrainState *st, const double *x, int32 id, const char *function)
+/* Bytes a row takes in the store. */
+static Size
+row_bytes(const TrainState *st)
+{
+	return sizeof(double) * st->features + (keeps_values(st) ? sizeof(double) : sizeof(int32));
+}
+
+/* Makes room for one more row: opens a chunk when the last one is full. */
+static void
+row_store_reserve(TrainState *st, const char *function)
 {
 	RowStore   *rs = &st->store;
 	int32		c = rs->chunks - 1;
 
 	if (rs->chunks == 0 || rs->rows[c] == rs->chunk_rows)
 	{
-		Size		chunk_bytes = (sizeof(double) * st->features + sizeof(int32)) * rs->chunk_rows;
+		Size		chunk_bytes = row_bytes(st) * rs->chunk_rows;
 
 		if (st->row_bytes + chunk_bytes > (Size) pgscore_max_training_memory * 1024 * 1024)
 			ereport(ERROR,
@@ -188,7 +220,7 @@ row_store_append(TrainState *st, const double *x, int32 id, const char *function
 					 errmsg("%s: the training rows need more than pgscore.max_training_memory (%d MB)",
 							function, pgscore_max_training_memory),
 					 errdetail("%lld rows of %d features are held so far; each row takes %d bytes.",
-							   (long long) st->rows, st->features, (int) (8 * st->features + 4)),
+							   (long long) st->rows, st->features, (int) row_bytes(st)),
 					 errhint("Raise pgscore.max_training_memory, train on a sample (TABLESAMPLE), or use ml.nb_fit, which keeps no rows.")));
 		if (rs->chunks == rs->capacity)
 		{
@@ -197,31 +229,65 @@ row_store_append(TrainState *st, const double *x, int32 id, const char *function
 			if (rs->capacity == 0)
 			{
 				rs->x = MemoryContextAlloc(st->context, sizeof(double *) * cap);
-				rs->y = MemoryContextAlloc(st->context, sizeof(int32 *) * cap);
+				rs->y = MemoryContextAllocZero(st->context, sizeof(int32 *) * cap);
+				rs->t = MemoryContextAllocZero(st->context, sizeof(double *) * cap);
 				rs->rows = MemoryContextAlloc(st->context, sizeof(int64) * cap);
 			}
 			else
 			{
 				rs->x = repalloc(rs->x, sizeof(double *) * cap);
 				rs->y = repalloc(rs->y, sizeof(int32 *) * cap);
+				rs->t = repalloc(rs->t, sizeof(double *) * cap);
 				rs->rows = repalloc(rs->rows, sizeof(int64) * cap);
 			}
 			rs->capacity = cap;
 		}
 		c = rs->chunks++;
 		rs->x[c] = MemoryContextAlloc(st->context, sizeof(double) * st->features * rs->chunk_rows);
-		rs->y[c] = MemoryContextAlloc(st->context, sizeof(int32) * rs->chunk_rows);
+		rs->y[c] = NULL;
+		rs->t[c] = NULL;
+		if (keeps_values(st))
+			rs->t[c] = MemoryContextAlloc(st->context, sizeof(double) * rs->chunk_rows);
+		else
+			rs->y[c] = MemoryContextAlloc(st->context, sizeof(int32) * rs->chunk_rows);
 		rs->rows[c] = 0;
 		st->row_bytes += chunk_bytes;
 	}
+}
+
+void
+row_store_append(TrainState *st, const double *x, int32 id, const char *function)
+{
+	RowStore   *rs = &st->store;
+	int32		c;
+
+	row_store_reserve(st, function);
+	c = rs->chunks - 1;
 	memcpy(rs->x[c] + rs->rows[c] * st->features, x, sizeof(double) * st->features);
 	rs->y[c][rs->rows[c]] = id;
 	rs->rows[c]++;
 }
 
-/* Appends n rows at once; ids are mapped through map[] when it is given. */
+/* A row with a float label (regression trees). */
+void
+row_store_append_value(TrainState *st, const double *x, double y, const char *function)
+{
+	RowStore   *rs = &st->store;
+	int32		c;
+
+	row_store_reserve(st, function);
+	c = rs->chunks - 1;
+	memcpy(rs->x[c] + rs->rows[c] * st->features, x, sizeof(double) * st->features);
+	rs->t[c][rs->rows[c]] = y;
+	rs->rows[c]++;
+}
+
+/*
+ * Appends n rows at once: class rows with label ids `ids` (mapped through map[] when
+ * it is given), or regression rows with labels `values`.
+ */
 static void
-row_store_append_block(TrainState *st, const double *x, const int32 *ids, int64 n,
+row_store_append_block(TrainState *st, const double *x, const int32 *ids, const double *values, int64 n,
 					   const int32 *map, const char *function)
 {
 	RowStore   *rs = &st->store;
@@ -234,20 +300,17 @@ row_store_append_block(TrainState *st, const double *x, const int32 *ids, int64 
 					take,
 					r;
 
-		if (rs->chunks == 0 || rs->rows[rs->chunks - 1] == rs->chunk_rows)
-		{
-			/* let the one-row path open a chunk (and enforce the memory limit) */
-			row_store_append(st, x + done * st->features, map ? map[ids[done]] : ids[done], function);
-			done++;
-			continue;
-		}
+		row_store_reserve(st, function);	/* opens a chunk (and enforces the limit) */
 		c = rs->chunks - 1;
 		room = rs->chunk_rows - rs->rows[c];
 		take = Min(room, n - done);
 		memcpy(rs->x[c] + rs->rows[c] * st->features, x + done * st->features,
 			   sizeof(double) * st->features * take);
-		for (r = 0; r < take; r++)
-			rs->y[c][rs->rows[c] + r] = map ? map[ids[done + r]] : ids[done + r];
+		if (values != NULL)
+			memcpy(rs->t[c] + rs->rows[c], values + done, sizeof(double) * take);
+		else
+			for (r = 0; r < take; r++)
+				rs->y[c][rs->rows[c] + r] = map ? map[ids[done + r]] : ids[done + r];
 		rs->rows[c] += take;
 		done += take;
 	}
@@ -290,6 +353,9 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 			}
 			break;
 		case PGSC_LOGREG:
+		case PGSC_DTREE:
+		case PGSC_FOREST:
+		case PGSC_GBT:
 			{
 				int32	   *map = palloc(sizeof(int32) * Max(from->labels.count, 1));
 				int32		c;
@@ -299,7 +365,7 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 				for (c = 0; c < from->store.chunks; c++)
 				{
 					CHECK_FOR_INTERRUPTS();
-					row_store_append_block(into, from->store.x[c], from->store.y[c],
+					row_store_append_block(into, from->store.x[c], from->store.y[c], from->store.t[c],
 										   from->store.rows[c], map, function);
 				}
 				pfree(map);
@@ -370,13 +436,21 @@ serialize_into(const TrainState *st, char *out)
 				PUT(st->moments, sizeof(double) * st->block_len * st->labels.count);
 				break;
 			case PGSC_LOGREG:
+			case PGSC_DTREE:
+			case PGSC_FOREST:
+			case PGSC_GBT:
 				for (k = 0; k < st->store.chunks; k++)
 					total += st->store.rows[k];
 				PUT(&total, sizeof(int64));
 				for (k = 0; k < st->store.chunks; k++)
 					PUT(st->store.x[k], sizeof(double) * st->features * st->store.rows[k]);
 				for (k = 0; k < st->store.chunks; k++)
-					PUT(st->store.y[k], sizeof(int32) * st->store.rows[k]);
+				{
+					if (keeps_values(st))
+						PUT(st->store.t[k], sizeof(double) * st->store.rows[k]);
+					else
+						PUT(st->store.y[k], sizeof(int32) * st->store.rows[k]);
+				}
 				break;
 		}
 	}
@@ -481,26 +555,42 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 						 sizeof(double) * st->block_len * count);
 				break;
 			case PGSC_LOGREG:
+			case PGSC_DTREE:
+			case PGSC_FOREST:
+			case PGSC_GBT:
 				{
 					int64		total,
 								r;
 					const double *xs;
-					int32	   *ys;
+					int32	   *ys = NULL;
+					double	   *ts = NULL;
+					Size		label_size = keeps_values(st) ? sizeof(double) : sizeof(int32);
 
 					take(&c, &total, sizeof(int64));
-					if (total < 0 || (Size) total * (sizeof(double) * features + sizeof(int32)) != (Size) (c.end - c.p))
+					if (total < 0 || (Size) total * (sizeof(double) * features + label_size) != (Size) (c.end - c.p))
 						elog(ERROR, "pgscore: training state is damaged");
 					/* the bytea payload is only int-aligned: copy before use */
 					xs = (const double *) palloc(sizeof(double) * features * Max(total, 1));
 					memcpy((void *) xs, c.p, sizeof(double) * features * total);
-					ys = palloc(sizeof(int32) * Max(total, 1));
-					memcpy(ys, c.p + sizeof(double) * features * total, sizeof(int32) * total);
-					for (r = 0; r < total; r++)
-						if (ys[r] < 0 || ys[r] >= count)
-							elog(ERROR, "pgscore: training state is damaged");
-					row_store_append_block(st, xs, ys, total, NULL, algorithm_function(algorithm));
+					if (keeps_values(st))
+					{
+						ts = palloc(sizeof(double) * Max(total, 1));
+						memcpy(ts, c.p + sizeof(double) * features * total, sizeof(double) * total);
+					}
+					else
+					{
+						ys = palloc(sizeof(int32) * Max(total, 1));
+						memcpy(ys, c.p + sizeof(double) * features * total, sizeof(int32) * total);
+						for (r = 0; r < total; r++)
+							if (ys[r] < 0 || ys[r] >= count)
+								elog(ERROR, "pgscore: training state is damaged");
+					}
+					row_store_append_block(st, xs, ys, ts, total, NULL, algorithm_function(algorithm));
 					pfree((void *) xs);
-					pfree(ys);
+					if (ys)
+						pfree(ys);
+					if (ts)
+						pfree(ts);
 				}
 				break;
 		}

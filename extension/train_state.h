@@ -1,8 +1,8 @@
 /*
  * train_state.h -- the transition state shared by the training aggregates.
  *
- * One state type serves linreg_fit, logreg_fit and nb_fit; the algorithm decides
- * which parts are used. Everything lives in the aggregate memory context, so it is
+ * One state type serves linreg_fit, logreg_fit, nb_fit and the tree aggregates
+ * (tree_fit, forest_fit, gbt_fit); the algorithm decides which parts are used. Everything lives in the aggregate memory context, so it is
  * freed with the query, also on ERROR, and hash aggregation can account for it.
  */
 #ifndef PGSCORE_TRAIN_STATE_H
@@ -22,24 +22,31 @@ typedef struct LabelSet
 	int32	   *text_lengths;
 } LabelSet;
 
-/* Training rows (logistic regression), in chunks so no allocation nears 1 GB. */
+/*
+ * Training rows (logistic regression, trees), in chunks so no allocation nears 1 GB.
+ * Class labels are kept as label ids (y); float labels of regression trees as values
+ * (t). Only one of y and t is allocated.
+ */
 typedef struct RowStore
 {
 	int32		chunk_rows;		/* rows per chunk */
 	int32		chunks;
 	int32		capacity;
 	double	  **x;				/* chunk_rows * features values per chunk */
-	int32	  **y;				/* label ids */
+	int32	  **y;				/* label ids (classification) */
+	double	  **t;				/* labels (regression trees) */
 	int64	   *rows;			/* rows used in each chunk */
 } RowStore;
 
 typedef struct TrainState
 {
 	MemoryContext context;		/* where every part of the state lives */
-	int32		algorithm;		/* PGSC_LINREG, PGSC_LOGREG, PGSC_NB */
+	int32		algorithm;		/* PGSC_LINREG, PGSC_LOGREG, PGSC_NB, PGSC_DTREE, ... */
 	int32		features;		/* 0 until the first row with features */
 	int64		rows;			/* rows used for training */
 	bool		skip_null_features;
+	bool		nulls_missing;	/* trees: a NULL element is a missing value (NaN) */
+	Oid			label_type;		/* SQL type of the label (transition calls only) */
 	char	   *options;		/* JSON text, NUL-terminated ("" = none) */
 	LabelSet	labels;
 	int64		block_len;		/* doubles per moments block */
@@ -56,6 +63,8 @@ extern int32 label_id_int(TrainState *st, int64 value, const char *function);
 extern int32 label_id_text(TrainState *st, const char *bytes, int32 len, const char *function);
 extern double *train_state_block(TrainState *st, int32 id);
 extern void row_store_append(TrainState *st, const double *x, int32 id, const char *function);
+extern void row_store_append_value(TrainState *st, const double *x, double y, const char *function);
+extern bool train_state_keeps_rows(int32 algorithm);
 extern void train_state_merge(TrainState *into, const TrainState *from, const char *function);
 extern bytea *train_state_serialize(const TrainState *st);
 extern TrainState *train_state_deserialize(MemoryContext context, const char *data, Size len);

@@ -33,7 +33,8 @@ public func pgsc_options_check(_ algo: Int32, _ json: UnsafePointer<CChar>?, _ l
                                _ err: UnsafeMutablePointer<CChar>?) -> Int32 {
     guarded(err) { () throws(ScoreError) in
         let o = try TrainingOptions.parse(string(json, len), for: try algorithm(algo))
-        skipNullFeatures.pointee = o.skipNullFeatures ? 1 : 0
+        // 0 error, 1 skip the row, 2 missing value (trees: PGSC_NULLS_* in pgscore_abi_trees.h)
+        skipNullFeatures.pointee = o.nullsAsMissing ? 2 : (o.skipNullFeatures ? 1 : 0)
     }
 }
 

@@ -28,9 +28,13 @@ extension Scorer {
     /// Mirrors predict() and probabilities() exactly (tests compare them bit for bit).
     public func classify(_ x: UnsafePointer<Double>, count n: Int,
                          probabilities out: UnsafeMutablePointer<Double>) throws(ScoreError) -> Int {
-        guard model.algorithm.isClassifier else {
+        guard model.isClassifier else {
             throw .badValue("class metrics need a classifier; this is a \(model.algorithm.name) model",
                             hint: "Pass a float8 label to evaluate a regression model.")
+        }
+        if let forest {
+            try forest.check(x, n)
+            return forest.classify(x, into: out)
         }
         try check(x, n)
         if rowCount == 1 {

@@ -18,7 +18,7 @@ extension Model {
             ("training_rows", .number(Double(trainingRows))),
             ("label_type", .string(labelKind.name)),
         ]
-        if algorithm.isClassifier {
+        if isClassifier {
             members.append(("classes", .array(classes.indices.map(classJSON))))
         }
         func numbers(_ a: [Double]) -> JSONValue { .array(a.map { .number($0) }) }
@@ -33,6 +33,8 @@ extension Model {
             members.append(("class_prior", numbers(prior)))
             members.append(("means", .array(means.map(numbers))))
             members.append(("variances", .array(variances.map(numbers))))
+        case let .trees(ensemble):
+            ensemble.describe(into: &members, algorithm: algorithm, classCount: classes.count)
         }
         members.append(("options", (try? JSONValue.parse(options)) ?? .object([])))
         if let extra = try? JSONValue.parse(info), case let .object(m) = extra, !m.isEmpty {

@@ -3,16 +3,30 @@ public enum Algorithm: UInt16, Sendable, CaseIterable {
     case linearRegression = 1
     case logisticRegression = 2
     case naiveBayes = 3
+    case decisionTree = 4
+    case randomForest = 5
+    case gradientBoosting = 6
 
     public var name: String {
         switch self {
         case .linearRegression: return "linear_regression"
         case .logisticRegression: return "logistic_regression"
         case .naiveBayes: return "naive_bayes"
+        case .decisionTree: return "decision_tree"
+        case .randomForest: return "random_forest"
+        case .gradientBoosting: return "gradient_boosting"
         }
     }
 
-    public var isClassifier: Bool { self != .linearRegression }
+    /// Always a classifier (logistic regression, naive Bayes). Tree models can be either:
+    /// ask `Model.isClassifier`.
+    public var isClassifier: Bool { self == .logisticRegression || self == .naiveBayes }
+
+    /// Always a regressor (linear regression).
+    public var isRegressor: Bool { self == .linearRegression }
+
+    /// Decision tree, random forest, gradient boosting: classifiers or regressors.
+    public var isTree: Bool { self == .decisionTree || self == .randomForest || self == .gradientBoosting }
 }
 
 /// The SQL type the labels had when training. A classifier answers with the label
@@ -38,6 +52,8 @@ public enum Parameters: Sendable, Equatable {
     /// One row for two classes (the score of the second class, as scikit-learn), K rows for K > 2.
     case logistic(intercepts: [Double], coefficients: [[Double]])
     case naiveBayes(prior: [Double], means: [[Double]], variances: [[Double]])
+    /// Decision tree, random forest, gradient-boosted trees (Trees/TreeEnsemble.swift).
+    case trees(TreeEnsemble)
 }
 
 public struct Model: Sendable, Equatable {
@@ -64,4 +80,7 @@ public struct Model: Sendable, Equatable {
         self.options = options
         self.info = info
     }
+
+    /// Whether the model predicts a class (its labels were boolean, integer or text).
+    public var isClassifier: Bool { labelKind != .float8 }
 }

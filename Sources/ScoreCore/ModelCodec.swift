@@ -9,7 +9,8 @@
 ///           24  body: sections    u16 tag, u16 flags (bit 0: required), u32 length, bytes
 ///
 /// Sections of format 1: 1 core (required), 2 parameters (required), 3 options JSON,
-/// 4 info JSON. A reader skips optional sections it does not know, and refuses a
+/// 4 info JSON. The parameter layout depends on the algorithm (tree models, algorithms
+/// 4-6: TreeEnsemble.encode); a reader refuses algorithms it does not know. A reader skips optional sections it does not know, and refuses a
 /// required one: so later versions can add facts without breaking older readers.
 public enum ModelCodec {
     public static let formatVersion: UInt16 = 1
@@ -49,6 +50,8 @@ public enum ModelCodec {
             params.f64s(prior)
             for row in means { params.f64s(row) }
             for row in variances { params.f64s(row) }
+        case let .trees(ensemble):
+            ensemble.encode(into: &params)
         }
         body.section(.parameters, required: true, params.data)
         body.section(.options, required: false, Array(model.options.utf8))
@@ -151,8 +154,12 @@ public enum ModelCodec {
                 throw .badModel("naive Bayes model has a non-positive prior or variance")
             }
             parameters = .naiveBayes(prior: prior, means: means, variances: variances)
+        case .decisionTree, .randomForest, .gradientBoosting:
+            guard labelKind == .float8 ? k == 0 : k >= 2 else { throw .badModel("tree model has \(k) classes for \(labelKind.name) labels") }
+            parameters = .trees(try TreeEnsemble.decode(&p, algorithm: algorithm, featureCount: d, classCount: k))
         }
-        guard algorithm.isClassifier == (labelKind != .float8) else { throw .badModel("label type does not fit the algorithm") }
+        if algorithm.isClassifier, labelKind == .float8 { throw .badModel("label type does not fit the algorithm") }
+        if algorithm.isRegressor, labelKind != .float8 { throw .badModel("label type does not fit the algorithm") }
         return Model(algorithm: algorithm, featureCount: d, trainingRows: rows, labelKind: labelKind,
                      classes: classes, parameters: parameters, options: options, info: info)
     }

@@ -84,6 +84,9 @@ public enum OnnxExport {
                 ("post_transform", .string(intercepts.count == 1 ? "LOGISTIC" : "SOFTMAX")),
             ]))
             g.addClassifierOutputs(labels, classes: model.classes.count)
+        case .trees:
+            throw .badValue("ONNX export does not support \(model.algorithm.name) models yet",
+                            hint: "Export it as JSON (ml.describe) or score it in the database.")
         case let .naiveBayes(prior, means, variances):
             let k = model.classes.count
             let d = model.featureCount

@@ -3,7 +3,8 @@
 /// predict(project, row), the scoring trigger and the ONNX export replay it.
 ///
 /// The encoded vector holds the numeric columns first (in column order), each as
-/// ((value, or the imputed value when missing) − center) / scale, then for each
+/// ((value, or the imputed value when missing) − center) / scale — or NaN when missing
+/// for a column marked keep_missing (tree models split on missing values) — then for each
 /// categorical column one 0/1 slot per category seen in training (in column order).
 /// A missing category gives all zeros.
 public struct Preprocessor: Sendable, Equatable {
@@ -28,6 +29,9 @@ public struct Preprocessor: Sendable, Equatable {
         public var scale = 1.0
         /// Text values that mean "missing" in a numeric text column ("?", "").
         public var missing: [String] = []
+        /// A missing value stays missing (NaN) instead of being imputed: for models that
+        /// handle missing values themselves (trees).
+        public var keepMissing = false
         public var categories: [String] = []
         public var unknown = Unknown.error
 
@@ -59,7 +63,9 @@ public struct Preprocessor: Sendable, Equatable {
         numericColumns = columns.indices.filter { columns[$0].kind == .numeric }
         categoricalColumns = columns.indices.filter { columns[$0].kind == .categorical }
         featureCount = numericColumns.count + categoricalColumns.reduce(0) { $0 + columns[$1].categories.count }
-        numericParameters = numericColumns.flatMap { [columns[$0].impute, columns[$0].center, 1 / columns[$0].scale] }
+        numericParameters = numericColumns.flatMap {
+            [columns[$0].keepMissing ? .nan : columns[$0].impute, columns[$0].center, 1 / columns[$0].scale]
+        }
     }
 
     public static func == (a: Preprocessor, b: Preprocessor) -> Bool { a.columns == b.columns }
@@ -147,6 +153,7 @@ public struct Preprocessor: Sendable, Equatable {
             c.scale = try number("scale", 1)
             guard c.scale != 0 else { throw .badModel("preprocessing scale of \"\(name)\" is 0") }
             c.missing = strings("missing")
+            if case let .bool(keep)? = item["keep_missing"] { c.keepMissing = keep }
             c.categories = strings("categories")
             if case let .string(u)? = item["unknown"], let unknown = Unknown(rawValue: u) { c.unknown = unknown }
             cols.append(c)
@@ -161,6 +168,7 @@ public struct Preprocessor: Sendable, Equatable {
             case .numeric:
                 m += [("impute", .number(c.impute)), ("center", .number(c.center)), ("scale", .number(c.scale)),
                       ("missing", .array(c.missing.map { .string($0) }))]
+                if c.keepMissing { m.append(("keep_missing", .bool(true))) }
             case .categorical:
                 m += [("categories", .array(c.categories.map { .string($0) })), ("unknown", .string(c.unknown.rawValue))]
             }

@@ -42,3 +42,47 @@ public struct ArrayRows: RowBlocks {
         }
     }
 }
+
+/// Training rows with a numeric label (regression trees): features row-major, one
+/// float8 target per row.
+public protocol RegressionRowBlocks {
+    var featureCount: Int { get }
+    /// Calls `body(features, targets, rowCount)` for every block, in a stable order.
+    func forEachBlock(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, Int) throws(ScoreError) -> Void) throws(ScoreError)
+}
+
+/// Regression rows held in Swift arrays (tests, and small in-core uses).
+public struct ArrayRegressionRows: RegressionRowBlocks {
+    public let featureCount: Int
+    public var features: [Double]
+    public var targets: [Double]
+    public var blockSize: Int
+
+    public init(featureCount: Int, features: [Double], targets: [Double], blockSize: Int = 4096) {
+        self.featureCount = featureCount
+        self.features = features
+        self.targets = targets
+        self.blockSize = max(1, blockSize)
+    }
+
+    public func forEachBlock(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, Int) throws(ScoreError) -> Void) throws(ScoreError) {
+        let n = targets.count
+        guard features.count == n * featureCount else {
+            throw .badShape("\(features.count) feature values for \(n) rows of \(featureCount)")
+        }
+        var start = 0
+        while start < n {
+            let count = min(blockSize, n - start)
+            let result: ScoreError? = features.withUnsafeBufferPointer { f in
+                targets.withUnsafeBufferPointer { t in
+                    do throws(ScoreError) {
+                        try body(f.baseAddress! + start * featureCount, t.baseAddress! + start, count)
+                        return nil
+                    } catch { return error }
+                }
+            }
+            if let result { throw result }
+            start += count
+        }
+    }
+}

@@ -22,6 +22,8 @@ public final class Scorer: @unchecked Sendable {
     /// Naive Bayes only: 1/σ² per class and feature.
     let inverseVariances: UnsafeMutableBufferPointer<Double>
     let rowCount: Int
+    /// Tree models.
+    let forest: CompiledTrees?
 
     public init(_ model: Model) {
         self.model = model
@@ -31,6 +33,7 @@ public final class Scorer: @unchecked Sendable {
         var w: [Double] = []
         var o: [Double] = []
         var iv: [Double] = []
+        var forest: CompiledTrees?
         switch model.parameters {
         case let .linear(intercept, coefficients):
             w = coefficients
@@ -48,7 +51,10 @@ public final class Scorer: @unchecked Sendable {
                 }
                 o.append(term)
             }
+        case let .trees(ensemble):
+            forest = CompiledTrees(ensemble, featureCount: d, classCount: model.classes.count)
         }
+        self.forest = forest
         rowCount = o.count
         weights = Scorer.copy(w)
         offsets = Scorer.copy(o)
@@ -97,6 +103,7 @@ public final class Scorer: @unchecked Sendable {
     }
 
     public func predict(_ x: UnsafePointer<Double>, count n: Int) throws(ScoreError) -> Prediction {
+        if let forest { return try forest.predict(x, count: n) }
         guard n == featureCount else { try check(x, n); return .value(.nan) }
         // NaN or ±Infinity in x makes a score non-finite, so finite scores need no
         // separate pass over the features: check only when a score is not finite.
@@ -126,9 +133,14 @@ public final class Scorer: @unchecked Sendable {
     /// Writes one probability per class into `out` (class order).
     public func probabilities(_ x: UnsafePointer<Double>, count n: Int,
                               into out: UnsafeMutablePointer<Double>) throws(ScoreError) {
-        guard model.algorithm.isClassifier else {
-            throw .badValue("predict_proba needs a classifier; this is a \(model.algorithm.name) model",
+        guard model.isClassifier else {
+            throw .badValue("predict_proba needs a classifier; this is a \(model.algorithm.name) model\(model.algorithm.isTree ? " for regression" : "")",
                             hint: "Use ml.predict for regression models.")
+        }
+        if let forest {
+            try forest.check(x, n)
+            _ = forest.classify(x, into: out)
+            return
         }
         try check(x, n)
         if rowCount == 1 {

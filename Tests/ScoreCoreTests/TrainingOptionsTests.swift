@@ -129,6 +129,7 @@ import Testing
             case .linearRegression: #expect(back.l2 == 0.125 && !back.intercept && back.skipNullFeatures)
             case .logisticRegression: #expect(back == { var p = o; p.varSmoothing = 1e-9; return p }())
             case .naiveBayes: #expect(back.varSmoothing == 0.3 && back.skipNullFeatures)
+            case .decisionTree, .randomForest, .gradientBoosting: #expect(back.nullsAsMissing)
             }
         }
     }

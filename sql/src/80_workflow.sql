@@ -21,6 +21,9 @@ LANGUAGE sql IMMUTABLE AS $$
            WHEN 'logistic_regression' THEN 'logistic_regression' WHEN 'logreg' THEN 'logistic_regression'
            WHEN 'linear_regression' THEN 'linear_regression' WHEN 'linreg' THEN 'linear_regression'
            WHEN 'naive_bayes' THEN 'naive_bayes' WHEN 'nb' THEN 'naive_bayes'
+           WHEN 'decision_tree' THEN 'decision_tree' WHEN 'tree' THEN 'decision_tree'
+           WHEN 'random_forest' THEN 'random_forest' WHEN 'forest' THEN 'random_forest'
+           WHEN 'gradient_boosting' THEN 'gradient_boosting' WHEN 'gbt' THEN 'gradient_boosting'
          END $$;
 
 -- writes one version; creates the project on first use
@@ -118,7 +121,8 @@ DECLARE
   algo         text;
   agg          text;
   opts         jsonb;
-  do_scale     boolean := coalesce((hyperparams ->> 'scale')::boolean, true);
+  do_scale     boolean;
+  trees        boolean;
   unknown_cat  text := coalesce(hyperparams ->> 'unknown_categories', 'error');
   spec_cols    jsonb := '[]';
   numeric_names text[] := '{}';
@@ -216,13 +220,18 @@ BEGIN
   IF algo IS NULL THEN
     RAISE EXCEPTION 'ml.train: unknown algorithm "%"', algorithm
       USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Use logistic_regression, linear_regression or naive_bayes.';
+            HINT = 'Use logistic_regression, linear_regression, naive_bayes, decision_tree, random_forest or gradient_boosting.';
   END IF;
-  IF (algo = 'linear_regression') <> (task = 'regression') THEN
+  IF (algo IN ('logistic_regression', 'naive_bayes') AND task = 'regression')
+     OR (algo = 'linear_regression' AND task = 'classification') THEN
     RAISE EXCEPTION 'ml.train: % does not fit a % project', algo, task USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  -- trees split on raw values and learn where missing values go: no scaling, no imputation
+  trees := algo IN ('decision_tree', 'random_forest', 'gradient_boosting');
+  do_scale := coalesce((hyperparams ->> 'scale')::boolean, NOT trees);
   agg := CASE algo WHEN 'logistic_regression' THEN 'ml.logreg_fit' WHEN 'linear_regression' THEN 'ml.linreg_fit'
-                   ELSE 'ml.nb_fit' END;
+                   WHEN 'naive_bayes' THEN 'ml.nb_fit' WHEN 'decision_tree' THEN 'ml.tree_fit'
+                   WHEN 'random_forest' THEN 'ml.forest_fit' ELSE 'ml.gbt_fit' END;
 
   -- the data, with a reproducible split (stratified by label for classification):
   -- each row's place comes from a hash of its content and the seed
@@ -286,7 +295,7 @@ BEGIN
       END IF;
       spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'numeric',
                      'impute', s.mean, 'center', CASE WHEN do_scale THEN s.mean ELSE 0 END,
-                     'scale', CASE WHEN do_scale THEN s.sd ELSE 1 END,
+                     'scale', CASE WHEN do_scale THEN s.sd ELSE 1 END, 'keep_missing', trees,
                      'missing', CASE WHEN col.cat = 'S' THEN to_jsonb(cats) ELSE '[]'::jsonb END);
       numeric_names := numeric_names || col.name;
       stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'numeric', 'mean', s.mean,

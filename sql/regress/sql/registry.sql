@@ -119,3 +119,16 @@ SELECT version FROM ml.train('colours', 'colours', 'y', hyperparams => '{"unknow
 SELECT ml.deploy('colours', 'most_recent');
 SELECT ml.predict('colours', c) IS NOT NULL AS unknown_ignored FROM (SELECT 1.0::float8 AS x, 'blue' AS colour) c;
 RESET client_min_messages;
+
+-- tree algorithms through ml.train: no scaling, missing values left to the trees
+SELECT algorithm, score > 0.7 AS good
+  FROM ml.train('heart_trees', 'heart_labelled', 'sick', 'gradient_boosting', exclude => ARRAY['num']);
+SELECT algorithm, score > 0.7 AS good
+  FROM ml.train('heart_trees', 'heart_labelled', 'sick', 'random_forest', exclude => ARRAY['num']);
+SELECT c ->> 'name' AS column, c ->> 'keep_missing' AS keep_missing, c ->> 'scale' AS scale
+  FROM ml.models m JOIN ml.projects p ON p.id = m.project_id,
+       jsonb_array_elements(ml.describe(m.model) -> 'info' -> 'preprocess' -> 'columns') c
+ WHERE p.name = 'heart_trees' AND m.version = 1 AND c ->> 'name' IN ('age', 'ca');
+SELECT (ml.encode(m.model, h))[12] = 'NaN' AS ca_missing_stays_missing, ml.predict('heart_trees', h) IS NOT NULL AS scored
+  FROM heart_raw h, ml.models m JOIN ml.projects p ON p.id = m.project_id
+ WHERE p.name = 'heart_trees' AND m.version = 1 AND h.ca = '?' LIMIT 1;

@@ -1,0 +1,387 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The trees of a decision tree, random forest or gradient-boosted model, in flat arrays.
+///
+/// Nodes of all trees share one set of arrays; tree t owns the nodes
+/// `treeStart[t] ..< treeStart[t + 1]` (the last tree up to the end), its root first.
+/// A split node sends a row left when `x[feature] <= threshold`, right when it is
+/// greater, and a missing value (NaN) the learned default way (`missingLeft`). Child
+/// indices are absolute and always greater than their parent's, so a walk from a root
+/// always ends. A leaf has `feature == -1` and `left` = its leaf ordinal: its values
+/// are `values[left * outputs ..< (left + 1) * outputs]`.
+///
+/// How tree outputs combine:
+///  * `.average` (decision tree, random forest): the mean of the trees' leaf values:
+///    class probabilities (`outputs` = classes) or the regression value (`outputs` = 1);
+///  * `.sum` (gradient boosting): `outputs` = 1; score channel `treeScore[t]` gets
+///    `base[channel]` plus the leaf values of its trees (the learning rate is folded into
+///    them). One channel: the regression value, or for two classes the log-odds of the
+///    second class; K channels for K > 2 classes, turned into probabilities by softmax.
+public struct TreeEnsemble: Sendable, Equatable {
+    public enum Combine: UInt8, Sendable {
+        case average = 0
+        case sum = 1
+    }
+
+    public var combine: Combine
+    /// Values per leaf.
+    public var outputs: Int
+    /// Score channels of a `.sum` ensemble (1, or K for K > 2 classes); `outputs` for `.average`.
+    public var scores: Int
+    /// Per score channel (`.sum`); zeros for `.average`.
+    public var base: [Double]
+    public var treeStart: [Int32]
+    /// Per tree: the score channel it adds to (`.sum`), 0 for `.average`.
+    public var treeScore: [Int32]
+    public var feature: [Int32]
+    public var threshold: [Double]
+    public var missingLeft: [Bool]
+    public var left: [Int32]
+    public var right: [Int32]
+    public var values: [Double]
+    /// Per feature: its share of the total split gain over all trees (sums to 1, or all 0
+    /// when no tree splits).
+    public var importance: [Double]
+
+    public init(combine: Combine, outputs: Int, scores: Int, base: [Double], treeStart: [Int32], treeScore: [Int32],
+                feature: [Int32], threshold: [Double], missingLeft: [Bool], left: [Int32], right: [Int32],
+                values: [Double], importance: [Double]) {
+        self.combine = combine
+        self.outputs = outputs
+        self.scores = scores
+        self.base = base
+        self.treeStart = treeStart
+        self.treeScore = treeScore
+        self.feature = feature
+        self.threshold = threshold
+        self.missingLeft = missingLeft
+        self.left = left
+        self.right = right
+        self.values = values
+        self.importance = importance
+    }
+
+    public var treeCount: Int { treeStart.count }
+    public var nodeCount: Int { feature.count }
+    public var leafCount: Int { outputs > 0 ? values.count / outputs : 0 }
+
+    func treeEnd(_ t: Int) -> Int { t + 1 < treeStart.count ? Int(treeStart[t + 1]) : feature.count }
+
+    /// Bytes of the parameter section `encode` writes.
+    public static func encodedSize(trees: Int, nodes: Int, leafValues: Int, scores: Int, features: Int) -> Int {
+        24 + 8 * scores + 8 * trees + nodeBytes * nodes + 8 * leafValues + 8 * features
+    }
+
+    static let nodeBytes = 21
+    /// Largest model a training run may produce (encoded).
+    public static let maxModelBytes = 512 << 20
+
+    /// Depth (edges from the root to the deepest leaf) of each tree.
+    public var depths: [Int] {
+        var out: [Int] = []
+        var depth = [Int](repeating: 0, count: nodeCount)
+        for t in 0..<treeCount {
+            var deepest = 0
+            let start = Int(treeStart[t])
+            depth[start] = 0
+            for i in start..<treeEnd(t) {
+                if feature[i] >= 0 {
+                    depth[Int(left[i])] = depth[i] + 1
+                    depth[Int(right[i])] = depth[i] + 1
+                } else {
+                    deepest = max(deepest, depth[i])
+                }
+            }
+            out.append(deepest)
+        }
+        return out
+    }
+
+    // MARK: codec
+
+    func encode(into p: inout ByteWriter) {
+        p.u8(combine.rawValue)
+        p.u8(0)
+        p.u16(0)
+        p.u32(UInt32(outputs))
+        p.u32(UInt32(scores))
+        p.u32(UInt32(treeCount))
+        p.u32(UInt32(nodeCount))
+        p.u32(UInt32(leafCount))
+        p.f64s(base)
+        for t in 0..<treeCount {
+            p.u32(UInt32(bitPattern: treeStart[t]))
+            p.u32(UInt32(bitPattern: treeScore[t]))
+        }
+        p.data.reserveCapacity(p.data.count + TreeEnsemble.nodeBytes * nodeCount + 8 * (values.count + importance.count))
+        for i in 0..<nodeCount {
+            p.u32(UInt32(bitPattern: feature[i]))
+            p.f64(threshold[i])
+            p.u8(missingLeft[i] ? 1 : 0)
+            p.u32(UInt32(bitPattern: left[i]))
+            p.u32(UInt32(bitPattern: right[i]))
+        }
+        p.f64s(values)
+        p.f64s(importance)
+    }
+
+    /// Reads and validates the layout `encode` writes: every index in range, every child
+    /// after its parent and inside its tree, so scoring can never trap or loop.
+    static func decode(_ p: inout ByteReader, algorithm: Algorithm, featureCount d: Int,
+                       classCount k: Int) throws(ScoreError) -> TreeEnsemble {
+        guard let combine = Combine(rawValue: try p.u8()) else { throw .badModel("unknown way of combining trees") }
+        _ = try p.u8()
+        _ = try p.u16()
+        let outputs = Int(try p.u32())
+        let scores = Int(try p.u32())
+        let trees = Int(try p.u32())
+        let nodes = Int(try p.u32())
+        let leaves = Int(try p.u32())
+        guard outputs >= 1, outputs <= ModelCodec.maxCount, scores >= 1, scores <= ModelCodec.maxCount,
+              trees >= 1, trees <= nodes, nodes <= ModelCodec.maxCount, leaves >= 1, leaves <= nodes,
+              leaves <= ModelCodec.maxCount / outputs else {
+            throw .badModel("implausible tree ensemble dimensions")
+        }
+        // The shape must fit the algorithm and the classes.
+        switch (algorithm, combine) {
+        case (.decisionTree, .average), (.randomForest, .average):
+            guard outputs == max(k, 1), scores == outputs else { throw .badModel("tree leaves do not fit the classes") }
+        case (.gradientBoosting, .sum):
+            guard outputs == 1, scores == (k == 0 ? 1 : (k == 2 ? 1 : k)) else {
+                throw .badModel("boosted trees do not fit the classes")
+            }
+        default:
+            throw .badModel("tree ensemble does not fit the algorithm")
+        }
+        if algorithm == .decisionTree, trees != 1 { throw .badModel("a decision tree model holds \(trees) trees") }
+        let base = try p.f64s(scores)
+        var treeStart: [Int32] = []
+        var treeScore: [Int32] = []
+        treeStart.reserveCapacity(trees)
+        treeScore.reserveCapacity(trees)
+        for t in 0..<trees {
+            let s = Int32(bitPattern: try p.u32())
+            let c = Int32(bitPattern: try p.u32())
+            guard s >= 0, Int(s) < nodes, t == 0 ? s == 0 : s > treeStart[t - 1], c >= 0, Int(c) < scores else {
+                throw .badModel("tree \(t + 1) has a bad start or score channel")
+            }
+            treeStart.append(s)
+            treeScore.append(c)
+        }
+        guard nodes <= (p.end - p.pos) / nodeBytes else { throw .badModel("model value ends early: truncated or damaged") }
+        var feature = [Int32](repeating: 0, count: nodes)
+        var threshold = [Double](repeating: 0, count: nodes)
+        var missingLeft = [Bool](repeating: false, count: nodes)
+        var left = [Int32](repeating: 0, count: nodes)
+        var right = [Int32](repeating: 0, count: nodes)
+        var t = 0
+        for i in 0..<nodes {
+            while t + 1 < trees, Int(treeStart[t + 1]) <= i { t += 1 }
+            let end = t + 1 < trees ? Int(treeStart[t + 1]) : nodes
+            let f = Int32(bitPattern: try p.u32())
+            let th = try p.f64()
+            let flags = try p.u8()
+            let l = Int32(bitPattern: try p.u32())
+            let r = Int32(bitPattern: try p.u32())
+            guard flags <= 1 else { throw .badModel("tree node \(i) has unknown flags") }
+            if f < 0 {
+                guard f == -1, l >= 0, Int(l) < leaves, r == -1 else { throw .badModel("tree leaf \(i) is damaged") }
+            } else {
+                guard Int(f) < d, Int(l) > i, Int(l) < end, Int(r) > i, Int(r) < end, l != r else {
+                    throw .badModel("tree node \(i) is damaged")
+                }
+            }
+            feature[i] = f
+            threshold[i] = th
+            missingLeft[i] = flags == 1
+            left[i] = l
+            right[i] = r
+        }
+        let values = try p.f64s(leaves * outputs)
+        let importance = try p.f64s(d)
+        return TreeEnsemble(combine: combine, outputs: outputs, scores: scores, base: base, treeStart: treeStart,
+                            treeScore: treeScore, feature: feature, threshold: threshold, missingLeft: missingLeft,
+                            left: left, right: right, values: values, importance: importance)
+    }
+
+    // MARK: describe
+
+    func describe(into members: inout [(String, JSONValue)], algorithm: Algorithm, classCount k: Int) {
+        func numbers(_ a: [Double]) -> JSONValue { .array(a.map { .number($0) }) }
+        members.append(("n_trees", .number(Double(treeCount))))
+        if combine == .sum {
+            members.append(("rounds", .number(Double(treeCount / max(scores, 1)))))
+            members.append(("base_score", numbers(base)))
+        }
+        members.append(("nodes", .number(Double(nodeCount))))
+        members.append(("leaves", .number(Double(leafCount))))
+        let d = depths
+        members.append(("depth", .object([
+            ("min", .number(Double(d.min() ?? 0))),
+            ("max", .number(Double(d.max() ?? 0))),
+            ("mean", .number(Double(d.reduce(0, +)) / Double(max(d.count, 1)))),
+        ])))
+        members.append(("feature_importance", numbers(importance)))
+        // The trees themselves while they are small enough to read.
+        guard nodeCount <= TreeEnsemble.describeNodeLimit else { return }
+        var trees: [JSONValue] = []
+        for t in 0..<treeCount {
+            let start = Int(treeStart[t])
+            var nodes: [JSONValue] = []
+            for i in start..<treeEnd(t) {
+                if feature[i] < 0 {
+                    let o = Int(left[i]) * outputs
+                    let v = Array(values[o..<(o + outputs)])
+                    nodes.append(.object([("leaf", outputs == 1 ? .number(v[0]) : numbers(v))]))
+                } else {
+                    nodes.append(.object([
+                        ("feature", .number(Double(feature[i]) + 1)),
+                        ("threshold", .number(threshold[i])),
+                        ("missing", .string(missingLeft[i] ? "left" : "right")),
+                        ("left", .number(Double(Int(left[i]) - start))),
+                        ("right", .number(Double(Int(right[i]) - start))),
+                    ]))
+                }
+            }
+            var tree: [(String, JSONValue)] = []
+            if combine == .sum, scores > 1 { tree.append(("class", .number(Double(treeScore[t])))) }
+            tree.append(("nodes", .array(nodes)))
+            trees.append(.object(tree))
+        }
+        members.append(("trees", .array(trees)))
+    }
+
+    /// ml.describe lists the nodes of ensembles up to this size.
+    public static let describeNodeLimit = 4096
+}
+
+/// A tree ensemble laid out for scoring: one packed array of nodes.
+final class CompiledTrees: @unchecked Sendable {
+    struct Node {
+        var threshold: Double
+        var feature: Int32
+        var left: Int32
+        var right: Int32
+        var missingLeft: Bool
+    }
+
+    let nodes: UnsafeMutableBufferPointer<Node>
+    let values: UnsafeMutableBufferPointer<Double>
+    let roots: [Int]
+    let treeScore: [Int]
+    let base: [Double]
+    let combine: TreeEnsemble.Combine
+    let outputs: Int
+    let scores: Int
+    let featureCount: Int
+    /// Classes (0 for regression).
+    let classCount: Int
+
+    init(_ e: TreeEnsemble, featureCount: Int, classCount: Int) {
+        nodes = .allocate(capacity: max(e.nodeCount, 1))
+        for i in 0..<e.nodeCount {
+            (nodes.baseAddress! + i).initialize(to: Node(threshold: e.threshold[i], feature: e.feature[i], left: e.left[i],
+                                                          right: e.right[i], missingLeft: e.missingLeft[i]))
+        }
+        values = .allocate(capacity: max(e.values.count, 1))
+        _ = values.initialize(from: e.values)
+        roots = e.treeStart.map { Int($0) }
+        treeScore = e.treeScore.map { Int($0) }
+        base = e.base
+        combine = e.combine
+        outputs = e.outputs
+        scores = e.scores
+        self.featureCount = featureCount
+        self.classCount = classCount
+    }
+
+    deinit {
+        nodes.deallocate()
+        values.deallocate()
+    }
+
+    /// NaN means missing; ±Infinity is refused.
+    func check(_ x: UnsafePointer<Double>, _ n: Int) throws(ScoreError) {
+        guard n == featureCount else {
+            throw .badShape("the model expects \(featureCount) features, got \(n)",
+                            hint: "Pass the features in the order and number used for training.")
+        }
+        for j in 0..<n where x[j].isInfinite {
+            throw .badValue("feature \(j + 1) is \(sqlSpelling(x[j])); features must be finite numbers or NaN/NULL (missing)")
+        }
+    }
+
+    /// The leaf ordinal of `x` in the tree rooted at `root`.
+    @inline(__always)
+    func leaf(_ x: UnsafePointer<Double>, root: Int) -> Int {
+        let p = nodes.baseAddress!
+        var i = root
+        while true {
+            let node = p[i]
+            if node.feature < 0 { return Int(node.left) }
+            let v = x[Int(node.feature)]
+            i = Int(v <= node.threshold || (node.missingLeft && v.isNaN) ? node.left : node.right)
+        }
+    }
+
+    /// Raw outputs: `.average`: mean leaf values (outputs); `.sum`: channel scores.
+    func raw(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) {
+        let v = values.baseAddress!
+        switch combine {
+        case .average:
+            for c in 0..<outputs { out[c] = 0 }
+            for root in roots {
+                let at = v + leaf(x, root: root) * outputs
+                for c in 0..<outputs { out[c] += at[c] }
+            }
+            let scale = 1 / Double(roots.count)
+            for c in 0..<outputs { out[c] *= scale }
+        case .sum:
+            for c in 0..<scores { out[c] = base[c] }
+            for (t, root) in roots.enumerated() { out[treeScore[t]] += v[leaf(x, root: root)] }
+        }
+    }
+
+    /// Fills class probabilities (classCount) and returns the predicted class; for a
+    /// regressor returns -1 and writes the value to out[0].
+    func classify(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) -> Int {
+        raw(x, into: out)
+        if classCount == 0 { return -1 }
+        if combine == .sum {
+            if scores == 1 {
+                let s = out[0]
+                let p1 = s >= 0 ? 1 / (1 + exp(-s)) : exp(s) / (1 + exp(s))
+                out[0] = 1 - p1
+                out[1] = p1
+                return s > 0 ? 1 : 0
+            }
+            var best = 0
+            var top = out[0]
+            for c in 1..<scores where out[c] > top {
+                top = out[c]
+                best = c
+            }
+            var sum = 0.0
+            for c in 0..<scores { sum += exp(out[c] - top) }
+            let lse = top + log(sum)
+            for c in 0..<scores { out[c] = exp(out[c] - lse) }
+            return best
+        }
+        var best = 0
+        for c in 1..<classCount where out[c] > out[best] { best = c }
+        return best
+    }
+
+    func predict(_ x: UnsafePointer<Double>, count n: Int) throws(ScoreError) -> Prediction {
+        try check(x, n)
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: max(outputs, scores, classCount, 2)) { buf in
+            let out = buf.baseAddress!
+            let c = classify(x, into: out)
+            return c < 0 ? .value(out[0]) : .classIndex(c)
+        }
+    }
+}
