@@ -32,31 +32,7 @@ extension Scorer {
             throw .badValue("class metrics need a classifier; this is a \(model.algorithm.name) model",
                             hint: "Pass a float8 label to evaluate a regression model.")
         }
-        if let forest {
-            try forest.check(x, n)
-            return forest.classify(x, into: out)
-        }
-        try check(x, n)
-        if rowCount == 1 {
-            let s = score(x, row: 0)
-            let p1 = s >= 0 ? 1 / (1 + exp(-s)) : exp(s) / (1 + exp(s))
-            out[0] = 1 - p1
-            out[1] = p1
-            return s > 0 ? 1 : 0
-        }
-        var best = 0
-        var top = -Double.infinity
-        for c in 0..<rowCount {
-            let s = score(x, row: c)
-            out[c] = s
-            if c > 0, s > out[best] { best = c }
-            top = max(top, s)
-        }
-        var sum = 0.0
-        for c in 0..<rowCount { sum += exp(out[c] - top) }
-        let lse = top + log(sum)
-        for c in 0..<rowCount { out[c] = exp(out[c] - lse) }
-        return best
+        return try classScores(x, count: n, into: out)
     }
 }
 

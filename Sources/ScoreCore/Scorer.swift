@@ -137,10 +137,16 @@ public final class Scorer: @unchecked Sendable {
             throw .badValue("predict_proba needs a classifier; this is a \(model.algorithm.name) model\(model.algorithm.isTree ? " for regression" : "")",
                             hint: "Use ml.predict for regression models.")
         }
+        _ = try classScores(x, count: n, into: out)
+    }
+
+    /// One pass for a classifier: the probabilities (written to `out`, class order) and
+    /// the class ml.predict answers (returned). Shared by predict_proba and ml.metrics.
+    func classScores(_ x: UnsafePointer<Double>, count n: Int,
+                     into out: UnsafeMutablePointer<Double>) throws(ScoreError) -> Int {
         if let forest {
             try forest.check(x, n)
-            _ = forest.classify(x, into: out)
-            return
+            return forest.classify(x, into: out)
         }
         try check(x, n)
         if rowCount == 1 {
@@ -148,16 +154,20 @@ public final class Scorer: @unchecked Sendable {
             let p1 = s >= 0 ? 1 / (1 + exp(-s)) : exp(s) / (1 + exp(s))
             out[0] = 1 - p1
             out[1] = p1
-            return
+            return s > 0 ? 1 : 0
         }
+        var best = 0
         var top = -Double.infinity
         for c in 0..<rowCount {
-            out[c] = score(x, row: c)
-            top = max(top, out[c])
+            let s = score(x, row: c)
+            out[c] = s
+            if c > 0, s > out[best] { best = c }
+            top = max(top, s)
         }
         var sum = 0.0
         for c in 0..<rowCount { sum += exp(out[c] - top) }
         let lse = top + log(sum)
         for c in 0..<rowCount { out[c] = exp(out[c] - lse) }
+        return best
     }
 }
