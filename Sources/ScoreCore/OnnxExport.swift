@@ -14,7 +14,9 @@ import Darwin
 ///    input [N, 1] per categorical column, named after the column, holding the
 ///    category as text. They go through Imputer → Scaler and OneHotEncoder → Reshape,
 ///    then Concat in the order Preprocessor.encode uses (numeric first, then each
-///    categorical column in spec order).
+///    categorical column in spec order). Columns marked keep_missing (tree models)
+///    are not imputed: NaN reaches the trees, which send it the learned way; a Scaler
+///    that would be the identity (center 0, scale 1, as for trees) is left out.
 ///
 /// Graph outputs:
 ///  * linear regression: `variable`, float [N, 1] (LinearRegressor);
@@ -22,7 +24,10 @@ import Darwin
 ///    (LinearClassifier, LOGISTIC for two classes, SOFTMAX for more);
 ///  * naive Bayes: the same two outputs, computed with standard operators
 ///    (no ONNX operator exists): jll = c − ½ Σⱼ (x − μ)² / σ², Softmax, ArgMax,
-///    LabelEncoder.
+///    LabelEncoder;
+///  * decision tree, random forest, gradient boosting: TreeEnsembleRegressor /
+///    TreeEnsembleClassifier (see OnnxExport+Trees.swift for the mapping, the float32
+///    thresholds and the two-class form), `variable` or `label` and `probabilities`.
 /// `label` is string for text and boolean labels ('true', 'setosa': the text pgscore
 /// returns), int64 for integer labels.
 ///
@@ -43,7 +48,13 @@ public enum OnnxExport {
 
     /// The ONNX file (serialized ModelProto) of `model`.
     public static func export(_ model: Model) throws(ScoreError) -> [UInt8] {
-        try graph(for: model).serialized
+        let bytes = try graph(for: model).serialized
+        // protobuf messages (and so ONNX files without external data) end at 2 GiB
+        guard bytes.count < Int(Int32.max) else {
+            throw .limit("cannot export to ONNX: the file would take \(bytes.count) bytes, more than protobuf's 2 GiB",
+                         hint: "Train a smaller model (fewer trees or a lower max_depth).")
+        }
+        return bytes
     }
 
     /// The graph of `model`, before serialization (tests look at it).
@@ -84,9 +95,8 @@ public enum OnnxExport {
                 ("post_transform", .string(intercepts.count == 1 ? "LOGISTIC" : "SOFTMAX")),
             ]))
             g.addClassifierOutputs(labels, classes: model.classes.count)
-        case .trees:
-            throw .badValue("ONNX export does not support \(model.algorithm.name) models yet",
-                            hint: "Export it as JSON (ml.describe) or score it in the database.")
+        case let .trees(ensemble):
+            try addTrees(ensemble, model: model, features: features, to: &g)
         case let .naiveBayes(prior, means, variances):
             let k = model.classes.count
             let d = model.featureCount
@@ -117,13 +127,7 @@ public enum OnnxExport {
             g.node("Softmax", ["pgscore.nb.jll"], ["probabilities"], [("axis", .int(1))])
             g.node("ArgMax", ["pgscore.nb.jll"], ["pgscore.nb.class"], [("axis", .int(1)), ("keepdims", .int(0))])
             let labels = try classLabels(model)
-            var encoder: [(String, OnnxGraph.Attribute)] = [("keys_int64s", .ints((0..<k).map { Int64($0) }))]
-            switch labels {
-            case let .strings(s): encoder.append(("values_strings", .strings(s)))
-            case let .ints(v): encoder.append(("values_int64s", .ints(v)))
-            }
-            g.nodes.append(.init(op: "LabelEncoder", domain: mlDomain, inputs: ["pgscore.nb.class"], outputs: ["label"],
-                                 attributes: encoder))
+            g.addLabelEncoder(from: "pgscore.nb.class", labels: labels, classes: k)
             g.addClassifierOutputs(labels, classes: k)
         }
         g.metadata = [("pgscore.algorithm", model.algorithm.name), ("pgscore.label_type", model.labelKind.name),
@@ -256,15 +260,30 @@ public struct OnnxGraph: Sendable {
             let cols = pre.numericColumns.map { pre.columns[$0] }
             inputs.append(Value(name: "numeric", type: .float, shape: [.symbol("N"), .value(Int64(cols.count))],
                                 doc: "numeric columns in this order: \(cols.map(\.name).joined(separator: ", ")); NaN = missing"))
-            nodes.append(Node(op: "Imputer", domain: OnnxExport.mlDomain, inputs: ["numeric"], outputs: ["pgscore.imputed"], attributes: [
-                ("imputed_value_floats", .floats(try OnnxExport.floats(cols.map(\.impute), "imputed value"))),
-                ("replaced_value_float", .float(.nan)),
-            ]))
-            nodes.append(Node(op: "Scaler", domain: OnnxExport.mlDomain, inputs: ["pgscore.imputed"], outputs: ["pgscore.scaled"], attributes: [
-                ("offset", .floats(try OnnxExport.floats(cols.map(\.center), "center"))),
-                ("scale", .floats(try OnnxExport.floats(cols.map { 1 / $0.scale }, "scale reciprocal"))),
-            ]))
-            parts.append("pgscore.scaled")
+            var current = "numeric"
+            // Columns marked keep_missing (tree models) keep NaN: the trees send it the
+            // learned way. Imputing NaN with NaN leaves it as it is; no Imputer at all
+            // when every column keeps its missing values.
+            if !cols.allSatisfy(\.keepMissing) {
+                var imputed: [Float] = []
+                for c in cols {
+                    imputed.append(c.keepMissing ? .nan : try OnnxExport.floats([c.impute], "imputed value")[0])
+                }
+                nodes.append(Node(op: "Imputer", domain: OnnxExport.mlDomain, inputs: [current], outputs: ["pgscore.imputed"], attributes: [
+                    ("imputed_value_floats", .floats(imputed)),
+                    ("replaced_value_float", .float(.nan)),
+                ]))
+                current = "pgscore.imputed"
+            }
+            // No Scaler where it would be the identity (center 0, scale 1: tree models).
+            if !cols.allSatisfy({ $0.center == 0 && $0.scale == 1 }) {
+                nodes.append(Node(op: "Scaler", domain: OnnxExport.mlDomain, inputs: [current], outputs: ["pgscore.scaled"], attributes: [
+                    ("offset", .floats(try OnnxExport.floats(cols.map(\.center), "center"))),
+                    ("scale", .floats(try OnnxExport.floats(cols.map { 1 / $0.scale }, "scale reciprocal"))),
+                ]))
+                current = "pgscore.scaled"
+            }
+            parts.append(current)
         }
         for (n, i) in pre.categoricalColumns.enumerated() {
             let c = pre.columns[i]
@@ -285,6 +304,17 @@ public struct OnnxGraph: Sendable {
         }
         node("Concat", parts, ["pgscore.features"], [("axis", .int(1))])
         return "pgscore.features"
+    }
+
+    /// `label` from a class index (int64 [N]) through LabelEncoder.
+    mutating func addLabelEncoder(from index: String, labels: OnnxExport.Labels, classes k: Int) {
+        var encoder: [(String, Attribute)] = [("keys_int64s", .ints((0..<k).map { Int64($0) }))]
+        switch labels {
+        case let .strings(s): encoder.append(("values_strings", .strings(s)))
+        case let .ints(v): encoder.append(("values_int64s", .ints(v)))
+        }
+        nodes.append(Node(op: "LabelEncoder", domain: OnnxExport.mlDomain, inputs: [index], outputs: ["label"],
+                          attributes: encoder))
     }
 
     mutating func addClassifierOutputs(_ labels: OnnxExport.Labels, classes k: Int) {
