@@ -2,7 +2,8 @@
 # Install what pgscore needs to build and test on Debian 12.
 #
 #   tools/install_deps.sh             # Debian packages + Python test deps
-#   tools/install_deps.sh --fixtures  # also scikit-learn + numpy (fixture generation)
+#   tools/install_deps.sh --fixtures  # also scikit-learn + numpy + xgboost (fixture and
+#                                     # reference generation, tools/bench_trees.sh)
 #
 # Idempotent and fast when nothing is missing: every item is checked first
 # (dpkg -s / python3 -c "import x"); apt-get update runs only when a Debian
@@ -108,6 +109,8 @@ if [ "$FIXTURES" -eq 1 ]; then
     PY_DEPS+=(
         "numpy|import numpy"
         "scikit-learn|import sklearn"
+        # tools/make_tree_references.py and tools/bench_trees.py compare with XGBoost
+        "xgboost|import xgboost"
     )
 fi
 
