@@ -51,6 +51,9 @@ try:
 except ImportError:  # pragma: no cover
     sys.exit("bench_trees: numpy and xgboost are needed; run tools/install_deps.sh --fixtures")
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_foundation import env_int, log  # noqa: E402  (shared harness helpers)
+
 TABLE = "bench_trees"
 MODEL_TABLE = "bench_trees_model"
 DATA_VERSION = "v1"  # bump when the generator below changes
@@ -68,23 +71,6 @@ SERIAL_SETTINGS = [
     "SET max_parallel_workers_per_gather = 0",
     "SET jit = off",
 ]
-
-
-def log(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def env_int(name: str, default: int) -> int:
-    v = os.environ.get(name, "").strip()
-    if not v:
-        return default
-    try:
-        n = int(v.replace("_", ""))
-    except ValueError:
-        sys.exit(f"bench_trees: {name} must be an integer, got {v!r}")
-    if n <= 0:
-        sys.exit(f"bench_trees: {name} must be positive, got {n}")
-    return n
 
 
 # --------------------------------------------------------------------- data
