@@ -7,21 +7,23 @@ public protocol RowBlocks {
     func forEachBlock(_ body: (UnsafePointer<Double>, UnsafePointer<Int32>, Int) throws(ScoreError) -> Void) throws(ScoreError)
 }
 
-/// Rows held in Swift arrays (tests, and small in-core uses).
-public struct ArrayRows: RowBlocks {
+/// Training rows with a numeric label (regression trees): features row-major, one
+/// float8 target per row.
+public protocol RegressionRowBlocks {
+    var featureCount: Int { get }
+    /// Calls `body(features, targets, rowCount)` for every block, in a stable order.
+    func forEachBlock(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, Int) throws(ScoreError) -> Void) throws(ScoreError)
+}
+
+/// Rows held in Swift arrays (tests, and small in-core uses): class ids (`ArrayRows`)
+/// or numeric targets (`ArrayRegressionRows`), handed out in blocks like the host does.
+public struct ArrayBlocks<Label> {
     public let featureCount: Int
     public var features: [Double]
-    public var labels: [Int32]
+    public var labels: [Label]
     public var blockSize: Int
 
-    public init(featureCount: Int, features: [Double], labels: [Int32], blockSize: Int = 4096) {
-        self.featureCount = featureCount
-        self.features = features
-        self.labels = labels
-        self.blockSize = max(1, blockSize)
-    }
-
-    public func forEachBlock(_ body: (UnsafePointer<Double>, UnsafePointer<Int32>, Int) throws(ScoreError) -> Void) throws(ScoreError) {
+    public func forEachBlock(_ body: (UnsafePointer<Double>, UnsafePointer<Label>, Int) throws(ScoreError) -> Void) throws(ScoreError) {
         let n = labels.count
         guard features.count == n * featureCount else {
             throw .badShape("\(features.count) feature values for \(n) rows of \(featureCount)")
@@ -43,46 +45,25 @@ public struct ArrayRows: RowBlocks {
     }
 }
 
-/// Training rows with a numeric label (regression trees): features row-major, one
-/// float8 target per row.
-public protocol RegressionRowBlocks {
-    var featureCount: Int { get }
-    /// Calls `body(features, targets, rowCount)` for every block, in a stable order.
-    func forEachBlock(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, Int) throws(ScoreError) -> Void) throws(ScoreError)
+public typealias ArrayRows = ArrayBlocks<Int32>
+public typealias ArrayRegressionRows = ArrayBlocks<Double>
+
+extension ArrayBlocks: RowBlocks where Label == Int32 {
+    public init(featureCount: Int, features: [Double], labels: [Int32], blockSize: Int = 4096) {
+        self.featureCount = featureCount
+        self.features = features
+        self.labels = labels
+        self.blockSize = max(1, blockSize)
+    }
 }
 
-/// Regression rows held in Swift arrays (tests, and small in-core uses).
-public struct ArrayRegressionRows: RegressionRowBlocks {
-    public let featureCount: Int
-    public var features: [Double]
-    public var targets: [Double]
-    public var blockSize: Int
-
+extension ArrayBlocks: RegressionRowBlocks where Label == Double {
     public init(featureCount: Int, features: [Double], targets: [Double], blockSize: Int = 4096) {
         self.featureCount = featureCount
         self.features = features
-        self.targets = targets
+        labels = targets
         self.blockSize = max(1, blockSize)
     }
 
-    public func forEachBlock(_ body: (UnsafePointer<Double>, UnsafePointer<Double>, Int) throws(ScoreError) -> Void) throws(ScoreError) {
-        let n = targets.count
-        guard features.count == n * featureCount else {
-            throw .badShape("\(features.count) feature values for \(n) rows of \(featureCount)")
-        }
-        var start = 0
-        while start < n {
-            let count = min(blockSize, n - start)
-            let result: ScoreError? = features.withUnsafeBufferPointer { f in
-                targets.withUnsafeBufferPointer { t in
-                    do throws(ScoreError) {
-                        try body(f.baseAddress! + start * featureCount, t.baseAddress! + start, count)
-                        return nil
-                    } catch { return error }
-                }
-            }
-            if let result { throw result }
-            start += count
-        }
-    }
+    public var targets: [Double] { labels }
 }
