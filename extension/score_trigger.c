@@ -27,6 +27,8 @@ typedef struct TriggerPlan
 	int32		output_typmod;
 	int			version;		/* attnum or 0 */
 	DeployedModel *model;		/* NULL: no deployed version */
+	Datum	   *class_values;	/* each class label as an output-column value, made once */
+	MemoryContext context;		/* the statement-long context the plan lives in */
 	DeployedLookup *memo;
 } TriggerPlan;
 
@@ -40,6 +42,33 @@ column_of(TupleDesc desc, const char *name, const char *what)
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("ml score trigger: %s column \"%s\" does not exist", what, name)));
 	return attnum;
+}
+
+/*
+ * The output-column value of a prediction. A classifier has few labels: each is
+ * converted by the column type's input function once per statement, not per row.
+ */
+static Datum
+class_value(TriggerPlan *plan, DeployedModel *dm, text *label)
+{
+	int64		k = dm->sm.info[PGSC_INFO_CLASSES];
+	int64		i;
+
+	if (k > 0 && plan->class_values == NULL)
+	{
+		Datum	   *cv = MemoryContextAlloc(plan->context, sizeof(Datum) * k);
+		MemoryContext old = MemoryContextSwitchTo(plan->context);
+
+		for (i = 0; i < k; i++)
+			cv[i] = InputFunctionCall(&plan->input, text_to_cstring(dm->sm.labels[i]),
+									  plan->input_param, plan->output_typmod);
+		MemoryContextSwitchTo(old);
+		plan->class_values = cv;
+	}
+	for (i = 0; i < k; i++)
+		if (dm->sm.labels[i] == label)	/* scoring_predict hands back the cached label */
+			return plan->class_values[i];
+	return InputFunctionCall(&plan->input, text_to_cstring(label), plan->input_param, plan->output_typmod);
 }
 
 PG_FUNCTION_INFO_V1(ml_score_trigger);
@@ -79,6 +108,7 @@ ml_score_trigger(PG_FUNCTION_ARGS)
 			elog(ERROR, "ml._score_trigger: arguments are (project, output column [, version column])");
 		plan = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TriggerPlan));
 		plan->tgoid = tg->tgoid;
+		plan->context = fcinfo->flinfo->fn_mcxt;
 		plan->output = column_of(desc, tg->tgargs[1], "output");
 		plan->output_type = TupleDescAttr(desc, plan->output - 1)->atttypid;
 		plan->output_typmod = TupleDescAttr(desc, plan->output - 1)->atttypmod;
@@ -117,7 +147,7 @@ ml_score_trigger(PG_FUNCTION_ARGS)
 			row_encoder_map(enc, desc, RelationGetForm(td->tg_relation)->reltype, -1, "ml score trigger");
 		row_encoder_encode(enc, tuple, desc, buffer, "ml score trigger");
 		label = DatumGetTextPP(scoring_predict(&dm->sm, buffer, enc->features, "ml score trigger"));
-		values[0] = InputFunctionCall(&plan->input, text_to_cstring(label), plan->input_param, plan->output_typmod);
+		values[0] = class_value(plan, dm, label);
 		nulls[0] = false;
 		if (plan->version > 0)
 		{
