@@ -645,14 +645,20 @@ def test_schemathesis_finds_no_server_error_nor_answer_against_the_document(tmp_
         # a prediction to give feedback to, a run to read
         requests.post(daemon.url + "/v1/projects/heart/predict", json=PATIENT, headers=auth(key))
         st = shutil.which("st") or str(Path(sys.executable).parent / "st")
-        out = subprocess.run(
-            [st, "run", str(ROOT / "openapi.yaml"), "--url", daemon.url,
-             "--header", f"Authorization: Bearer {key}",
-             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                         "response_schema_conformance,response_headers_conformance",
-             "--phases", "examples,coverage,fuzzing", "--max-examples", "40", "--workers", "2",
-             "--request-timeout", "20", "--seed", "1", "--generation-database", "none"],
-            capture_output=True, text=True, timeout=900, cwd=tmp_path)
+        # One worker: schemathesis' threads can trip CPython's "AST constructor recursion
+        # depth mismatch" SystemError inside the tool itself; that (and only that) is
+        # retried once, since it says nothing about the daemon.
+        for attempt in range(2):
+            out = subprocess.run(
+                [st, "run", str(ROOT / "openapi.yaml"), "--url", daemon.url,
+                 "--header", f"Authorization: Bearer {key}",
+                 "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                             "response_schema_conformance,response_headers_conformance",
+                 "--phases", "examples,coverage,fuzzing", "--max-examples", "40", "--workers", "1",
+                 "--request-timeout", "20", "--seed", "1", "--generation-database", "none"],
+                capture_output=True, text=True, timeout=900, cwd=tmp_path)
+            if out.returncode == 0 or "AST constructor recursion depth mismatch" not in out.stdout + out.stderr:
+                break
         assert out.returncode == 0, out.stdout[-20000:] + out.stderr[-5000:]
     finally:
         if daemon:

@@ -23,9 +23,13 @@ def rows(database):
               FROM generate_series(1, 300000) i""")
         c.execute("ANALYZE interrupt_rows")
         c.execute("SET max_parallel_workers_per_gather = 0")
-        start = time.monotonic()
-        c.execute(TRAIN)
-        full = time.monotonic() - start
+        # the fastest of two warm runs: an interrupt planned at a fraction of it must
+        # still land before the training ends
+        full = float("inf")
+        for _ in range(2):
+            start = time.monotonic()
+            c.execute(TRAIN)
+            full = min(full, time.monotonic() - start)
         start = time.monotonic()
         c.execute("SELECT count(f) FROM interrupt_rows")
         scan = time.monotonic() - start
@@ -40,7 +44,7 @@ def _elapsed_until_error(conn, sql):
     return time.monotonic() - start, info.value
 
 
-@pytest.mark.parametrize("fraction", [0.5, 0.9])
+@pytest.mark.parametrize("fraction", [0.5, 0.75])
 def test_statement_timeout_stops_training(database, rows, fraction):
     full, scan = rows
     timeout_ms = int(full * fraction * 1000)
@@ -54,7 +58,7 @@ def test_statement_timeout_stops_training(database, rows, fraction):
         c.execute("SELECT 1")  # the backend survives
 
 
-@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.9])
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.75])
 def test_cancel_stops_training(database, rows, fraction):
     full, scan = rows
     with psycopg.connect(database, autocommit=True) as c:
