@@ -135,11 +135,13 @@ def test_statement_timeout_stops_boosting(db):
         start = time.monotonic()
         c.execute("SELECT count(f) FROM boost_rows")
         scan = time.monotonic() - start
-        start = time.monotonic()
-        c.execute("SELECT ml.gbt_fit(f, c, '{\"n_trees\": 200}') FROM boost_rows")
-        full = time.monotonic() - start
+        full = float("inf")   # the fastest of two runs: a timeout at a fraction of it lands before the end
+        for _ in range(2):
+            start = time.monotonic()
+            c.execute("SELECT ml.gbt_fit(f, c, '{\"n_trees\": 200}') FROM boost_rows")
+            full = min(full, time.monotonic() - start)
         assert full > 1.0, f"training must last long enough to interrupt (took {full:.2f}s)"
-        for fraction in (0.5, 0.9):
+        for fraction in (0.5, 0.75):
             timeout_ms = int(full * fraction * 1000)
             assert timeout_ms / 1000 > scan   # inside the fit, not the scan
             c.execute(f"SET statement_timeout = {timeout_ms}")
