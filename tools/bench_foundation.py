@@ -136,7 +136,7 @@ def ensure_data(conn: psycopg.Connection, rows: int) -> None:
 
 # --------------------------------------------------------------------- timing
 class Result:
-    def __init__(self, name: str, sql: str):
+    def __init__(self, name: str, sql: str = ""):
         self.name = name
         self.sql = sql
         self.times: list[float] = []

@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import psycopg  # noqa: E402
 
-from bench_foundation import env_int, execute_all, log, measure  # noqa: E402
+from bench_foundation import Result, env_int, execute_all, log, measure  # noqa: E402
 
 ROWS = env_int("ROWS", 1_000_000)
 INSERT_ROWS = env_int("INSERT_ROWS", 100_000)
@@ -57,12 +57,6 @@ def setup(conn):
     cur.execute("SELECT ml.score_on_insert('vitals_scored', 'bench_registry', 'risk', 'version')")
 
 
-class Timings:
-    def __init__(self, times):
-        self.times = times
-        self.best = min(times)
-
-
 def timed_inserts(conn, name, table, insert):
     """Best of REPEAT timed INSERT ... SELECT runs into an emptied table (TRUNCATE untimed)."""
     import time
@@ -74,8 +68,9 @@ def timed_inserts(conn, name, table, insert):
             cur.execute(insert.format(t=table))
             if i > 0:   # the first run warms up
                 times.append((time.perf_counter() - t0) * 1000)
-    r = Timings(times)
-    log(f"  {name:<26} best {r.best:9.1f} ms  median {sorted(times)[len(times) // 2]:9.1f} ms")
+    r = Result(name)
+    r.times = times
+    log(f"  {name:<26} best {r.best:9.1f} ms  median {r.median:9.1f} ms")
     return r
 
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import statistics
 import sys
 import time
 
@@ -52,7 +51,7 @@ except ImportError:  # pragma: no cover
     sys.exit("bench_trees: numpy and xgboost are needed; run tools/install_deps.sh --fixtures")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_foundation import env_int, log  # noqa: E402  (shared harness helpers)
+from bench_foundation import Result, env_int, log  # noqa: E402  (shared harness helpers)
 
 TABLE = "bench_trees"
 MODEL_TABLE = "bench_trees_model"
@@ -126,22 +125,6 @@ def ensure_data(conn: psycopg.Connection, x: np.ndarray, y: np.ndarray) -> None:
 
 
 # --------------------------------------------------------------------- timing
-class Result:
-    def __init__(self, name: str):
-        self.name = name
-        self.times: list[float] = []
-        self.value = None
-        self.error: str | None = None
-
-    @property
-    def best(self) -> float | None:
-        return min(self.times) if self.times else None
-
-    @property
-    def median(self) -> float | None:
-        return statistics.median(self.times) if self.times else None
-
-
 def report(r: Result) -> Result:
     status = (f"best {r.best:9.1f} ms  median {r.median:9.1f} ms"
               if r.error is None else f"ERROR: {r.error}")
