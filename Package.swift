@@ -2,14 +2,15 @@
 import PackageDescription
 
 // The Swift half of the pgscore extension, and its daemon.
-//  * ScoreCore: machine-learning math, model codec, JSON. Pure Swift: no Foundation,
+//  * PgScoreJSON: a small JSON reader and writer, shared by the core and the daemon.
+//  * ScoreCore: machine-learning math, model codec. Pure Swift: no Foundation,
 //    no PostgreSQL; fully tested by `swift test`.
 //  * PgScoreABI: the @_cdecl functions the C glue (extension/) calls over plain
 //    pointers; turns Swift errors into status codes + messages.
 // The static library is linked into extension/pgscore.so by extension/Makefile.
 //  * PgScoreServe (executable `pgscore`): the daemon. `pgscore serve` is a REST
 //    gateway that turns JSON into SQL over a PostgreSQL connection pool; `pgscore keys`
-//    manages its API keys. It speaks SQL only: no ML code, no dependency on ScoreCore.
+//    manages its API keys. It speaks SQL only: no ML code, no dependency on ScoreCore (only on PgScoreJSON).
 //    Its dependencies are compiled only when it is built (`make daemon`);
 //    `swift build --product PgScoreABI` does not compile them.
 let package = Package(
@@ -31,12 +32,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
-        .target(name: "ScoreCore"),
+        .target(name: "PgScoreJSON"),
+        .target(name: "ScoreCore", dependencies: ["PgScoreJSON"]),
         .target(name: "PgScoreABI", dependencies: ["ScoreCore"]),
         .testTarget(name: "ScoreCoreTests", dependencies: ["ScoreCore"]),
         .executableTarget(
             name: "PgScoreServe",
             dependencies: [
+                "PgScoreJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -45,6 +48,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

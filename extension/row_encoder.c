@@ -31,6 +31,19 @@ row_encoder_create(MemoryContext context, void *pre)
 	return enc;
 }
 
+/* The preprocessor's column names, for messages. */
+static char *
+column_list(RowEncoder *enc)
+{
+	StringInfoData names;
+	int			j;
+
+	initStringInfo(&names);
+	for (j = 0; j < enc->columns; j++)
+		appendStringInfo(&names, "%s%s", j ? ", " : "", pgsc_preprocessor_column(enc->pre, j));
+	return names.data;
+}
+
 static bool
 is_number_type(Oid t)
 {
@@ -67,19 +80,11 @@ row_encoder_map(RowEncoder *enc, TupleDesc desc, Oid rowtype, int32 rowtypmod, c
 			}
 		}
 		if (found == 0)
-		{
-			StringInfoData wanted;
-			int			j;
-
-			initStringInfo(&wanted);
-			for (j = 0; j < enc->columns; j++)
-				appendStringInfo(&wanted, "%s%s", j ? ", " : "", pgsc_preprocessor_column(enc->pre, j));
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("%s: the row has no column \"%s\"", function, name),
-					 errdetail("The model was trained on the columns %s.", wanted.data),
+					 errdetail("The model was trained on the columns %s.", column_list(enc)),
 					 errhint("Pass a row with those column names (extra columns are ignored).")));
-		}
 		enc->attnum[i] = found;
 		enc->atttype[i] = getBaseType(TupleDescAttr(desc, found - 1)->atttypid);
 		if (!is_number_type(enc->atttype[i]) && !is_text_type(enc->atttype[i]))
@@ -117,11 +122,20 @@ number_of(Oid t, Datum d)
 	}
 }
 
-void
-row_encoder_encode(RowEncoder *enc, HeapTuple tuple, TupleDesc desc, double *out, const char *function)
+static void
+encode_values(RowEncoder *enc, double *out, const char *function)
 {
 	char		err[PGSC_ERRBUF];
 	int32		status;
+
+	status = pgsc_preprocessor_encode(enc->pre, enc->kinds, enc->numbers, enc->texts, enc->lengths, out, err);
+	if (status != PGSC_OK)
+		pgscore_raise(status, err, function);
+}
+
+void
+row_encoder_encode(RowEncoder *enc, HeapTuple tuple, TupleDesc desc, double *out, const char *function)
+{
 	int			i;
 
 	for (i = 0; i < enc->columns; i++)
@@ -156,9 +170,7 @@ row_encoder_encode(RowEncoder *enc, HeapTuple tuple, TupleDesc desc, double *out
 			enc->lengths[i] = strlen(s);
 		}
 	}
-	status = pgsc_preprocessor_encode(enc->pre, enc->kinds, enc->numbers, enc->texts, enc->lengths, out, err);
-	if (status != PGSC_OK)
-		pgscore_raise(status, err, function);
+	encode_values(enc, out, function);
 }
 
 /*
@@ -181,4 +193,71 @@ row_encoder_encode_record(RowEncoder *enc, HeapTupleHeader rec, double *out, con
 	tuple.t_data = rec;
 	row_encoder_encode(enc, &tuple, desc, out, function);
 	ReleaseTupleDesc(desc);
+}
+
+/*
+ * A JSON object of named features (what the REST gateway receives): keys are matched
+ * to the model's columns like a row's attributes, with the values jsonb_to_record would
+ * give: numbers and booleans as numbers, strings as text (numeric text and categories
+ * are the preprocessor's business), null as a missing value. Extra keys are ignored;
+ * every missing key is named in one error.
+ */
+void
+row_encoder_encode_jsonb(RowEncoder *enc, Jsonb *object, double *out, const char *function)
+{
+	StringInfoData missing;
+	int			i;
+
+	if (!JB_ROOT_IS_OBJECT(object) || JB_ROOT_IS_SCALAR(object))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: features must be a JSON object of named values", function),
+				 errhint("For example '{\"%s\": ...}'.", enc->columns > 0 ? pgsc_preprocessor_column(enc->pre, 0) : "x")));
+	initStringInfo(&missing);
+	for (i = 0; i < enc->columns; i++)
+	{
+		const char *name = pgsc_preprocessor_column(enc->pre, i);
+		JsonbValue	found;
+		JsonbValue *v = getKeyJsonValueFromContainer(&object->root, name, strlen(name), &found);
+
+		enc->texts[i] = NULL;
+		enc->lengths[i] = 0;
+		enc->kinds[i] = PGSC_VALUE_NULL;
+		if (v == NULL)
+		{
+			appendStringInfo(&missing, "%s\"%s\"", missing.len ? ", " : "", name);
+			continue;
+		}
+		switch (v->type)
+		{
+			case jbvNull:
+				break;
+			case jbvNumeric:
+				enc->kinds[i] = PGSC_VALUE_NUMBER;
+				enc->numbers[i] = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+																	 NumericGetDatum(v->val.numeric)));
+				break;
+			case jbvBool:
+				enc->kinds[i] = PGSC_VALUE_NUMBER;
+				enc->numbers[i] = v->val.boolean ? 1.0 : 0.0;
+				break;
+			case jbvString:
+				enc->kinds[i] = PGSC_VALUE_TEXT;
+				enc->texts[i] = v->val.string.val;
+				enc->lengths[i] = v->val.string.len;
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s: feature \"%s\" must be a number, a string, a boolean or null, not a JSON %s",
+								function, name, v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) ? "array" : "object")));
+		}
+	}
+	if (missing.len > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s: the features lack %s", function, missing.data),
+				 errdetail("The model was trained on the columns %s.", column_list(enc)),
+				 errhint("Send every feature (null for an unknown value; extra keys are ignored).")));
+	encode_values(enc, out, function);
 }

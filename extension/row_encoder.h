@@ -10,6 +10,7 @@
 
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "utils/jsonb.h"
 
 typedef struct RowEncoder
 {
@@ -37,5 +38,7 @@ extern void row_encoder_encode(RowEncoder *enc, HeapTuple tuple, TupleDesc desc,
 							   const char *function);
 extern void row_encoder_encode_record(RowEncoder *enc, HeapTupleHeader rec, double *out,
 									  const char *function);
+extern void row_encoder_encode_jsonb(RowEncoder *enc, Jsonb *object, double *out,
+									 const char *function);
 
 #endif							/* PGSCORE_ROW_ENCODER_H */

@@ -147,3 +147,16 @@ scoring_encode_record(ScoringModel *sm, HeapTupleHeader rec, double *buffer, con
 	row_encoder_encode_record(enc, rec, buffer, function);
 	return buffer;
 }
+
+/* Encodes a JSON object of named features like a row (see row_encoder_encode_jsonb). */
+const double *
+scoring_encode_jsonb(ScoringModel *sm, Jsonb *object, double *buffer, const char *function,
+					 const char *what)
+{
+	RowEncoder *enc = scoring_encoder(sm, function, what);
+
+	if (enc->features > PGSCORE_MAX_FEATURES)
+		elog(ERROR, "%s: %d encoded features", function, enc->features);
+	row_encoder_encode_jsonb(enc, object, buffer, function);
+	return buffer;
+}

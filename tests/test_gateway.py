@@ -9,11 +9,9 @@ The daemon is built by `make daemon` (make test does it first); PGSCORE_BIN over
 its path.
 """
 import json
-import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,102 +22,8 @@ import psycopg
 import pytest
 import requests
 
-from conftest import dsn
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(os.environ.get("PGSCORE_BIN", ROOT / ".build" / "release" / "pgscore"))
-HEART = ROOT / "data" / "heart" / "processed.cleveland.data"
-GATEWAY_DB = "pgscore_gateway"
-COLUMNS = "age, sex, cp, trestbps, chol, fbs, restecg, thalach, exang, oldpeak, slope, ca, thal, num"
-FEATURES = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang", "oldpeak", "slope", "ca", "thal"]
-PATIENT = {"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150,
-           "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": "0.0", "thal": "6.0"}
-
-
-def database_url(dbname):
-    return "postgres://{user}@{host}:{port}/{db}?sslmode=disable".format(
-        user=os.environ.get("PGUSER", "pgscore"), host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=os.environ.get("PGPORT", "55432"), db=dbname)
-
-
-def make_database(name):
-    """A database with the extension, the heart data, a labelled view and two versions of 'heart'."""
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    with psycopg.connect(dsn(name), autocommit=True) as c:
-        c.execute("CREATE EXTENSION pgscore")
-        c.execute("""CREATE TABLE heart_raw (age float8, sex float8, cp float8, trestbps float8, chol float8,
-                       fbs float8, restecg float8, thalach float8, exang float8, oldpeak float8, slope float8,
-                       ca text, thal text, num int)""")
-        with open(HEART, "rb") as f, c.cursor().copy(f"COPY heart_raw ({COLUMNS}) FROM STDIN WITH (FORMAT csv)") as cp:
-            cp.write(f.read())
-        c.execute("CREATE VIEW heart_labelled AS SELECT *, num > 0 AS sick FROM heart_raw")
-        c.execute("SELECT ml.train('heart', 'heart_labelled', 'sick', exclude => ARRAY['num'])")
-        c.execute("SELECT ml.create_project('empty', 'classification')")
-    return dsn(name)
-
-
-def drop_database(name):
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def run_cli(*args, dbname=GATEWAY_DB):
-    env = dict(os.environ, PGSCORE_DATABASE_URL=database_url(dbname))
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, timeout=60)
-
-
-def create_key(scope, name="test", dbname=GATEWAY_DB):
-    out = run_cli("keys", "create", "--scope", scope, "--name", name, dbname=dbname)
-    assert out.returncode == 0, out.stderr
-    fields = dict(line.split(":", 1) for line in out.stdout.splitlines() if line.startswith(("id:", "key:")))
-    return int(fields["id"].strip()), fields["key"].strip()
-
-
-class Daemon:
-    """`pgscore serve --port 0 ...` with its JSON log in a file; the port is read from the log."""
-
-    def __init__(self, tmp_path, *args, dbname=GATEWAY_DB):
-        if not BIN.exists():
-            pytest.fail(f"{BIN} is missing: run `make daemon` first")
-        self.log_path = tmp_path / f"pgscore-{time.monotonic_ns()}.log"
-        self.log = open(self.log_path, "w")
-        env = dict(os.environ, PGSCORE_DATABASE_URL=database_url(dbname))
-        self.proc = subprocess.Popen([str(BIN), "serve", "--host", "127.0.0.1", "--port", "0", *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.port = self._wait_for_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _wait_for_port(self):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            for entry in self.entries():
-                if entry.get("msg") == "pgscore serve listening":
-                    return int(entry["address"].rsplit(":", 1)[1])
-            if self.proc.poll() is not None:
-                raise AssertionError(f"pgscore serve exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
-            time.sleep(0.05)
-        raise AssertionError(f"pgscore serve did not start:\n{self.log_path.read_text()}")
-
-    def entries(self):
-        out = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-        return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+from daemon_helpers import (FEATURES, GATEWAY_DB, PATIENT, ROOT, Daemon, create_key, drop_database, make_database,
+                            run_cli)
 
 
 @pytest.fixture(scope="module")
@@ -352,7 +256,7 @@ def test_train_deploy_rollback_export(daemon, keys, gateway_db):
     r = requests.post(daemon.url + "/v1/projects/heart/train", headers=h, json={"seed": 7})
     assert r.status_code == 202, r.text
     again = wait_for_run(daemon, r.json()["run_id"], h)
-    assert again["status"] == "succeeded" and again["params"]["source"] == "heart_labelled"
+    assert again["status"] == "succeeded" and again["params"]["source"] == "public.heart_labelled"  # stored qualified
     assert again["params"]["seed"] == 7 and again["version"] == new_version + 1
 
     r = requests.post(daemon.url + "/v1/projects/heart/deploy", headers=h, json={"version": new_version})
@@ -410,11 +314,14 @@ def test_training_errors(daemon, keys):
     problem(requests.post(url, headers=h, json={"source": "heart_labelled", "label": "sick", "colour": "red"}), 422)
     problem(requests.post(url, headers=h, json={"source": "heart_labelled", "label": "sick", "test_fraction": 2}), 422)
     problem(requests.post(daemon.url + "/v1/projects/bad name/train", headers=h, json={}), 404)
+    # a label the source lacks: refused when queued
+    body = problem(requests.post(url, headers=h, json={"source": "heart_labelled", "label": "no_such_column"}), 422)
+    assert "no_such_column" in body["detail"]
     # a run that fails in ml.train: recorded with its error
-    r = requests.post(url, headers=h, json={"source": "heart_labelled", "label": "no_such_column"})
+    r = requests.post(url, headers=h, json={"source": "heart_labelled", "label": "sick", "algorithm": "coin_flip"})
     assert r.status_code == 202
     run = wait_for_run(daemon, r.json()["run_id"], h)
-    assert run["status"] == "failed" and "no_such_column" in run["error"] and run["version"] is None
+    assert run["status"] == "failed" and "coin_flip" in run["error"] and run["version"] is None
     problem(requests.get(daemon.url + "/v1/runs/999999", headers=h), 404)
     problem(requests.get(daemon.url + "/v1/runs/abc", headers=h), 404)
 
@@ -602,7 +509,8 @@ def test_sigterm_cancels_a_training_run(start_daemon, keys, gateway_db):
     d = start_daemon()
     h = auth(keys["train"])
     lock = psycopg.connect(gateway_db)
-    lock.execute("LOCK TABLE heart_raw IN ACCESS EXCLUSIVE MODE")      # ml.train waits on it
+    # ml.train waits on it (the source itself is checked when the run is queued)
+    lock.execute("LOCK TABLE ml.models IN ACCESS EXCLUSIVE MODE")
     try:
         r = requests.post(d.url + "/v1/projects/heart/train", headers=h,
                           json={"source": "heart_labelled", "label": "sick", "exclude": ["num"]})
@@ -619,7 +527,13 @@ def test_sigterm_cancels_a_training_run(start_daemon, keys, gateway_db):
         lock.close()
     with psycopg.connect(gateway_db, autocommit=True) as c:
         status, error = c.execute("SELECT status, error FROM ml.training_runs WHERE id = %s", (run_id,)).fetchone()
-    assert status == "failed" and "shut down" in error
+        retry = c.execute("SELECT status, attempt FROM ml.training_runs WHERE retry_of = %s", (run_id,)).fetchone()
+        # nothing half-written: the cancelled run made no version
+        assert c.execute("SELECT count(*) FROM ml.training_runs WHERE id = %s AND version IS NOT NULL",
+                         (run_id,)).fetchone()[0] == 0
+    assert status == "failed" and "cancel" in error
+    # queued again, for this daemon or another when one runs
+    assert retry == ("queued", 2)
 
 
 # ---------------------------------------------------------------- the document

@@ -3,11 +3,14 @@
 daemon): the heart model, the bracelet's JSON body, loopback only, bounded in time.
 
   A. saturation throughput of POST /v1/projects/heart/predict (wrk, C connections)
-     vs pgbench running the statement the gateway sends per request in the steady
-     state (score and log, guarded by the deployed version), same concurrency, with
-     prepared statements: the floor without HTTP. Target: gateway / pgbench >= 0.5.
+     vs pgbench running the statement the gateway sends per request (its prepared
+     statement, read from the daemon's source: score and log, guarded by the deployed
+     version), same concurrency, prepared too: the floor without HTTP.
+     Target: gateway / pgbench >= 0.5.
   B. a fixed 200 requests/s for DURATION seconds: p50/p99 latency. Target p99 <= 5 ms.
   C. 10 projects served at once (wrk rotating over 10 project paths): report.
+  D. what logging each prediction costs (pgbench): scoring alone vs scoring and logging,
+     with synchronous_commit on (the default) and off (`pgscore serve --synchronous-commit off`).
 """
 import http.client
 import json
@@ -53,27 +56,38 @@ def setup():
 
 
 def pgbench_script():
-    """The statement the gateway runs per request (Sources/PgScoreServe/Database/PredictionQueries.swift)."""
-    instances = json.dumps([BODY]).replace("'", "''")
-    return f"""WITH p AS (SELECT 'heart'::text AS project, ml.deployed_version('heart') AS version),
-scored AS MATERIALIZED (
-  SELECT nextval('ml.predictions_id_seq') AS id, e.ord, e.features,
-         ml.predict(p.project, r) AS prediction, ml.predict_proba(p.project, r) AS probabilities
-    FROM p, jsonb_array_elements('{instances}'::jsonb) WITH ORDINALITY AS e(features, ord),
-         jsonb_to_record(e.features) AS r({COLUMNS})
-   WHERE ml.deployed_version(p.project) = p.version
-), logged AS (
-  INSERT INTO ml.predictions (id, project, version, features, prediction, probabilities, request_id, latency_ms)
-  SELECT s.id, p.project, p.version, s.features, s.prediction, s.probabilities, 'pgbench', 0 FROM scored s, p
-  RETURNING id
-)
-SELECT s.id, s.prediction, s.probabilities FROM scored s JOIN logged l ON l.id = s.id;
-"""
+    """The statement the gateway runs per request (PredictionQueries.ScoreAndLog in
+    Sources/PgScoreServe/Database/PredictionQueries.swift), with this request's values."""
+    sql = SCORE_AND_LOG
+    values = {"$1::text": "'heart'::text", "$2::int": "1::int", "$3::jsonb": "'" + json.dumps(BODY) + "'::jsonb",
+              "$4::bool": "false", "$5::text": "'pgbench'::text", "$6::float8": "0::float8", "$7::bool": "true"}
+    for placeholder, value in values.items():
+        sql = sql.replace(placeholder, value)
+    return sql + ";\n"
 
 
-def run_pgbench():
+def read_score_and_log():
+    """The SQL text of the gateway's prepared statement, read from its source."""
+    with open("Sources/PgScoreServe/Database/PredictionQueries.swift") as f:
+        source = f.read()
+    m = re.search(r'static let sql = """\n(.*?)\n\s*"""', source, re.S)
+    if not m:
+        sys.exit("could not find the gateway's statement in PredictionQueries.swift")
+    return "\n".join(line.strip() for line in m.group(1).splitlines())
+
+
+SCORE_AND_LOG = read_score_and_log()
+
+
+def score_only_script():
+    """The scoring of that statement without logging the prediction."""
+    features = "'" + json.dumps(BODY) + "'::jsonb"
+    return f"SELECT ml.predict('heart', {features}), ml.predict_proba('heart', {features});\n"
+
+
+def run_pgbench(script=None):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(pgbench_script())
+        f.write(script or pgbench_script())
         path = f.name
     bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
     out = subprocess.run([os.path.join(bindir, "pgbench"), "-n", "-M", "prepared", "-c", str(CONNECTIONS),
@@ -159,10 +173,17 @@ def main():
     rps10, errors10, p99_10 = run_wrk(["/v1/projects/heart/predict"] +
                                       [f"/v1/projects/heart_{i}/predict" for i in range(1, 10)])
     log(f"  gateway (wrk, 10 projects)           {rps10:9.0f} req/s  non-2xx {errors10}  wrk {p99_10}")
+    log("\nD. the cost of logging every prediction (pgbench, same concurrency)")
+    score_only = run_pgbench(score_only_script())
+    async_log = run_pgbench("SET synchronous_commit = off;\n" + pgbench_script())
+    log(f"  score only                           {score_only:9.0f} tps")
+    log(f"  score and log, synchronous_commit on {floor:9.0f} tps  ({floor / score_only:.2f}x score only)")
+    log(f"  score and log, synchronous_commit off{async_log:9.0f} tps  ({async_log / score_only:.2f}x score only)")
     log("\nRATIO name value target")
     log(f"RATIO gateway_vs_pgbench {rps / floor:.3f} >=0.5{'' if rps / floor >= 0.5 else ' MISS'}")
     log(f"RATIO p99_ms_at_{RATE}rps {p99f:.2f} <=5{'' if p99f <= 5 else ' MISS'}")
     log(f"RATIO ten_projects_vs_one {rps10 / rps:.3f} -")
+    log(f"RATIO logged_vs_score_only {floor / score_only:.3f} -")
     return 0
 
 

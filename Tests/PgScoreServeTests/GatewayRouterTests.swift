@@ -18,7 +18,7 @@ import Testing
         let database = Database(client: client, queueTimeout: .milliseconds(50), poolSize: 1, metrics: metrics)
         let gateway = Gateway(
             database: database, authenticator: Authenticator(database: database, openPredict: openPredict),
-            metrics: metrics, specs: FeatureSpecCache(), training: nil, maxBodyBytes: maxBodyBytes)
+            metrics: metrics, specs: FeatureSpecCache(), jobs: nil, maxBodyBytes: maxBodyBytes)
         return Application(router: gateway.makeRouter(), logger: logger)
     }
 

@@ -10,7 +10,7 @@ import Testing
         #expect(value["c"] == .bool(true))
         #expect(value["d"] == .null)
         #expect(value["e"] == .array([.number(1), .string("2")]))
-        #expect(value["f"] == .object([:]))
+        #expect(value["f"] == .object([]))
     }
 
     @Test func booleansAreNotNumbers() throws {
@@ -18,8 +18,13 @@ import Testing
     }
 
     @Test func rejectsMalformedJSON() {
-        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(Array("{\"a\": ".utf8)) }
-        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(Array("nope".utf8)) }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array("{\"a\": ".utf8)) }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(Array("nope".utf8)) }
+    }
+
+    @Test func rejectsInvalidUTF8InsteadOfReplacingIt() throws {
+        #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xC3, 0x28, 0x22]) }
+        #expect(try JSONValue.parse(Array(#""caf\u00e9 \"x\" é""#.utf8)) == .string("café \"x\" é"))
     }
 
     @Test func writesOrderedObjectsCompactly() {
@@ -33,7 +38,7 @@ import Testing
     }
 
     @Test func roundTripsThroughText() throws {
-        let original = JSONValue.object(["age": 63, "thal": "6.0", "ca": nil, "list": [1, 2.5]])
+        let original: JSONValue = ["age": 63, "thal": "6.0", "ca": nil, "list": [1, 2.5]]
         #expect(try JSONValue.parse(Array(original.serialized.utf8)) == original)
     }
 }

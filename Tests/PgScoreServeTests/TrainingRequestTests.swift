@@ -10,8 +10,8 @@ import Testing
     }
 
     @Test func leftOutMembersComeFromThePreviousRun() throws {
-        let previous: JSONValue = .object(["source": "public.heart", "label": "sick", "exclude": ["num"], "seed": 1])
-        let request = try TrainingRequest(body: .object(["seed": 9]), previous: previous)
+        let previous: JSONValue = ["source": "public.heart", "label": "sick", "exclude": ["num"], "seed": 1]
+        let request = try TrainingRequest(body: ["seed": 9], previous: previous)
         #expect(request.source == "public.heart" && request.exclude == ["num"] && request.seed == 9)
     }
 

@@ -131,6 +131,14 @@ CREATE FUNCTION ml.predict_proba(project text, "row" record) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'ml_predict_proba_project_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.predict_proba(text, record) IS
   'Class probabilities of the project''s deployed version for a table row.';
+CREATE FUNCTION ml.predict(project text, features jsonb) RETURNS text
+    AS 'MODULE_PATHNAME', 'ml_predict_project_jsonb' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.predict(text, jsonb) IS
+  'Prediction of the project''s deployed version for a JSON object of named features (''{"age": 63, "thal": "6"}''::jsonb), encoded like a row: numbers, numeric text, categories, null for a missing value; extra keys ignored, a missing key is an error (42703). What the REST gateway runs.';
+CREATE FUNCTION ml.predict_proba(project text, features jsonb) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'ml_predict_proba_project_jsonb' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.predict_proba(text, jsonb) IS
+  'Class probabilities of the project''s deployed version for a JSON object of named features.';
 CREATE FUNCTION ml.predict(project text, features text) RETURNS text
     LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$ SELECT ml.predict(project, features::float8[]) $$;
 COMMENT ON FUNCTION ml.predict(text, text) IS

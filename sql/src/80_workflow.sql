@@ -104,7 +104,8 @@ CREATE FUNCTION ml.train(
     hyperparams   jsonb DEFAULT '{}',
     test_fraction float8 DEFAULT 0.25,
     seed          int DEFAULT 42,
-    exclude       text[] DEFAULT '{}')
+    exclude       text[] DEFAULT '{}',
+    deploy        text DEFAULT NULL)
 RETURNS ml.training_result
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -126,6 +127,8 @@ DECLARE
   unknown_cat  text := coalesce(hyperparams ->> 'unknown_categories', 'error');
   spec_cols    jsonb := '[]';
   numeric_names text[] := '{}';
+  cuts         float8[];
+  shares       float8[];
   onehot_names text[] := '{}';
   features     jsonb := '[]';
   stats        jsonb := '{}';
@@ -147,8 +150,13 @@ DECLARE
   deployed_score float8;
   has_deployed boolean;
   deploy_it    boolean := false;
+  policy       text;
   result       ml.training_result;
 BEGIN
+  IF deploy IS NOT NULL AND deploy NOT IN ('best_score', 'most_recent', 'manual') THEN
+    RAISE EXCEPTION 'ml.train: deploy must be best_score, most_recent or manual (or NULL for the project''s policy), got "%"', deploy
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF test_fraction IS NULL OR test_fraction < 0 OR test_fraction >= 1 THEN
     RAISE EXCEPTION 'ml.train: test_fraction must be at least 0 and below 1, got %', test_fraction
       USING ERRCODE = 'invalid_parameter_value';
@@ -298,8 +306,21 @@ BEGIN
                      'scale', CASE WHEN do_scale THEN s.sd ELSE 1 END, 'keep_missing', trees,
                      'missing', CASE WHEN col.cat = 'S' THEN to_jsonb(cats) ELSE '[]'::jsonb END);
       numeric_names := numeric_names || col.name;
+      -- the share of training values in each bin [c_i, c_i+1) between the distinct deciles
+      -- (width_bucket's bins): what drift monitoring compares live traffic with; exact,
+      -- where shares guessed from decile ranks are wrong for rounded or discrete values
+      cuts := ARRAY(SELECT DISTINCT c FROM unnest(s.deciles) c ORDER BY c);
+      EXECUTE format($q$SELECT array_agg(coalesce(b.cnt, 0)::float8 / greatest(t.n, 1) ORDER BY j)
+                         FROM generate_series(0, cardinality($1)) j
+                         CROSS JOIN (SELECT count(*) AS n FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d
+                                                                  WHERE NOT pgscore_test__) q WHERE v IS NOT NULL) t
+                         LEFT JOIN (SELECT width_bucket(v, $1) AS bucket, count(*) AS cnt
+                                      FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q
+                                     WHERE v IS NOT NULL GROUP BY 1) b ON b.bucket = j$q$, expr)
+        INTO shares USING cuts;
       stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'numeric', 'mean', s.mean,
-                     'std', s.sd, 'min', s.lo, 'max', s.hi, 'null_fraction', s.null_fraction, 'deciles', to_jsonb(s.deciles)));
+                     'std', s.sd, 'min', s.lo, 'max', s.hi, 'null_fraction', s.null_fraction, 'deciles', to_jsonb(s.deciles),
+                     'bins', jsonb_build_object('cuts', to_jsonb(cuts), 'shares', to_jsonb(shares))));
     ELSE
       EXECUTE format($q$SELECT array_agg(v ORDER BY v) AS cats, jsonb_object_agg(v, f) AS freq,
                               max(nulls) AS nulls
@@ -376,21 +397,23 @@ BEGIN
   v := ml._record_version(project, task, current_user, v);
   DROP TABLE pg_temp.pgscore_train_data;
 
-  -- deploy by the project's policy
+  -- deploy by the project's policy, or by this call's override
   SELECT * INTO proj FROM ml.projects p WHERE p.name = project;
+  policy := coalesce(deploy, proj.deploy_policy);
   SELECT true, m.score INTO has_deployed, deployed_score
     FROM ml.deployments d JOIN ml.models m ON m.id = d.model_id
    WHERE d.project_id = proj.id ORDER BY d.id DESC LIMIT 1;
-  deploy_it := CASE proj.deploy_policy
+  deploy_it := CASE policy
                  WHEN 'most_recent' THEN true
                  WHEN 'best_score' THEN has_deployed IS NULL
                                         OR (score IS NOT NULL AND (deployed_score IS NULL OR score > deployed_score))
                  ELSE false END;
   IF deploy_it THEN
     PERFORM ml._record_deployment(project, v.version,
-              CASE proj.deploy_policy WHEN 'most_recent' THEN 'most_recent' ELSE 'best_score' END,
+              CASE policy WHEN 'most_recent' THEN 'most_recent' ELSE 'best_score' END,
               CASE WHEN has_deployed IS NULL THEN 'first version of the project'
-                   WHEN proj.deploy_policy = 'most_recent' THEN 'policy most_recent'
+                   WHEN deploy = 'most_recent' THEN 'deploy => most_recent'
+                   WHEN policy = 'most_recent' THEN 'policy most_recent'
                    ELSE format('%s %s beats the deployed %s', key, round(score::numeric, 4), round(deployed_score::numeric, 4)) END,
               current_user);
   END IF;
@@ -398,8 +421,8 @@ BEGIN
   result := (project, v.version, algo, key, score, deploy_it, metrics);
   RETURN result;
 END $$;
-COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[]) IS
-  'Trains a new version of a project from a table, view or query: learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing, one-hot categories), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
+COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text) IS
+  'Trains a new version of a project from a table, view or query: learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing, one-hot categories), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
 
 -- ---------------------------------------------------------------- ml.deploy
 
@@ -611,16 +634,27 @@ COMMENT ON FUNCTION ml.grant_predict(name) IS
 CREATE FUNCTION ml.grant_train(role name) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM ml.grant_predict(role);
-  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[]), '
+  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text), '
                  'ml.deploy(text, text, int), ml.evaluate(text, text, int), ml.export(text, int, text), '
                  'ml.score_on_insert(regclass, text, text, text), ml.drop_scoring(regclass, text), '
                  'ml.create_project(text, text, text), ml.set_deploy_policy(text, text), '
                  'ml._record_version(text, text, name, ml.models), ml._record_deployment(text, int, text, text, name) TO %I', role);
+  -- schedules, event-driven training and queued runs (84_jobs.sql)
+  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.enqueue_run(text, jsonb, text, text), '
+                 'ml.schedule(text, text, jsonb, text, int, interval), ml.pause_schedule(bigint), '
+                 'ml.resume_schedule(bigint), ml.drop_schedule(bigint), '
+                 'ml.train_on_events(text, regclass, jsonb, int, interval, text), ml.stop_training_on_events(text), '
+                 'ml.add_records(text, jsonb), ml._known_params(text), ml._queue_run(text, jsonb, text, text, text), '
+                 'ml._insert_schedule(text, interval, text, jsonb, text, int, interval, timestamptz), '
+                 'ml._save_event_policy(text, regclass, jsonb, int, interval, text), ml._delete_event_policy(text), '
+                 'ml._queue_training_event() TO %I', role);
+  EXECUTE format('GRANT SELECT ON ml.schedules, ml.training_runs, ml.event_policies, ml.training_events, '
+                 'ml.run_history, ml.schedule_overview TO %I', role);
 END $$;
 COMMENT ON FUNCTION ml.grant_train(name) IS
-  'Lets a role train, evaluate, export and deploy (and score). Training reads the source with the role''s own rights.';
+  'Lets a role train, evaluate, export and deploy (and score), schedule training, train on events and queue runs. Training reads the source with the role''s own rights (runs of the daemon: with the daemon''s).';
 
-REVOKE EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[]), ml.deploy(text, text, int),
+REVOKE EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text), ml.deploy(text, text, int),
   ml.evaluate(text, text, int), ml.export(text, int, text), ml.score_on_insert(regclass, text, text, text),
   ml.drop_scoring(regclass, text), ml.create_project(text, text, text), ml.set_deploy_policy(text, text),
   ml._record_version(text, text, name, ml.models), ml._record_deployment(text, int, text, text, name),

@@ -30,23 +30,7 @@ CREATE INDEX ON ml.feedback (prediction_id);
 COMMENT ON TABLE ml.feedback IS
   'Ground truth for a logged prediction, as text written the way ml.predict writes labels (''true'', ''3'', ''yes''): compare with ml.predictions.prediction for live accuracy.';
 
-CREATE TABLE ml.training_runs (
-    id          bigserial PRIMARY KEY,
-    project     text NOT NULL,
-    status      text NOT NULL DEFAULT 'queued'
-                CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
-    error       text,
-    params      jsonb NOT NULL DEFAULT '{}',
-    version     int,
-    result      jsonb,
-    request_id  text,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    started_at  timestamptz,
-    finished_at timestamptz
-);
-CREATE INDEX ON ml.training_runs (project, id);
-COMMENT ON TABLE ml.training_runs IS
-  'Training runs started through the REST gateway: the ml.train parameters, status (queued, running, succeeded, failed), the error of a failed run, the version a run made and ml.train''s result.';
+-- ml.training_runs (runs the gateway starts, and scheduled and event-driven ones) is in 84_jobs.sql.
 
 CREATE TABLE ml.api_keys (
     id         bigserial PRIMARY KEY,
@@ -63,11 +47,9 @@ COMMENT ON COLUMN ml.api_keys.key_hash IS 'hex SHA-256 of the key; the key itsel
 -- gateway rows are user data: pg_dump must carry them
 SELECT pg_catalog.pg_extension_config_dump('ml.predictions', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.feedback', '');
-SELECT pg_catalog.pg_extension_config_dump('ml.training_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.api_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.predictions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.feedback_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('ml.training_runs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.api_keys_id_seq', '');
 
 -- ---------------------------------------------------------------- the gateway's role
@@ -80,8 +62,18 @@ BEGIN
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON ml.api_keys TO %I', role);
   EXECUTE format('GRANT USAGE ON SEQUENCE ml.predictions_id_seq, ml.feedback_id_seq, '
                  'ml.training_runs_id_seq, ml.api_keys_id_seq TO %I', role);
+  -- the scheduler and event-driven training (84_jobs.sql); ml.grant_train gave the rest
+  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.claim_run(text), ml.execute_run(bigint), ml.fail_run(bigint, text), '
+                 'ml.next_wakeup(), ml._begin_run(bigint, text), '
+                 'ml._end_run(bigint, ml.training_result, text, jsonb) TO %I', role);
+  -- monitoring (95_monitoring.sql): configure monitors, run them, read their results
+  EXECUTE format('GRANT SELECT ON ml.monitors, ml.evaluations, ml.drift, ml.monitor_actions, ml.evaluation_history, '
+                 'ml.drift_report, ml.action_history, ml.live_accuracy TO %I', role);
+  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.run_monitors(text, timestamptz), ml.drop_monitor(text), '
+                 'ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int), '
+                 'ml._save_monitor(ml.monitors) TO %I', role);
 END $$;
 COMMENT ON FUNCTION ml.grant_gateway(name) IS
-  'Lets a role run `pgscore serve`: what ml.grant_train gives (score, train, deploy, export) plus writing the gateway''s tables (predictions, feedback, training runs, API keys). Training through the gateway reads its source with this role''s rights.';
+  'Lets a role run `pgscore serve`: what ml.grant_train gives (score, train, deploy, export) plus writing the gateway''s tables (predictions, feedback, training runs, API keys) and running scheduled and event-driven training (ml.claim_run, ml.execute_run, ml.fail_run, ml.next_wakeup). Training through the gateway reads its source with this role''s rights.';
 
 REVOKE EXECUTE ON FUNCTION ml.grant_gateway(name) FROM PUBLIC;

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Logging
 import Metrics
@@ -6,17 +9,20 @@ import PostgresNIO
 import Prometheus
 import ServiceLifecycle
 
-/// `pgscore serve`: the REST gateway, the connection pools and the training runner as
-/// services of one ServiceGroup. SIGTERM or SIGINT shut it down gracefully: the server
-/// stops accepting, requests in flight finish, a training run in progress is cancelled
-/// and recorded as failed, then the pools close.
+/// `pgscore serve`: the REST gateway, the connection pools and the job runner (training
+/// queue, schedules, event-driven training, monitors) as services of one ServiceGroup.
+/// SIGTERM or SIGINT shut it down gracefully: the server stops accepting, requests in
+/// flight finish, a training run in progress is cancelled and recorded as failed (and
+/// retried later by any daemon), then the pools close.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the REST gateway (JSON in, parameterized SQL against the ml schema, JSON out).",
+        abstract: "Run the REST gateway and the job runner (training queue, schedules, event-driven training, monitors).",
         discussion: """
             Endpoints are under /v1 (see openapi.yaml), plus /healthz, /readyz and /metrics.
             Keys: Authorization: Bearer <key>, made by `pgscore keys create`.
+            Any number of daemons may serve one database: each queued run, schedule slot
+            and monitor check is taken by exactly one of them.
             """
     )
 
@@ -40,6 +46,10 @@ struct ServeCommand: AsyncParsableCommand {
             help: ArgumentHelp("Longest wait for a pooled connection before answering 503 with Retry-After: the database is down or every connection is busy (env PGSCORE_QUEUE_TIMEOUT_MS; default 2000).", valueName: "ms"))
     var queueTimeoutMs: Int?
 
+    @Option(name: .customLong("synchronous-commit"),
+            help: ArgumentHelp("on: a prediction is answered once its log row is flushed to disk. off: answered once committed in memory; faster under load (tools/bench_gateway.sh measures it), but a crash of the PostgreSQL server (not of the daemon) can lose the last ~0.6 s of logged predictions (env PGSCORE_SYNCHRONOUS_COMMIT; default on).", valueName: "on|off"))
+    var synchronousCommit: String?
+
     @Option(name: .customLong("max-body-bytes"),
             help: ArgumentHelp("Largest request body accepted; a larger one is answered 413 (env PGSCORE_MAX_BODY_BYTES; default 1048576).", valueName: "bytes"))
     var maxBodyBytes: Int?
@@ -47,6 +57,22 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("open-predict"),
           help: "Allow predictions and feedback without an API key (env PGSCORE_OPEN_PREDICT=true). Default: every /v1 endpoint needs a key.")
     var openPredict = false
+
+    @Flag(name: .customLong("no-jobs"),
+          help: "Serve HTTP only: run no training, schedules or monitors here (env PGSCORE_NO_JOBS=true). Runs queued through this daemon wait for one that runs jobs.")
+    var noJobs = false
+
+    @Option(name: .customLong("worker-id"),
+            help: ArgumentHelp("Name this daemon records on the runs it claims (env PGSCORE_WORKER_ID; default <hostname>:<pid>).", valueName: "name"))
+    var workerID: String?
+
+    @Option(name: .customLong("jobs-poll-ms"),
+            help: ArgumentHelp("Longest wait between two looks at the training queue; NOTIFY pgscore_jobs and due schedules wake the runner sooner (env PGSCORE_JOBS_POLL_MS; default 5000).", valueName: "ms"))
+    var jobsPollMs: Int?
+
+    @Option(name: .customLong("monitor-interval-ms"),
+            help: ArgumentHelp("How often ml.run_monitors is called; each monitor checks at its own period (env PGSCORE_MONITOR_INTERVAL_MS; default 1000).", valueName: "ms"))
+    var monitorIntervalMs: Int?
 
     @Option(name: .customLong("log-format"),
             help: ArgumentHelp("json (one object per line) or text (env PGSCORE_LOG_FORMAT; default json).", valueName: "format"))
@@ -64,7 +90,12 @@ struct ServeCommand: AsyncParsableCommand {
         var statementTimeoutMs: Int
         var queueTimeoutMs: Int
         var maxBodyBytes: Int
+        var synchronousCommit: String
         var openPredict: Bool
+        var jobs: Bool
+        var workerID: String
+        var jobsPollMs: Int
+        var monitorIntervalMs: Int
         var logFormat: String
         var logLevel: Logger.Level
     }
@@ -78,7 +109,12 @@ struct ServeCommand: AsyncParsableCommand {
             statementTimeoutMs: try Setting.value(statementTimeoutMs, env: "PGSCORE_STATEMENT_TIMEOUT_MS", default: 5000, in: env),
             queueTimeoutMs: try Setting.value(queueTimeoutMs, env: "PGSCORE_QUEUE_TIMEOUT_MS", default: 2000, in: env),
             maxBodyBytes: try Setting.value(maxBodyBytes, env: "PGSCORE_MAX_BODY_BYTES", default: 1_048_576, in: env),
+            synchronousCommit: try Setting.value(synchronousCommit, env: "PGSCORE_SYNCHRONOUS_COMMIT", default: "on", in: env),
             openPredict: try Setting.flag(openPredict, env: "PGSCORE_OPEN_PREDICT", in: env),
+            jobs: !(try Setting.flag(noJobs, env: "PGSCORE_NO_JOBS", in: env)),
+            workerID: try Setting.value(workerID, env: "PGSCORE_WORKER_ID", default: Self.defaultWorkerID(), in: env),
+            jobsPollMs: try Setting.value(jobsPollMs, env: "PGSCORE_JOBS_POLL_MS", default: 5000, in: env),
+            monitorIntervalMs: try Setting.value(monitorIntervalMs, env: "PGSCORE_MONITOR_INTERVAL_MS", default: 1000, in: env),
             logFormat: try Setting.value(logFormat, env: "PGSCORE_LOG_FORMAT", default: "json", in: env),
             logLevel: try Logger.Level(rawValue: Setting.value(logLevel, env: "PGSCORE_LOG_LEVEL", default: "info", in: env))
                 .orThrow(ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical"))
@@ -88,6 +124,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard settings.statementTimeoutMs >= 0 else { throw ValidationError("--statement-timeout-ms must be 0 or more") }
         guard settings.queueTimeoutMs >= 1 else { throw ValidationError("--queue-timeout-ms must be at least 1") }
         guard settings.maxBodyBytes >= 2 else { throw ValidationError("--max-body-bytes must be at least 2") }
+        guard ["on", "off"].contains(settings.synchronousCommit) else { throw ValidationError("--synchronous-commit must be on or off") }
+        guard settings.jobsPollMs >= 10 else { throw ValidationError("--jobs-poll-ms must be at least 10") }
+        guard settings.monitorIntervalMs >= 10 else { throw ValidationError("--monitor-interval-ms must be at least 10") }
+        guard !settings.workerID.isEmpty, settings.workerID.utf8.count <= 200 else { throw ValidationError("--worker-id must be 1 to 200 bytes") }
         guard ["json", "text"].contains(settings.logFormat) else { throw ValidationError("--log-format must be json or text") }
         return settings
     }
@@ -115,21 +155,33 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: settings.databaseURL.clientConfiguration(
                 maximumConnections: settings.poolSize,
                 startupParameters: [("statement_timeout", String(settings.statementTimeoutMs)),
+                                    ("synchronous_commit", settings.synchronousCommit),
                                     ("application_name", "pgscore serve")]),
             backgroundLogger: logger)
-        // training: one connection of its own, no statement timeout
-        let trainingClient = PostgresClient(
+        // training: one connection of its own, no statement timeout; the server checks
+        // each second that the daemon is still there, so a killed daemon's training stops
+        let jobClient = PostgresClient(
             configuration: settings.databaseURL.clientConfiguration(
                 maximumConnections: 1,
-                startupParameters: [("statement_timeout", "0"), ("application_name", "pgscore serve (training)")]),
+                startupParameters: [("statement_timeout", "0"), ("client_connection_check_interval", "1000"),
+                                    ("application_name", "pgscore serve (training)")]),
+            backgroundLogger: logger)
+        // LISTEN pgscore_jobs: wake-ups only
+        let listenClient = PostgresClient(
+            configuration: settings.databaseURL.clientConfiguration(
+                maximumConnections: 1, startupParameters: [("application_name", "pgscore serve (listen)")]),
             backgroundLogger: logger)
         let metrics = GatewayMetrics(poolSize: settings.poolSize, registry: registry)
         let database = Database(client: poolClient, queueTimeout: .milliseconds(settings.queueTimeoutMs),
                                 poolSize: settings.poolSize, metrics: metrics)
-        let runner = TrainingRunner(database: database, trainingClient: trainingClient, metrics: metrics, logger: logger)
+        let runner = settings.jobs ? JobRunner(
+            database: database, jobClient: jobClient, listenClient: listenClient,
+            settings: .init(worker: settings.workerID, pollInterval: .milliseconds(settings.jobsPollMs),
+                            monitorInterval: .milliseconds(settings.monitorIntervalMs)),
+            metrics: metrics, logger: logger) : nil
         let gateway = Gateway(
             database: database, authenticator: Authenticator(database: database, openPredict: settings.openPredict),
-            metrics: metrics, specs: FeatureSpecCache(), training: runner, maxBodyBytes: settings.maxBodyBytes)
+            metrics: metrics, specs: FeatureSpecCache(), jobs: runner, maxBodyBytes: settings.maxBodyBytes)
 
         let app = Application(
             router: gateway.makeRouter(),
@@ -139,19 +191,31 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.info("pgscore serve listening", metadata: [
                     "address": "\(settings.host):\(port)", "database": "\(settings.databaseURL)",
                     "pool_size": "\(settings.poolSize)", "open_predict": "\(settings.openPredict)",
+                    "jobs": "\(settings.jobs)", "worker": .string(settings.workerID),
                 ])
             },
             logger: logger)
 
         // Graceful shutdown runs in reverse order: the server first (requests in flight
-        // finish), then the training runner, then the pools the others used.
+        // finish), then the job runner, then the pools the others used.
+        var services: [any Service] = [poolClient]
+        if let runner { services += [jobClient, listenClient, runner] }
+        services.append(app)
         let group = ServiceGroup(
             configuration: .init(
-                services: [poolClient, trainingClient, runner, app],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         logger.info("pgscore serve stopped")
+    }
+}
+
+extension ServeCommand {
+    static func defaultWorkerID() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&name, name.count) == 0 ? String(cString: name) : "pgscore"
+        return "\(host):\(getpid())"
     }
 }
 

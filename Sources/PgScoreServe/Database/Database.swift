@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 import PostgresNIO
 
 /// The daemon's pool of PostgreSQL connections, with a bounded wait for a free one:
@@ -20,6 +22,10 @@ struct Database: Sendable {
     }
 
     /// Runs `body` on a pooled connection; waits at most `queueTimeout` for one.
+    ///
+    /// The wait runs in its own task so that the timer (an event-loop timer, cheap: a
+    /// Swift `Task.sleep` per request cost a tenth of the daemon's time) can cancel it
+    /// without cancelling the request's task, which still has to write its answer.
     func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
@@ -28,67 +34,57 @@ struct Database: Sendable {
         let lease = NIOLockedValueBox(LeaseState.waiting)
         let client = self.client
         let metrics = self.metrics
-        let timeout = self.queueTimeout
         metrics.poolRequested()
-        defer {
-            // failed before a connection came (the pool closed, the task was cancelled)
-            let gaveUp = lease.withLockedValue { state -> Bool in
+
+        let work = Task {
+            try await client.withConnection { connection in
+                let acquired = lease.withLockedValue { state -> Bool in
+                    guard state == .waiting else { return false }
+                    state = .acquired
+                    return true
+                }
+                // The timer fired first: the request has already failed.
+                guard acquired else { throw CancellationError() }
+                metrics.poolAcquired(after: clock.now - start)
+                defer { metrics.poolReleased() }
+                return try await body(connection)
+            }
+        }
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(queueTimeout.nanoseconds)) {
+            let expired = lease.withLockedValue { state -> Bool in
                 guard state == .waiting else { return false }
                 state = .expired
                 return true
             }
-            if gaveUp { metrics.poolGaveUp() }
+            if expired { work.cancel() }
         }
-
-        return try await withThrowingTaskGroup(of: LeaseOutcome<T>.self) { group in
-            group.addTask {
-                try await client.withConnection { connection in
-                    let acquired = lease.withLockedValue { state -> Bool in
-                        guard state == .waiting else { return false }
-                        state = .acquired
-                        return true
-                    }
-                    // The timer fired first: the request has already failed.
-                    guard acquired else { throw CancellationError() }
-                    metrics.poolAcquired(after: clock.now - start)
-                    defer { metrics.poolReleased() }
-                    return .value(try await body(connection))
-                }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await work.value
+            } onCancel: {
+                work.cancel()
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                // cancelled: the request ended otherwise (the defer below settles the state)
-                if Task.isCancelled { return .timerDone }
-                let expired = lease.withLockedValue { state -> Bool in
-                    guard state == .waiting else { return false }
-                    state = .expired
-                    return true
-                }
-                return expired ? .expired : .timerDone
+        } catch {
+            let outcome = lease.withLockedValue { state -> LeaseState in
+                // failed before a connection came (the pool closed, the request was cancelled)
+                if state == .waiting { state = .expired; return .waiting }
+                return state
             }
-            while let outcome = try await group.next() {
-                switch outcome {
-                case .value(let value):
-                    group.cancelAll()
-                    return value
-                case .expired:
-                    group.cancelAll()
-                    metrics.poolTimedOut()
-                    throw PoolUnavailable(waited: timeout, poolSize: poolSize)
-                case .timerDone:
-                    continue
-                }
+            switch outcome {
+            case .waiting:
+                metrics.poolGaveUp()
+            case .expired:
+                metrics.poolTimedOut()
+                throw PoolUnavailable(waited: queueTimeout, poolSize: poolSize)
+            case .acquired:
+                break
             }
-            throw CancellationError()
+            throw error
         }
     }
 
     private enum LeaseState { case waiting, acquired, expired }
-    private enum LeaseOutcome<Value: Sendable>: Sendable {
-        case value(Value)
-        case expired
-        case timerDone
-    }
 }
 
 extension Database {
@@ -119,5 +115,12 @@ extension PostgresConnection {
             first = row
         }
         return first
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -62,11 +62,11 @@ struct FeatureSpec: Sendable, Equatable {
                  ("text", .string), ("text", .number), ("text", .bool):
                 continue
             case ("float8", _):
-                issues.invalid.append((column.name, "must be a number, got \(value.typeName)"))
+                issues.invalid.append((column.name, "must be a number, got \(value.typeNameWithArticle)"))
             case ("boolean", _):
-                issues.invalid.append((column.name, "must be true or false, got \(value.typeName)"))
+                issues.invalid.append((column.name, "must be true or false, got \(value.typeNameWithArticle)"))
             default:
-                issues.invalid.append((column.name, "must be a string or a number, got \(value.typeName)"))
+                issues.invalid.append((column.name, "must be a string or a number, got \(value.typeNameWithArticle)"))
             }
         }
         return issues

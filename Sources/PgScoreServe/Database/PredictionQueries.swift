@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import PostgresNIO
 
 /// The statements behind `POST /v1/projects/{project}/predict`.
@@ -49,33 +50,84 @@ enum PredictionQueries {
     /// deployment is no longer `spec.version` (a deploy happened meanwhile): the caller
     /// reads the new spec and tries again.
     static func scoreAndLog(
-        spec: FeatureSpec, instancesJSON: String, requestID: String, elapsedMilliseconds: Double,
+        spec: FeatureSpec, body: String, isBatch: Bool, requestID: String, elapsedMilliseconds: Double,
         on connection: PostgresConnection
     ) async throws -> [Scored]? {
-        let project = spec.project, version = spec.version
-        let probabilities = spec.task == "classification" ? "ml.predict_proba(p.project, r)" : "NULL::float8[]"
-        let query: PostgresQuery = """
-            WITH p AS (SELECT \(project)::text AS project, \(version)::int AS version),
-            scored AS MATERIALIZED (
+        let statement = ScoreAndLog(
+            project: spec.project, version: spec.version, body: body, isBatch: isBatch,
+            requestID: requestID, elapsedMilliseconds: elapsedMilliseconds,
+            wantsProbabilities: spec.task == "classification")
+        var scored: [Scored] = []
+        do {
+            for try await row in try await connection.execute(statement, logger: Database.queryLogger) {
+                scored.append(row)
+            }
+        } catch {
+            // PostgresNIO remembers a failed PREPARE for the life of the connection and
+            // fails every later use of the statement with it. Preparing takes a lock on
+            // ml.predictions, so it can fail for a passing reason (a statement timeout
+            // behind a lock): such a connection is closed, and the pool opens a fresh one.
+            if !preparedConnections.withLockedValue({ $0.contains(connection.id) }) {
+                try? await connection.close()
+            }
+            throw error
+        }
+        preparedConnections.withLockedValue { _ = $0.insert(connection.id) }
+        return scored.isEmpty ? nil : scored
+    }
+
+    /// Connections on which ScoreAndLog was prepared (it has run once without error).
+    private static let preparedConnections = NIOLockedValueBox(Set<PostgresConnection.ID>())
+
+    /// The per-request statement, the same text for every project and model (the
+    /// features are a JSON object scored by `ml.predict(project, jsonb)`), so each pooled
+    /// connection parses and plans it once (a named prepared statement).
+    struct ScoreAndLog: PostgresPreparedStatement {
+        static let name = "pgscore_score_and_log"
+        static let sql = """
+            WITH scored AS MATERIALIZED (
               SELECT nextval('ml.predictions_id_seq') AS id, e.ord, e.features,
-                     ml.predict(p.project, r) AS prediction, \(unescaped: probabilities) AS probabilities
-                FROM p, jsonb_array_elements(\(instancesJSON)::jsonb) WITH ORDINALITY AS e(features, ord),
-                     jsonb_to_record(e.features) AS r(\(unescaped: spec.recordDefinition))
-               WHERE ml.deployed_version(p.project) = p.version
+                     ml.predict($1::text, e.features) AS prediction,
+                     CASE WHEN $7::bool THEN ml.predict_proba($1::text, e.features) END AS probabilities
+                FROM jsonb_array_elements(CASE WHEN $4::bool THEN $3::jsonb -> 'instances'
+                                               ELSE jsonb_build_array($3::jsonb) END)
+                     WITH ORDINALITY AS e(features, ord)
+               WHERE ml.deployed_version($1::text) = $2::int
             ), logged AS (
               INSERT INTO ml.predictions (id, project, version, features, prediction, probabilities, request_id, latency_ms)
-              SELECT s.id, p.project, p.version, s.features, s.prediction, s.probabilities, \(requestID),
-                     \(elapsedMilliseconds)::float8 + 1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())::float8
-                FROM scored s, p ORDER BY s.ord
+              SELECT s.id, $1::text, $2::int, s.features, s.prediction, s.probabilities, $5::text,
+                     $6::float8 + 1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())::float8
+                FROM scored s ORDER BY s.ord
               RETURNING id
             )
             SELECT s.id, s.prediction, s.probabilities FROM scored s JOIN logged l ON l.id = s.id ORDER BY s.ord
             """
-        let rows = try await connection.query(query, logger: Database.queryLogger)
-        var scored: [Scored] = []
-        for try await (id, prediction, probabilities) in rows.decode((Int, String?, [Double]?).self) {
-            scored.append(Scored(predictionID: id, prediction: prediction, probabilities: probabilities))
+        typealias Row = Scored
+
+        let project: String
+        let version: Int
+        /// the request body as sent: one feature object, or {"instances": [...]}
+        let body: String
+        let isBatch: Bool
+        let requestID: String
+        let elapsedMilliseconds: Double
+        let wantsProbabilities: Bool
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 7)
+            bindings.append(project)
+            bindings.append(version)
+            bindings.append(body)
+            bindings.append(isBatch)
+            bindings.append(requestID)
+            bindings.append(elapsedMilliseconds)
+            bindings.append(wantsProbabilities)
+            return bindings
         }
-        return scored.isEmpty ? nil : scored
+
+        func decodeRow(_ row: PostgresRow) throws -> Scored {
+            let (id, prediction, probabilities) = try row.decode((Int, String?, [Double]?).self)
+            return Scored(predictionID: id, prediction: prediction, probabilities: probabilities)
+        }
     }
 }

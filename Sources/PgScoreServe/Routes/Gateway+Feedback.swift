@@ -9,7 +9,7 @@ extension Gateway {
             let predictionID = try integerParameter("id", context, what: "prediction")
             let body = try await jsonBody(of: request)
             guard let fields = body.objectValue else {
-                throw Problem.badRequest("the body must be a JSON object {\"label\": ...}; got \(body.typeName)")
+                throw Problem.badRequest("the body must be a JSON object {\"label\": ...}; got \(body.typeNameWithArticle)")
             }
             let label: String
             switch fields["label"] {
@@ -19,7 +19,7 @@ extension Gateway {
             case nil, .null?:
                 throw Problem.validation("\"label\" is required: the true label of the prediction", [("missing", ["label"])])
             case let other?:
-                throw Problem.validation("\"label\" must be a string, a number or a boolean, got \(other.typeName)")
+                throw Problem.validation("\"label\" must be a string, a number or a boolean, got \(other.typeNameWithArticle)")
             }
             let row = try await database.withConnection { connection in
                 try await connection.firstRow(

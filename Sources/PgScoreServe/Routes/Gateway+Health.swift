@@ -26,7 +26,7 @@ extension Gateway {
                     "the pgscore extension is version \(installed); this daemon (\(GatewayVersion.daemon)) needs \(GatewayVersion.compatibleExtension)x",
                     retryAfter: 60)
             }
-            if let training, !training.isAccepting {
+            if let jobs, !jobs.isAccepting {
                 throw Problem.unavailable("the daemon is shutting down")
             }
             return .json(.fields(("status", "ready"), ("extension_version", .string(installed)),

@@ -2,16 +2,16 @@ import Hummingbird
 
 extension Gateway {
     /// `POST /v1/projects/{project}/predict`: one JSON object of named features, or
-    /// `{"instances": [...]}`. Each instance becomes a row (`jsonb_to_record` with the
-    /// deployed version's columns) scored by `ml.predict(project, row)` and logged to
-    /// `ml.predictions` in the same statement.
+    /// `{"instances": [...]}`. The body is checked against the deployed version's
+    /// features here (a 422 names every bad one), then each instance is scored by
+    /// `ml.predict(project, jsonb)` and logged to `ml.predictions` in one prepared
+    /// statement.
     func addPredictRoutes(to router: Router<GatewayContext>) {
         router.post("/v1/projects/{project}/predict") { request, context -> Response in
             try await authenticator.require(.predict, request, openRoute: true)
             let project = try projectName(context)
-            let body = try await jsonBody(of: request)
+            let (body, text) = try await jsonBodyAndText(of: request)
             let (instances, isBatch) = try Self.instances(in: body)
-            let instancesJSON = JSONValue.array(instances.map { .object($0) }).serialized
             let requestID = context.requestID
             let arrival = context.arrival
             let specs = self.specs
@@ -25,7 +25,7 @@ extension Gateway {
                    (try? Self.check(instances, against: spec, isBatch: isBatch)) != nil {
                     let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
                     if let scored = try await PredictionQueries.scoreAndLog(
-                        spec: spec, instancesJSON: instancesJSON, requestID: requestID,
+                        spec: spec, body: text, isBatch: isBatch, requestID: requestID,
                         elapsedMilliseconds: elapsed, on: connection)
                     {
                         return (spec, scored)
@@ -47,7 +47,7 @@ extension Gateway {
                     try Self.check(instances, against: spec, isBatch: isBatch)
                     let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
                     if let scored = try await PredictionQueries.scoreAndLog(
-                        spec: spec, instancesJSON: instancesJSON, requestID: requestID,
+                        spec: spec, body: text, isBatch: isBatch, requestID: requestID,
                         elapsedMilliseconds: elapsed, on: connection)
                     {
                         return (spec, scored)
@@ -67,20 +67,20 @@ extension Gateway {
     /// The instances of a request body, and whether it was a batch.
     static func instances(in body: JSONValue) throws -> ([[String: JSONValue]], Bool) {
         guard let object = body.objectValue else {
-            throw Problem.badRequest("the body must be a JSON object of features, or {\"instances\": [...]}; got \(body.typeName)")
+            throw Problem.badRequest("the body must be a JSON object of features, or {\"instances\": [...]}; got \(body.typeNameWithArticle)")
         }
         guard let batch = object["instances"], object.count == 1 else {
             return ([object], false)
         }
         guard case .array(let values) = batch else {
-            throw Problem.validation("\"instances\" must be an array of feature objects, got \(batch.typeName)")
+            throw Problem.validation("\"instances\" must be an array of feature objects, got \(batch.typeNameWithArticle)")
         }
         guard !values.isEmpty else {
             throw Problem.validation("\"instances\" is empty; send at least one feature object")
         }
         let instances = try values.enumerated().map { index, value -> [String: JSONValue] in
             guard let fields = value.objectValue else {
-                throw Problem.validation("instances[\(index)] must be an object of features, got \(value.typeName)")
+                throw Problem.validation("instances[\(index)] must be an object of features, got \(value.typeNameWithArticle)")
             }
             return fields
         }

@@ -32,7 +32,7 @@ extension Gateway {
             let project = try projectName(context)
             let body = try await jsonBody(of: request)
             guard let fields = body.objectValue else {
-                throw Problem.badRequest("the body must be a JSON object: {\"strategy\": \"best_score\"} or {\"version\": 3}; got \(body.typeName)")
+                throw Problem.badRequest("the body must be a JSON object: {\"strategy\": \"best_score\"} or {\"version\": 3}; got \(body.typeNameWithArticle)")
             }
             var strategy = "best_score"
             var version: Int?

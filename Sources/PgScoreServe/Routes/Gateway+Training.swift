@@ -1,16 +1,14 @@
 import Hummingbird
 
 extension Gateway {
-    /// `POST /v1/projects/{project}/train` records a run, queues it and answers 202 with
-    /// its id; `GET /v1/runs/{id}` tells how it went.
+    /// `POST /v1/projects/{project}/train` queues a run in `ml.training_runs` and answers
+    /// 202 with its id; a daemon's job runner (this one or another replica, now or when
+    /// one starts) trains it. `GET /v1/runs/{id}` tells how it went.
     func addTrainingRoutes(to router: Router<GatewayContext>) {
         router.post("/v1/projects/{project}/train") { request, context -> Response in
             try await authenticator.require(.train, request)
             let project = try projectName(context)
             let body = try await jsonBody(of: request)
-            guard let training, training.isAccepting else {
-                throw Problem.unavailable("this daemon is not accepting training runs (it is shutting down)", retryAfter: 5)
-            }
             let requestID = context.requestID
             let runID = try await database.withConnection { connection -> Int in
                 // parameters left out are those of the project's last successful run
@@ -26,18 +24,18 @@ extension Gateway {
                 guard exists == true else {
                     throw Problem.validation("source \"\(parameters.source)\" is not a table or view in this database")
                 }
+                // ml.enqueue_run checks the source as this daemon's role and notifies every
+                // daemon's job runner (NOTIFY pgscore_jobs) once it commits
                 let recorded = try await connection.firstRow(
                     """
-                    INSERT INTO ml.training_runs (project, params, request_id)
-                    VALUES (\(project), \(parameters.json.serialized)::jsonb, \(requestID)) RETURNING id
+                    SELECT ml.enqueue_run(\(project), \(parameters.json.serialized)::jsonb, 'manual',
+                                          'asked for through the gateway')
                     """, as: Int.self)
-                // queued once the insert has committed (the row stream is read to its end)
                 if let id = recorded {
-                    guard training.submit(.init(runID: id, project: project, request: parameters)) else {
-                        try await connection.execute(
-                            "UPDATE ml.training_runs SET status = 'failed', error = 'the daemon shut down', finished_at = now() WHERE id = \(id)")
-                        throw Problem.unavailable("this daemon is not accepting training runs (it is shutting down)", retryAfter: 5)
-                    }
+                    try await connection.execute("UPDATE ml.training_runs SET request_id = \(requestID) WHERE id = \(id)")
+                }
+                if let id = recorded {
+                    jobs?.wake()
                     return id
                 }
                 throw Problem.internalError("the training run was not recorded")

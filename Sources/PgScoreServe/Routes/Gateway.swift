@@ -7,7 +7,8 @@ struct Gateway: Sendable {
     let authenticator: Authenticator
     let metrics: GatewayMetrics
     let specs: FeatureSpecCache
-    let training: TrainingRunner?
+    /// nil when this daemon runs no jobs (`--no-jobs`): runs queued here wait for a replica that does
+    let jobs: JobRunner?
     let maxBodyBytes: Int
 
     func makeRouter() -> Router<GatewayContext> {
@@ -18,11 +19,18 @@ struct Gateway: Sendable {
         addFeedbackRoutes(to: router)
         addRegistryRoutes(to: router)
         addTrainingRoutes(to: router)
+        addJobRoutes(to: router)
         return router
     }
 
     /// The request body as JSON: 413 beyond `maxBodyBytes`, 400 when empty or malformed.
     func jsonBody(of request: Request) async throws -> JSONValue {
+        try await jsonBodyAndText(of: request).value
+    }
+
+    /// The request body as JSON and as the text sent (valid UTF-8 once parsed), for
+    /// statements that hand the body to PostgreSQL as it came.
+    func jsonBodyAndText(of request: Request) async throws -> (value: JSONValue, text: String) {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw Problem.tooLarge(maxBodyBytes)
         }
@@ -36,16 +44,17 @@ struct Gateway: Sendable {
             throw Problem.badRequest("the request body is empty; send a JSON object")
         }
         do {
-            return try JSONValue.parse(Array(buffer.readableBytesView))
-        } catch let error as JSONValue.ParseError {
-            throw Problem.badRequest(error.description)
+            let bytes = Array(buffer.readableBytesView)
+            return (try JSONValue.parse(bytes), String(decoding: bytes, as: UTF8.self))
+        } catch {
+            throw Problem.badRequest("the body is not valid JSON: \(error.message)")
         }
     }
 
     /// The `{project}` path parameter; 404 for a name no project can have.
     func projectName(_ context: GatewayContext) throws -> String {
         let name = context.parameters.get("project") ?? ""
-        guard name.wholeMatch(of: TrainingRequest.projectPattern) != nil else {
+        guard TrainingRequest.isProjectName(name) else {
             throw Problem.notFound("project \"\(name)\" does not exist (names are letters, digits, _ . -, at most 63)")
         }
         return name

@@ -56,7 +56,7 @@ struct GatewayMiddleware: RouterMiddleware {
     static func problem(for error: any Error, request: Request) -> Problem {
         if let problem = error as? Problem { return problem }
         if let problem = Problem.from(database: error) { return problem }
-        if let parse = error as? JSONValue.ParseError { return .badRequest(parse.description) }
+        if let parse = error as? JSONParseError { return .badRequest(parse.message) }
         if error is NIOTooManyBytesError { return .tooLarge(0) }
         if let http = error as? any HTTPResponseError {
             switch http.status {

@@ -1,126 +1,5 @@
-/// A small JSON reader and writer: options and describe() output need no more, and the
-/// core may not use Foundation.
-public enum JSONValue: Sendable, Equatable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    /// Keys in document order (duplicates are rejected by the parser).
-    case object([(String, JSONValue)])
-
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
-        switch (a, b) {
-        case (.null, .null): return true
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.number(x), .number(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.array(x), .array(y)): return x == y
-        case let (.object(x), .object(y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        default: return false
-        }
-    }
-
-    public var typeName: String {
-        switch self {
-        case .null: return "null"
-        case .bool: return "boolean"
-        case .number: return "number"
-        case .string: return "string"
-        case .array: return "array"
-        case .object: return "object"
-        }
-    }
-
-    /// "a number", "an array": for messages.
-    public var typeNameWithArticle: String {
-        switch self {
-        case .array, .object: return "an \(typeName)"
-        default: return "a \(typeName)"
-        }
-    }
-
-    public subscript(key: String) -> JSONValue? {
-        if case let .object(members) = self { return members.first { $0.0 == key }?.1 }
-        return nil
-    }
-}
-
-public struct JSONParseError: Error, Equatable {
-    public let message: String
-}
-
-extension JSONValue {
-    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
-        var p = JSONParser(bytes: Array(text.utf8))
-        let v = try p.value(depth: 0)
-        p.skipSpace()
-        guard p.pos == p.bytes.count else { throw p.fail("unexpected text after the JSON value") }
-        return v
-    }
-
-    /// Compact JSON text. Non-finite numbers (never produced by valid models) become null.
-    public var serialized: String {
-        var out = ""
-        write(to: &out)
-        return out
-    }
-
-    public func write(to out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case let .bool(b): out += b ? "true" : "false"
-        case let .number(d): out += JSONValue.format(d)
-        case let .string(s): JSONValue.writeString(s, to: &out)
-        case let .array(items):
-            out += "["
-            for (i, v) in items.enumerated() {
-                if i > 0 { out += "," }
-                v.write(to: &out)
-            }
-            out += "]"
-        case let .object(members):
-            out += "{"
-            for (i, (k, v)) in members.enumerated() {
-                if i > 0 { out += "," }
-                JSONValue.writeString(k, to: &out)
-                out += ":"
-                v.write(to: &out)
-            }
-            out += "}"
-        }
-    }
-
-    /// Shortest text that reads back as the same double; integers without ".0".
-    public static func format(_ d: Double) -> String {
-        guard d.isFinite else { return "null" }
-        if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
-        return d.description
-    }
-
-    static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        out += "\""
-    }
-}
-
+/// RFC 8259 recursive descent over UTF-8 bytes, nesting bounded (a deep body must not
+/// overflow the stack), duplicate keys rejected.
 struct JSONParser {
     let bytes: [UInt8]
     var pos = 0
@@ -163,6 +42,7 @@ struct JSONParser {
     mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
         pos += 1
         var members: [(String, JSONValue)] = []
+        var seen: Set<String> = []
         skipSpace()
         if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") {
             pos += 1
@@ -172,7 +52,13 @@ struct JSONParser {
             skipSpace()
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw fail("expected a key string") }
             let key = try string()
-            if members.contains(where: { $0.0 == key }) { throw fail("duplicate key \"\(key)\"") }
+            // a set only for big objects: a linear scan is cheaper for the usual few keys
+            if members.count < 16 {
+                if members.contains(where: { $0.0 == key }) { throw fail("duplicate key \"\(key)\"") }
+            } else {
+                if seen.isEmpty { seen = Set(members.map(\.0)) }
+                guard seen.insert(key).inserted else { throw fail("duplicate key \"\(key)\"") }
+            }
             skipSpace()
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             pos += 1
@@ -223,34 +109,29 @@ struct JSONParser {
 
     mutating func string() throws(JSONParseError) -> String {
         pos += 1
-        var scalars = String.UnicodeScalarView()
-        var raw: [UInt8] = []
-        func flush(_ raw: inout [UInt8], _ scalars: inout String.UnicodeScalarView) {
-            if !raw.isEmpty {
-                scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars)
-                raw.removeAll()
-            }
+        // the usual string has no escape: one slice, one UTF-8 check
+        let start = pos
+        while pos < bytes.count, bytes[pos] != UInt8(ascii: "\""), bytes[pos] != UInt8(ascii: "\\"), bytes[pos] >= 0x20 {
+            pos += 1
         }
+        var utf8 = Array(bytes[start..<pos])
         while true {
             guard pos < bytes.count else { throw fail("unterminated string") }
             let c = bytes[pos]
             pos += 1
             if c == UInt8(ascii: "\"") { break }
             if c < 0x20 { throw fail("control character in string") }
-            if c != UInt8(ascii: "\\") { raw.append(c); continue }
-            flush(&raw, &scalars)
+            if c != UInt8(ascii: "\\") { utf8.append(c); continue }
             guard pos < bytes.count else { throw fail("unterminated escape") }
             let e = bytes[pos]
             pos += 1
             switch e {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(e)
+            case UInt8(ascii: "b"): utf8.append(0x08)
+            case UInt8(ascii: "f"): utf8.append(0x0C)
+            case UInt8(ascii: "n"): utf8.append(0x0A)
+            case UInt8(ascii: "r"): utf8.append(0x0D)
+            case UInt8(ascii: "t"): utf8.append(0x09)
             case UInt8(ascii: "u"):
                 var v = try hex4()
                 if (0xD800..<0xDC00).contains(v), pos + 6 <= bytes.count,
@@ -260,13 +141,15 @@ struct JSONParser {
                     guard (0xDC00..<0xE000).contains(low) else { throw fail("bad surrogate pair") }
                     v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
                 }
-                guard let s = Unicode.Scalar(v) else { throw fail("bad \\u escape") }
-                scalars.append(s)
+                guard let scalar = Unicode.Scalar(v) else { throw fail("bad \\u escape") }
+                utf8.append(contentsOf: UTF8.encode(scalar)!)
             default: throw fail("bad escape")
             }
         }
-        flush(&raw, &scalars)
-        return String(scalars)
+        // invalid UTF-8 is an error, not silently replaced: what a client sent is stored
+        // (prediction logs) and must read back the same
+        guard let text = String(validating: utf8, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
+        return text
     }
 
     /// RFC 8259 grammar: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?

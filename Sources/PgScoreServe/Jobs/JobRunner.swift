@@ -1,0 +1,222 @@
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+import ServiceLifecycle
+
+/// Runs the training queue (`ml.training_runs`): runs asked for through the gateway,
+/// due schedules, event-driven retraining and the monitors' retrain actions. All state is
+/// in PostgreSQL, so any number of daemons can run this at once: `ml.claim_run` hands a
+/// run to exactly one of them (`FOR UPDATE SKIP LOCKED`, a session advisory lock held
+/// while it runs) and `ml.execute_run` trains and records the outcome in one transaction,
+/// so a run either produced its version or did not, whatever happens to the daemon.
+///
+/// Training runs on a connection of its own, without a statement timeout and with
+/// `client_connection_check_interval`, so that a daemon killed mid-run stops its
+/// training within a second (the run is then found and retried by any daemon). The
+/// queue is polled at `ml.next_wakeup()` or `pollInterval`, whichever is sooner, and
+/// `NOTIFY pgscore_jobs` wakes it at once.
+final class JobRunner: Service, Sendable {
+    struct Settings: Sendable {
+        /// who claims runs: recorded in ml.training_runs.claimed_by
+        var worker: String
+        /// longest sleep between two looks at the queue
+        var pollInterval: Duration
+        /// how often ml.run_monitors is called (each monitor has its own period)
+        var monitorInterval: Duration
+    }
+
+    private let database: Database
+    /// the one training connection, waited for at most 30 s
+    private let jobDatabase: Database
+    private let listenClient: PostgresClient
+    private let settings: Settings
+    private let metrics: GatewayMetrics
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var shuttingDown = false
+        var runningBackendPID: Int?
+        /// a notification or a local enqueue came while the queue loop slept
+        var rung = false
+    }
+
+    init(database: Database, jobClient: PostgresClient, listenClient: PostgresClient, settings: Settings,
+         metrics: GatewayMetrics, logger: Logger) {
+        self.database = database
+        // its own metrics object: the pool gauges at /metrics are the request pool's
+        self.jobDatabase = Database(client: jobClient, queueTimeout: .seconds(30), poolSize: 1,
+                                    metrics: GatewayMetrics(poolSize: 1))
+        self.listenClient = listenClient
+        self.settings = settings
+        self.metrics = metrics
+        var logger = logger
+        logger[metadataKey: "worker"] = .string(settings.worker)
+        self.logger = logger
+    }
+
+    var isAccepting: Bool { !state.withLockedValue { $0.shuttingDown } }
+
+    /// Look at the queue now (a run was just queued by this daemon).
+    func wake() { state.withLockedValue { $0.rung = true } }
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.runQueue() }
+                group.addTask { await self.runMonitors() }
+                group.addTask { await self.listen() }
+                // the first loop to end (the queue loop, at shutdown) ends the others
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            let pid = self.state.withLockedValue { state -> Int? in
+                state.shuttingDown = true
+                return state.runningBackendPID
+            }
+            if pid != nil { Task { await self.cancelRunningTraining() } }
+        }
+    }
+
+    // MARK: the queue
+
+    private func runQueue() async {
+        while isAccepting {
+            do {
+                if try await claimAndExecute() { continue }
+                let due = try await database.withConnection { connection in
+                    try await connection.firstRow("SELECT ml.next_wakeup()", as: Double?.self)
+                }
+                let seconds = min(max((due ?? nil) ?? 60, 0), settings.pollInterval / .seconds(1))
+                if seconds > 0 { await sleep(upTo: .milliseconds(Int64(seconds * 1000))) }
+            } catch {
+                logger.warning("the training queue could not be read; trying again", metadata: ["error": "\(Self.describe(error))"])
+                await sleep(upTo: .seconds(2))
+            }
+        }
+    }
+
+    /// Claims one due run and trains it; false when nothing was due.
+    private func claimAndExecute() async throws -> Bool {
+        try await jobDatabase.withConnection { connection -> Bool in
+            let claimed = try await connection.firstRow(
+                "SELECT id, project, kind, attempt, backend_pid FROM ml.claim_run(\(self.settings.worker))",
+                as: (Int, String, String, Int, Int).self)
+            guard let (runID, project, kind, attempt, pid) = claimed else { return false }
+            var logger = self.logger
+            logger[metadataKey: "run_id"] = "\(runID)"
+            logger[metadataKey: "project"] = .string(project)
+            let stopping = self.state.withLockedValue { state -> Bool in
+                state.runningBackendPID = pid
+                return state.shuttingDown
+            }
+            defer { self.state.withLockedValue { $0.runningBackendPID = nil } }
+            if stopping {
+                try await connection.execute("SELECT ml.fail_run(\(runID)::bigint, 'the daemon shut down before the run started')")
+                return true
+            }
+            logger.info("training run started", metadata: ["kind": .string(kind), "attempt": "\(attempt)"])
+            do {
+                let outcome = try await connection.firstRow(
+                    "SELECT status, error, version, deployed FROM ml.execute_run(\(runID)::bigint)",
+                    as: (String, String?, Int?, Bool?).self)
+                let status = outcome?.0 ?? "failed"
+                self.metrics.recordTrainingRun(status: status)
+                if status == "succeeded" {
+                    logger.info("training run succeeded", metadata: [
+                        "version": "\(outcome?.2 ?? 0)", "deployed": "\(outcome?.3 ?? false)",
+                    ])
+                } else {
+                    logger.warning("training run failed", metadata: ["error": .string(outcome?.1 ?? "unknown")])
+                }
+            } catch {
+                // ml.execute_run records every failure itself; this is the connection
+                // failing under it. Record what we can and free the run's lock.
+                logger.warning("training run interrupted", metadata: ["error": "\(Self.describe(error))"])
+                try? await connection.execute(
+                    "SELECT ml.fail_run(\(runID)::bigint, \("the daemon lost the run: " + Self.describe(error)))")
+                try? await connection.execute("SELECT pg_advisory_unlock_all()")
+                throw error
+            }
+            return true
+        }
+    }
+
+    /// Cancels the statement of the run in progress (shutdown): ml.execute_run records
+    /// it as failed and queues its retry, for this daemon or another.
+    private func cancelRunningTraining() async {
+        // Again each second while the run lasts: a cancel that reaches the backend before
+        // ml.execute_run's statement does is lost.
+        while let pid = state.withLockedValue({ $0.runningBackendPID }) {
+            logger.info("cancelling the training run in progress", metadata: ["backend_pid": "\(pid)"])
+            do {
+                _ = try await database.withConnection { connection in
+                    try await connection.firstRow("SELECT pg_cancel_backend(\(pid)::int)", as: Bool.self)
+                }
+            } catch {
+                logger.warning("could not cancel the training run", metadata: ["error": "\(Self.describe(error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    // MARK: monitoring
+
+    private func runMonitors() async {
+        while !Task.isCancelled && isAccepting {
+            do {
+                let actions = try await database.withConnection { connection in
+                    try await connection.firstRow(
+                        "SELECT count(*)::int FROM ml.run_monitors(\(self.settings.worker))", as: Int.self)
+                }
+                if let actions, actions > 0 {
+                    logger.notice("monitors acted", metadata: ["actions": "\(actions)"])
+                }
+            } catch {
+                logger.warning("monitors could not run", metadata: ["error": "\(Self.describe(error))"])
+            }
+            try? await Task.sleep(for: settings.monitorInterval)
+        }
+    }
+
+    // MARK: wake-ups
+
+    /// LISTEN pgscore_jobs on a connection of its own; a notification only rings the
+    /// doorbell (the queue table is the truth), so a lost one costs one poll interval.
+    private func listen() async {
+        while !Task.isCancelled && isAccepting {
+            do {
+                try await listenClient.withConnection { connection in
+                    for try await _ in try await connection.listen("pgscore_jobs") {
+                        self.wake()
+                    }
+                }
+            } catch {
+                if Task.isCancelled || !isAccepting { return }
+                logger.debug("LISTEN pgscore_jobs failed; again in a second", metadata: ["error": "\(Self.describe(error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Sleeps until `duration` has passed, a wake-up came or the daemon stops; looks at
+    /// the flag every 50 ms (simpler than racing a sleep with a continuation, and cheap).
+    private func sleep(upTo duration: Duration) async {
+        let clock = ContinuousClock()
+        let deadline = clock.now + duration
+        while clock.now < deadline && isAccepting && !Task.isCancelled {
+            if state.withLockedValue({ state -> Bool in
+                defer { state.rung = false }
+                return state.rung
+            }) { return }
+            try? await Task.sleep(for: min(.milliseconds(50), deadline - clock.now))
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let problem = Problem.from(database: error) { return problem.detail }
+        if let problem = error as? Problem { return problem.detail }
+        return String(reflecting: error)
+    }
+}

@@ -1,0 +1,2 @@
+// The core reads and writes JSON with the shared, Foundation-free PgScoreJSON.
+@_exported import PgScoreJSON
