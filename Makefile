@@ -37,7 +37,7 @@ deps:
 cluster: deps
 	tools/pgcluster.sh start
 
-demo: deps install cluster
+demo: deps install cluster daemon
 	tools/demo.sh
 
 test: deps install cluster daemon test-swift test-regress test-sql

@@ -28,6 +28,7 @@ PORT = int(os.environ["GATEWAY_PORT"])
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "8"))
 DURATION = int(os.environ.get("DURATION", "15"))
 RATE = int(os.environ.get("RATE", "200"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 BODY = {"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2,
         "thalach": 150, "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": "0", "thal": "6"}
 COLUMNS = ("age float8, sex float8, cp float8, trestbps float8, chol float8, fbs float8, restecg float8, "
@@ -161,10 +162,17 @@ def fixed_rate():
 
 def main():
     setup()
-    log(f"A. saturation, {CONNECTIONS} connections, {DURATION} s each")
-    floor = run_pgbench()
+    log(f"A. saturation, {CONNECTIONS} connections, {ROUNDS} rounds of {DURATION} s each, best of each")
+    # Alternating rounds, best of each: both sides commit (and flush WAL) per request, so
+    # the disk's moods move both figures; measured side by side they meet the same ones.
+    floors, gateways = [], []
+    for _ in range(ROUNDS):
+        floors.append(run_pgbench())
+        gateways.append(run_wrk(["/v1/projects/heart/predict"]))
+        log(f"  pgbench {floors[-1]:7.0f} tps   gateway {gateways[-1][0]:7.0f} req/s (non-2xx {gateways[-1][1]})")
+    floor = max(floors)
+    rps, errors, p99 = max(gateways)
     log(f"  pgbench (same statements, no HTTP)   {floor:9.0f} tps")
-    rps, errors, p99 = run_wrk(["/v1/projects/heart/predict"])
     log(f"  gateway (wrk)                        {rps:9.0f} req/s  non-2xx {errors}  wrk {p99}")
     log(f"\nB. fixed {RATE} requests/s for {DURATION} s")
     n, bad, p50, p99f, worst = fixed_rate()

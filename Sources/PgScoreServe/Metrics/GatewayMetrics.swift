@@ -82,10 +82,17 @@ final class GatewayMetrics: Sendable {
     // MARK: domain
 
     func recordPredictions(project: String, count: Int) {
-        registry.makeCounter(
-            descriptor: Self.name("predictions", "total", "Predictions answered (and logged to ml.predictions), by project."),
-            labels: [("project", project)]
-        ).increment(by: Int64(count))
+        // looked up in our own table: the registry's lookup is slower and this runs per request
+        let counter = counters.withLockedValue { counters in
+            let key = "predictions \(project)"
+            if let counter = counters[key] { return counter }
+            let counter = registry.makeCounter(
+                descriptor: Self.name("predictions", "total", "Predictions answered (and logged to ml.predictions), by project."),
+                labels: [("project", project)])
+            counters[key] = counter
+            return counter
+        }
+        counter.increment(by: Int64(count))
     }
 
     func recordTrainingRun(status: String) {
