@@ -5,7 +5,7 @@ daemon): the heart model, the bracelet's JSON body, loopback only, bounded in ti
   A. saturation throughput of POST /v1/projects/heart/predict (wrk, C connections)
      vs pgbench running the statement the gateway sends per request (its prepared
      statement, read from the daemon's source: score and log, guarded by the deployed
-     version), same concurrency, prepared too: the floor without HTTP.
+     version) with the same parameters bound, same concurrency: the floor without HTTP.
      Target: gateway / pgbench >= 0.5.
   B. a fixed 200 requests/s for DURATION seconds: p50/p99 latency. Target p99 <= 5 ms.
   C. 10 projects served at once (wrk rotating over 10 project paths): report.
@@ -56,14 +56,19 @@ def setup():
                           (name, 42 + i))
 
 
+# The request's values, bound as the gateway binds them: pgbench -M prepared sends each
+# :variable as a parameter of its prepared statement, so the JSON body is parsed per
+# execution as in the gateway (literals would be parsed once, when preparing).
+PARAMETERS = {"project": "heart", "version": "1", "body": json.dumps(BODY), "batch": "false",
+              "request": "pgbench", "elapsed": "0", "proba": "true"}
+
+
 def pgbench_script():
     """The statement the gateway runs per request (PredictionQueries.ScoreAndLog in
-    Sources/PgScoreServe/Database/PredictionQueries.swift), with this request's values."""
+    Sources/PgScoreServe/Database/PredictionQueries.swift), its $n as pgbench variables."""
     sql = SCORE_AND_LOG
-    values = {"$1::text": "'heart'::text", "$2::int": "1::int", "$3::jsonb": "'" + json.dumps(BODY) + "'::jsonb",
-              "$4::bool": "false", "$5::text": "'pgbench'::text", "$6::float8": "0::float8", "$7::bool": "true"}
-    for placeholder, value in values.items():
-        sql = sql.replace(placeholder, value)
+    for n, name in enumerate(PARAMETERS, start=1):
+        sql = re.sub(rf"\${n}(?![0-9])", ":" + name, sql)
     return sql + ";\n"
 
 
@@ -82,8 +87,7 @@ SCORE_AND_LOG = read_score_and_log()
 
 def score_only_script():
     """The scoring of that statement without logging the prediction."""
-    features = "'" + json.dumps(BODY) + "'::jsonb"
-    return f"SELECT ml.predict('heart', {features}), ml.predict_proba('heart', {features});\n"
+    return "SELECT ml.predict(:project::text, :body::jsonb), ml.predict_proba(:project::text, :body::jsonb);\n"
 
 
 def run_pgbench(script=None):
@@ -91,8 +95,9 @@ def run_pgbench(script=None):
         f.write(script or pgbench_script())
         path = f.name
     bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+    defines = [arg for name, value in PARAMETERS.items() for arg in ("-D", f"{name}={value}")]
     out = subprocess.run([os.path.join(bindir, "pgbench"), "-n", "-M", "prepared", "-c", str(CONNECTIONS),
-                          "-j", "2", "-T", str(DURATION), "-f", path], capture_output=True, text=True)
+                          "-j", "2", "-T", str(DURATION), *defines, "-f", path], capture_output=True, text=True)
     m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
     if not m:
         sys.exit("pgbench failed:\n" + out.stdout + out.stderr)
@@ -114,7 +119,7 @@ end
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
         script = f.name
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{DURATION}s", "--latency", "-s", script,
+    out = subprocess.run(["wrk", "-t", os.environ.get("WRK_THREADS", "1"), "-c", str(CONNECTIONS), "-d", f"{DURATION}s", "--latency", "-s", script,
                           f"http://127.0.0.1:{PORT}"], capture_output=True, text=True)
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out.stdout).group(1))
     errors = int(re.search(r"NON2XX (\d+)", out.stdout).group(1))

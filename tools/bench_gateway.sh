@@ -12,7 +12,11 @@ psql -X -q -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'pgscore_b
   || psql -X -q -d postgres -c "CREATE DATABASE pgscore_bench_gateway"
 psql -X -q -c "CREATE EXTENSION IF NOT EXISTS pgscore"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-.build/release/pgscore serve --port "$PORT" --open-predict --pool-size "${POOL_SIZE:-8}" --log-level warning \
+# Tuned for this 2-core machine shared by wrk, the daemon and PostgreSQL: 4 pooled
+# connections and one event-loop thread served the most (see tools/README.md).
+echo "pgscore serve --pool-size ${POOL_SIZE:-4} --threads ${THREADS:-1}; wrk with ${WRK_THREADS:-1} thread(s)"
+.build/release/pgscore serve --port "$PORT" --open-predict --pool-size "${POOL_SIZE:-4}" --threads "${THREADS:-1}" \
+  --log-level warning \
   > /tmp/pgscore-bench-gateway.log 2>&1 &
 DAEMON=$!
 trap 'kill -TERM $DAEMON 2>/dev/null; wait $DAEMON 2>/dev/null || true' EXIT

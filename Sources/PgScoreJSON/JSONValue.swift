@@ -106,6 +106,13 @@ extension JSONValue {
     }
 
     public static func writeString(_ s: String, to out: inout String) {
+        // most strings (names, labels, ids) need no escape: one append
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += "\""
         for u in s.unicodeScalars {
             switch u {

@@ -24,9 +24,12 @@ struct PgScore: AsyncParsableCommand {
     /// were a third of the daemon's CPU per prediction, mostly in the scheduler). Must run
     /// before any task is created, hence here and not in a subcommand.
     static func main() async {
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         do {
             var command = try parseAsRoot()
+            if let serve = command as? ServeCommand {
+                NIOSingletons.groupLoopCountSuggestion = try serve.eventLoopThreads()
+            }
+            _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

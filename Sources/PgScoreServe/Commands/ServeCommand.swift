@@ -5,6 +5,7 @@ import Glibc
 import Hummingbird
 import Logging
 import Metrics
+import NIOCore
 import PostgresNIO
 import Prometheus
 import ServiceLifecycle
@@ -58,6 +59,10 @@ struct ServeCommand: AsyncParsableCommand {
           help: "Allow predictions and feedback without an API key (env PGSCORE_OPEN_PREDICT=true). Default: every /v1 endpoint needs a key.")
     var openPredict = false
 
+    @Option(name: .customLong("threads"),
+            help: ArgumentHelp("Event-loop threads for HTTP, database connections and request handling (env PGSCORE_THREADS; default: the number of cores). On a small machine shared with PostgreSQL, 1 avoids cross-thread wake-ups and serves more (tools/bench_gateway.sh).", valueName: "n"))
+    var threads: Int?
+
     @Flag(name: .customLong("no-jobs"),
           help: "Serve HTTP only: run no training, schedules or monitors here (env PGSCORE_NO_JOBS=true). Runs queued through this daemon wait for one that runs jobs.")
     var noJobs = false
@@ -98,6 +103,13 @@ struct ServeCommand: AsyncParsableCommand {
         var monitorIntervalMs: Int
         var logFormat: String
         var logLevel: Logger.Level
+    }
+
+    /// Read before anything else runs: the threads are made when the first task is.
+    func eventLoopThreads(environment env: [String: String] = ProcessEnvironment.current) throws -> Int {
+        let threads = try Setting.value(threads, env: "PGSCORE_THREADS", default: System.coreCount, in: env)
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
+        return threads
     }
 
     func settings(environment env: [String: String] = ProcessEnvironment.current) throws -> Settings {

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 /// The columns a deployed version reads, from its model's preprocessing
 /// (`ml.describe(model)->'info'->'preprocess'->'columns'`): what a JSON object must hold
 /// to be scored, and the column list that turns it into a row (`jsonb_to_record`).
@@ -117,27 +118,35 @@ struct FeatureSpec: Sendable, Equatable {
 
 /// Specs by model: a version never changes (ml.models rows are append-only), so a spec
 /// is cached for good, keyed by the model's id.
-actor FeatureSpecCache {
-    private var specs: [Int: FeatureSpec] = [:]
-    /// The spec last used for each project: tried first, so that a request needs one
-    /// round trip (the scoring statement itself refuses it if the deployment changed).
-    private var latest: [String: FeatureSpec] = [:]
+final class FeatureSpecCache: Sendable {
+    private struct Entries {
+        var specs: [Int: FeatureSpec] = [:]
+        /// The spec last used for each project: tried first, so that a request needs one
+        /// round trip (the scoring statement itself refuses it if the deployment changed).
+        var latest: [String: FeatureSpec] = [:]
+    }
+
+    /// A lock, not an actor: every prediction reads it, and an actor hop is a trip
+    /// through the executor (another thread, often) for a dictionary lookup.
+    private let entries = NIOLockedValueBox(Entries())
     private let capacity: Int
 
     init(capacity: Int = 256) {
         self.capacity = capacity
     }
 
-    func spec(modelID: Int) -> FeatureSpec? { specs[modelID] }
+    func spec(modelID: Int) -> FeatureSpec? { entries.withLockedValue { $0.specs[modelID] } }
 
-    func latest(project: String) -> FeatureSpec? { latest[project] }
+    func latest(project: String) -> FeatureSpec? { entries.withLockedValue { $0.latest[project] } }
 
     func store(_ spec: FeatureSpec) {
-        if specs.count >= capacity {
-            specs.removeAll(keepingCapacity: true)
-            latest.removeAll(keepingCapacity: true)
+        entries.withLockedValue { entries in
+            if entries.specs.count >= capacity {
+                entries.specs.removeAll(keepingCapacity: true)
+                entries.latest.removeAll(keepingCapacity: true)
+            }
+            entries.specs[spec.modelID] = spec
+            entries.latest[spec.project] = spec
         }
-        specs[spec.modelID] = spec
-        latest[spec.project] = spec
     }
 }

@@ -21,7 +21,7 @@ extension Gateway {
                 // returns nothing if another version is deployed now; then look it up.
                 // (A body that does not fit it takes the full path: a newer version may
                 // have other columns, and the 422 must name the deployed version's.)
-                if let spec = await specs.latest(project: project),
+                if let spec = specs.latest(project: project),
                    (try? Self.check(instances, against: spec, isBatch: isBatch)) != nil {
                     let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
                     if let scored = try await PredictionQueries.scoreAndLog(
@@ -38,11 +38,11 @@ extension Gateway {
                         throw Problem.conflict("project \"\(project)\" has no deployed version; deploy one (POST /v1/projects/\(project)/deploy)")
                     }
                     let spec: FeatureSpec
-                    if let cached = await specs.spec(modelID: deployed.modelID) {
+                    if let cached = specs.spec(modelID: deployed.modelID) {
                         spec = cached
                     } else {
                         spec = try await PredictionQueries.spec(project: project, deployed: deployed, on: connection)
-                        await specs.store(spec)
+                        specs.store(spec)
                     }
                     try Self.check(instances, against: spec, isBatch: isBatch)
                     let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
