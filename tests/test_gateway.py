@@ -53,9 +53,17 @@ def start_daemon(tmp_path, gateway_db):
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory, gateway_db):
-    d = Daemon(tmp_path_factory.mktemp("gateway"))
+    """HTTP only (--no-jobs): runs it queues wait for a daemon that runs jobs, so a test
+    decides which daemon trains (job_runner, or its own)."""
+    d = Daemon(tmp_path_factory.mktemp("gateway"), "--no-jobs")
     yield d
     d.stop()
+
+
+@pytest.fixture
+def job_runner(start_daemon):
+    """A second daemon that trains the runs queued through `daemon`."""
+    return start_daemon("--worker-id", "job-runner")
 
 
 def auth(key):
@@ -241,7 +249,7 @@ def test_projects_and_versions(daemon, keys):
     problem(requests.get(daemon.url + "/v1/projects/nope/versions", headers=h), 404)
 
 
-def test_train_deploy_rollback_export(daemon, keys, gateway_db):
+def test_train_deploy_rollback_export(daemon, job_runner, keys, gateway_db):
     h = auth(keys["admin"])
     r = requests.post(daemon.url + "/v1/projects/heart/train", headers=h,
                       json={"source": "heart_labelled", "label": "sick", "exclude": ["num"], "algorithm": "naive_bayes"})
@@ -304,7 +312,7 @@ def wait_for_run(daemon, run_id, headers, timeout=60):
     raise AssertionError(f"run {run_id} did not finish")
 
 
-def test_training_errors(daemon, keys):
+def test_training_errors(daemon, job_runner, keys):
     h = auth(keys["train"])
     url = daemon.url + "/v1/projects/newproject/train"
     body = problem(requests.post(url, headers=h, json={}), 422)
@@ -509,8 +517,9 @@ def test_sigterm_cancels_a_training_run(start_daemon, keys, gateway_db):
     d = start_daemon()
     h = auth(keys["train"])
     lock = psycopg.connect(gateway_db)
-    # ml.train waits on it (the source itself is checked when the run is queued)
-    lock.execute("LOCK TABLE ml.models IN ACCESS EXCLUSIVE MODE")
+    # ml.train waits on it when it records its version; reading ml.models (queueing the
+    # run, looking up the deployed version) is still allowed
+    lock.execute("LOCK TABLE ml.models IN SHARE MODE")
     try:
         r = requests.post(d.url + "/v1/projects/heart/train", headers=h,
                           json={"source": "heart_labelled", "label": "sick", "exclude": ["num"]})

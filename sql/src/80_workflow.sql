@@ -381,7 +381,11 @@ BEGIN
   v.label := label;
   v.label_type := label_type::text;
   v.features := features;
-  v.source := source;
+  -- a table or view is recorded schema-qualified, as resolved now: a retrain by the daemon
+  -- (ml.enqueue_run falls back on this) must read the same relation from any search_path
+  v.source := coalesce((SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                          JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE c.oid = to_regclass(source) AND src NOT LIKE '(%'), source);
   v.train_rows := n_total - n_test;
   v.test_rows := n_test;
   v.fingerprint := fingerprint;

@@ -451,7 +451,20 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   SELECT coalesce(
     (SELECT r.params FROM ml.training_runs r WHERE r.project = $1 AND r.status = 'succeeded' ORDER BY r.id DESC LIMIT 1),
     (SELECT s.params FROM ml.schedules s WHERE s.project = $1 ORDER BY s.id DESC LIMIT 1),
-    (SELECT e.params FROM ml.event_policies e WHERE e.project = $1)) - 'deploy' $$;
+    (SELECT e.params FROM ml.event_policies e WHERE e.project = $1),
+    -- a project trained only by calling ml.train: its latest version's recorded training;
+    -- the source's other columns were left out then (by exclude, or dropped as constant)
+    (SELECT jsonb_build_object('source', m.source, 'label', m.label, 'algorithm', m.algorithm,
+                               'hyperparams', m.hyperparams, 'test_fraction', m.split -> 'test_fraction',
+                               'seed', m.split -> 'seed',
+                               'exclude', (SELECT coalesce(jsonb_agg(a.attname ORDER BY a.attnum), '[]')
+                                             FROM pg_attribute a
+                                            WHERE a.attrelid = to_regclass(m.source) AND a.attnum > 0
+                                              AND NOT a.attisdropped AND a.attname <> m.label
+                                              AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.features) f
+                                                               WHERE f ->> 'name' = a.attname)))
+       FROM ml.models m JOIN ml.projects p ON p.id = m.project_id
+      WHERE p.name = $1 ORDER BY m.version DESC LIMIT 1)) - 'deploy' $$;
 
 -- ---------------------------------------------------------------- queueing runs
 
@@ -481,7 +494,7 @@ BEGIN
   PERFORM ml._check_project('ml.enqueue_run', project);
   known := ml._known_params(project);
   IF known IS NULL AND params IS NULL THEN
-    RAISE EXCEPTION 'ml.enqueue_run: project "%" has no earlier run, schedule or event policy to take params from', project
+    RAISE EXCEPTION 'ml.enqueue_run: project "%" has no version, run, schedule or event policy to take params from', project
       USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Pass params, e.g. {"source": "heart_labelled", "label": "sick"}.';
   END IF;
@@ -498,7 +511,7 @@ BEGIN
   RETURN ml._queue_run(project, params, kind, reason, NULL);
 END $$;
 COMMENT ON FUNCTION ml.enqueue_run(text, jsonb, text, text) IS
-  'Queues a training run for the daemon (NOTIFY pgscore_jobs) and returns its id. params: ml.train''s arguments as JSON ({"source", "label", "algorithm", "hyperparams", "test_fraction", "seed", "exclude", "deploy"}); keys left out (or NULL params) repeat the project''s last succeeded run, else its schedule or event policy ("deploy" excepted); 22023 when there is none. kind: manual, schedule, event or monitor. A source or label given here is checked: the caller must be able to read it. The run reads the source as the daemon''s role.';
+  'Queues a training run for the daemon (NOTIFY pgscore_jobs) and returns its id. params: ml.train''s arguments as JSON ({"source", "label", "algorithm", "hyperparams", "test_fraction", "seed", "exclude", "deploy"}); keys left out (or NULL params) repeat the project''s last succeeded run, else its schedule, else its event policy, else its latest version''s recorded training (source, label, algorithm, hyperparams, split; the source''s other columns excluded) ("deploy" excepted); 22023 when there is none. kind: manual, schedule, event or monitor. A source or label given here is checked: the caller must be able to read it. The run reads the source as the daemon''s role.';
 
 -- a failed run's retry, when it has attempts left; its id or NULL
 CREATE FUNCTION ml._queue_retry(r ml.training_runs) RETURNS bigint

@@ -63,11 +63,12 @@ final class JobRunner: Service, Sendable {
     func run() async throws {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.runQueue() }
                 group.addTask { await self.runMonitors() }
                 group.addTask { await self.listen() }
-                // the first loop to end (the queue loop, at shutdown) ends the others
-                await group.next()
+                // At shutdown the queue loop ends once the run in progress is recorded
+                // (cancelled, failed, retry queued); only then are the others stopped.
+                // Cancelling it earlier would drop the connection mid-run.
+                await self.runQueue()
                 group.cancelAll()
             }
         } onGracefulShutdown: {

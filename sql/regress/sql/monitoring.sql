@@ -94,16 +94,21 @@ SELECT project, version, action, reason FROM ml.run_monitors('w2', '2100-01-01 0
 SELECT count(*) AS actions FROM ml.run_monitors('w2', '2100-01-01 00:27+00');
 SELECT ml.deployed_version('mon_cls') AS still_serving;
 
--- action retrain: queues a training run of the project with the params of its last run or
--- schedule; without any, ml.enqueue_run refuses and the monitor alerts instead, saying why
+-- action retrain: queues a training run of the project with the params of its last run,
+-- schedule or event policy, else the deployed version's recorded training (mon_cls was
+-- trained by calling ml.train: source, label and algorithm come from ml.models, and the
+-- source's columns the version did not read are excluded again)
 SELECT ml.monitor('mon_cls', window_size => '5 minutes', every => '1 minute', action => 'retrain', drift_threshold => NULL);
-SELECT project, version, action, reason ~ '^version 1: accuracy 0.000 .*[(]retrain impossible: ' AS says_why, run_id
-  FROM ml.run_monitors('w2', '2100-01-01 00:28+00');
-SELECT ml.schedule('mon_cls', '1 day', '{"source": "mon_train", "label": "y", "exclude": ["i"]}') IS NOT NULL AS scheduled;
-SELECT ml.monitor('mon_cls', window_size => '5 minutes', every => '1 minute', action => 'retrain', drift_threshold => NULL);
-SELECT project, version, action, reason, run_id IS NOT NULL AS queued FROM ml.run_monitors('w2', '2100-01-01 00:29+00');
-SELECT r.kind, r.status, r.reason = a.reason AS same_reason, r.params ->> 'source' AS source
+SELECT project, version, action, reason, run_id IS NOT NULL AS queued FROM ml.run_monitors('w2', '2100-01-01 00:28+00');
+SELECT r.kind, r.status, r.reason = a.reason AS same_reason, r.params ->> 'source' AS source,
+       r.params ->> 'label' AS label, r.params -> 'exclude' AS exclude
   FROM ml.training_runs r JOIN ml.monitor_actions a ON a.run_id = r.id;
+-- a schedule's params come first once there is one
+SELECT ml.schedule('mon_cls', '1 day', '{"source": "mon_train", "label": "y", "exclude": ["i"], "seed": 7}') IS NOT NULL AS scheduled;
+SELECT ml.monitor('mon_cls', window_size => '5 minutes', every => '1 minute', action => 'retrain', drift_threshold => NULL);
+SELECT project, version, action, run_id IS NOT NULL AS queued FROM ml.run_monitors('w2', '2100-01-01 00:29+00');
+SELECT r.params ->> 'seed' AS seed FROM ml.training_runs r JOIN ml.monitor_actions a ON a.run_id = r.id
+ ORDER BY r.id DESC LIMIT 1;
 
 -- a regression project (with a categorical feature) whose ground truth comes from a
 -- labels table; rollback is asked for but there is no earlier version: it alerts and says why
