@@ -9,7 +9,7 @@ import NIOPosix
 struct PgScore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pgscore",
-        abstract: "The pgscore daemon: a REST gateway to the ml schema of a PostgreSQL database.",
+        abstract: "The pgscore daemon: a REST gateway to the ml schema of a PostgreSQL database, and its training jobs and monitors.",
         discussion: """
             Every setting can also come from the environment (PGSCORE_…); a flag wins over \
             its variable. Without --database-url or PGSCORE_DATABASE_URL the connection is \
