@@ -145,3 +145,16 @@ public func pgsc_metrics_regression(_ sums: UnsafePointer<Double>,
         out.pointee = Unmanaged.passRetained(MetricsResult(try RegressionMetrics(sums: sums).json)).toOpaque()
     }
 }
+
+/// Population stability index of live counts against training shares over the same
+/// `n` bins (Drift.populationStabilityIndex), into `out`.
+@_cdecl("pgsc_psi")
+public func pgsc_psi(_ expected: UnsafePointer<Double>, _ observed: UnsafePointer<Double>, _ n: Int64,
+                     _ floor: Double, _ out: UnsafeMutablePointer<Double>,
+                     _ err: UnsafeMutablePointer<CChar>?) -> Int32 {
+    guarded(err) { () throws(ScoreError) in
+        out.pointee = try Drift.populationStabilityIndex(
+            expected: Array(UnsafeBufferPointer(start: expected, count: Int(n))),
+            observed: Array(UnsafeBufferPointer(start: observed, count: Int(n))), floor: floor)
+    }
+}

@@ -38,6 +38,10 @@ extern int32_t pgsc_metrics_classification(int64_t classes, int32_t label_kind,
 										   pgsc_stop_fn stop, void **result, char *err);
 extern int32_t pgsc_metrics_regression(const double *sums, void **result, char *err);
 
+/* drift: PSI of observed counts against expected shares over n bins (ml.psi) */
+extern int32_t pgsc_psi(const double *expected, const double *observed, int64_t n, double floor,
+						double *out, char *err);
+
 extern void pgsc_metrics_result_text(void *result, const char **json, int64_t *len);
 extern void pgsc_metrics_result_release(void *result);
 

@@ -6,10 +6,10 @@
 --     by that version since it was deployed) that have ground truth (the latest
 --     ml.feedback row of a prediction, else the monitor's labels table): one
 --     ml.evaluations row per check (accuracy for classification, RMSE for regression);
---   * measures feature drift: PSI between the training distribution stored with the
---     version (shares of numeric features in bins between their deciles, frequencies of
---     categories; both measured by ml.train) and the features
---     of the window's predictions: one ml.drift row per feature;
+--   * measures feature drift: PSI (ml.psi, computed by the Swift core) between the
+--     training distribution stored with the version (shares of numeric features in bins
+--     between their deciles, frequencies of categories; both measured by ml.train) and
+--     the features of the window's predictions: one ml.drift row per feature;
 --   * acts once per version and episode when the version is degraded (the configured
 --     action: alert, retrain or rollback) or its features drifted (alert): one
 --     ml.monitor_actions row with its reason, and a NOTIFY on channel pgscore_alerts.
@@ -425,12 +425,12 @@ BEGIN
                       AND pr.created_at > wstart AND pr.created_at <= check_at),
              obs AS (SELECT width_bucket(v.x, cuts) AS bin, count(*) AS cnt
                        FROM v WHERE v.x IS NOT NULL GROUP BY 1),
-             tot AS (SELECT coalesce(sum(cnt), 0) AS n FROM obs),
-             bins AS (SELECT j AS bin, train_shares[j + 1] AS e FROM generate_series(0, cardinality(cuts)) j),
-             shares AS (SELECT greatest(coalesce(obs.cnt, 0)::float8 / nullif(tot.n, 0), eps) AS a,
-                               greatest(bins.e, eps) AS e
-                          FROM bins CROSS JOIN tot LEFT JOIN obs ON obs.bin = bins.bin)
-        SELECT tot.n, (SELECT sum((a - e) * ln(a / e)) FROM shares) INTO n, psi FROM tot;
+             bins AS (SELECT j AS bin, train_shares[j + 1] AS e FROM generate_series(0, cardinality(cuts)) j)
+        SELECT sum(coalesce(obs.cnt, 0)),
+               CASE WHEN sum(coalesce(obs.cnt, 0)) > 0
+                    THEN ml.psi(array_agg(bins.e ORDER BY bins.bin), array_agg(coalesce(obs.cnt, 0)::float8 ORDER BY bins.bin), eps) END
+          INTO n, psi
+          FROM bins LEFT JOIN obs ON obs.bin = bins.bin;
       ELSE
         CONTINUE WHEN jsonb_typeof(f.stats -> 'frequencies') IS DISTINCT FROM 'object';
         -- one bin per training category, one for categories never seen in training
@@ -439,13 +439,14 @@ BEGIN
                       AND pr.created_at > wstart AND pr.created_at <= check_at),
              obs AS (SELECT CASE WHEN f.stats -> 'frequencies' ? v.x THEN v.x END AS cat, count(*) AS cnt
                        FROM v WHERE v.x IS NOT NULL GROUP BY 1),
-             tot AS (SELECT coalesce(sum(cnt), 0) AS n FROM obs),
              bins AS (SELECT e.key AS cat, e.value::float8 AS e FROM jsonb_each_text(f.stats -> 'frequencies') e
-                      UNION ALL SELECT NULL, 0),
-             shares AS (SELECT greatest(coalesce(obs.cnt, 0)::float8 / nullif(tot.n, 0), eps) AS a,
-                               greatest(bins.e, eps) AS e
-                          FROM bins CROSS JOIN tot LEFT JOIN obs ON obs.cat IS NOT DISTINCT FROM bins.cat)
-        SELECT tot.n, (SELECT sum((a - e) * ln(a / e)) FROM shares) INTO n, psi FROM tot;
+                      UNION ALL SELECT NULL, 0)
+        SELECT sum(coalesce(obs.cnt, 0)),
+               CASE WHEN sum(coalesce(obs.cnt, 0)) > 0
+                    THEN ml.psi(array_agg(bins.e ORDER BY bins.cat NULLS LAST),
+                                array_agg(coalesce(obs.cnt, 0)::float8 ORDER BY bins.cat NULLS LAST), eps) END
+          INTO n, psi
+          FROM bins LEFT JOIN obs ON obs.cat IS NOT DISTINCT FROM bins.cat;
       END IF;
       CONTINUE WHEN n < mon.drift_rows OR psi IS NULL;
       drift_checked := true;

@@ -195,3 +195,14 @@ DROP OWNED BY regress_mon_gateway;
 DROP ROLE regress_mon_gateway;
 SELECT c::regclass AS dumped FROM pg_extension e, unnest(e.extconfig) c
  WHERE e.extname = 'pgscore' AND c::regclass::text ~ '^ml\.(monitors|evaluations|drift|monitor_actions)' ORDER BY 1::text;
+
+-- ml.psi, the index the monitors store (computed in the Swift core)
+SELECT round(ml.psi('{0.25, 0.25, 0.5}', '{10, 10, 20}')::numeric, 12) AS same,
+       round(ml.psi('{0.5, 0.5}', '{80, 20}')::numeric, 6) AS shifted,
+       round((0.3 * ln(1.6) - 0.3 * ln(0.4))::numeric, 6) AS by_hand,
+       round(ml.psi('{1, 0}', '{0, 5}')::numeric, 3) AS unseen_bin;
+SELECT pg_temp.try($$SELECT ml.psi('{0.5, 0.5}', '{1}')$$);
+SELECT pg_temp.try($$SELECT ml.psi('{0.5, 0.5}', '{0, 0}')$$);
+SELECT pg_temp.try($$SELECT ml.psi('{0.5, -0.5}', '{1, 1}')$$);
+SELECT pg_temp.try($$SELECT ml.psi('{0.5, NULL}', '{1, 1}')$$);
+SELECT pg_temp.try($$SELECT ml.psi('{0.5, 0.5}', '{1, 1}', 0)$$);
