@@ -24,9 +24,9 @@ PATIENT = {"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1,
            "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": "0.0", "thal": "6.0"}
 
 
-def database_url(dbname):
+def database_url(dbname, user=None):
     return "postgres://{user}@{host}:{port}/{db}?sslmode=disable".format(
-        user=os.environ.get("PGUSER", "pgscore"), host=os.environ.get("PGHOST", "127.0.0.1"),
+        user=user or os.environ.get("PGUSER", "pgscore"), host=os.environ.get("PGHOST", "127.0.0.1"),
         port=os.environ.get("PGPORT", "55432"), db=dbname)
 
 
@@ -68,12 +68,12 @@ def create_key(scope, name="test", dbname=GATEWAY_DB):
 class Daemon:
     """`pgscore serve --port 0 ...` with its JSON log in a file; the port is read from the log."""
 
-    def __init__(self, tmp_path, *args, dbname=GATEWAY_DB):
+    def __init__(self, tmp_path, *args, dbname=GATEWAY_DB, user=None):
         if not BIN.exists():
             pytest.fail(f"{BIN} is missing: run `make daemon` first")
         self.log_path = tmp_path / f"pgscore-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
-        env = dict(os.environ, PGSCORE_DATABASE_URL=database_url(dbname))
+        env = dict(os.environ, PGSCORE_DATABASE_URL=database_url(dbname, user))
         self.proc = subprocess.Popen([str(BIN), "serve", "--host", "127.0.0.1", "--port", "0", *args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.port = self._wait_for_port()

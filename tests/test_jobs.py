@@ -246,6 +246,48 @@ def test_drift_is_reported_for_the_drifted_feature_only(daemons, jobs_db, auth):
     query(jobs_db, "SELECT ml.drop_monitor('heart')")
 
 
+@pytest.fixture
+def gateway_role(jobs_db):
+    """A login role given only ml.grant_gateway and SELECT on the training data."""
+    role = "pgscore_test_gateway"
+    with psycopg.connect(jobs_db, autocommit=True) as c:
+        c.execute(f"DROP ROLE IF EXISTS {role}")
+        c.execute(f"CREATE ROLE {role} LOGIN")
+        c.execute("SELECT ml.grant_gateway(%s)", (role,))
+        c.execute(f"GRANT SELECT ON heart_raw, heart_labelled TO {role}")
+    yield role
+    with psycopg.connect(jobs_db, autocommit=True) as c:
+        c.execute(f"DROP OWNED BY {role}")
+        c.execute(f"DROP ROLE {role}")
+
+
+def test_a_daemon_running_as_a_gateway_role_runs_the_jobs(gateway_role, tmp_path, jobs_db, auth):
+    """Not a superuser: what ml.grant_gateway gives is enough to train, schedule and monitor."""
+    d = Daemon(tmp_path, "--jobs-poll-ms", "200", "--monitor-interval-ms", "200", "--worker-id", "as-role",
+               dbname=JOBS_DB, user=gateway_role)
+    try:
+        r = requests.post(d.url + "/v1/projects/as_role/train", json=HEART_PARAMS, headers=auth)
+        assert r.status_code == 202, r.text
+        run = int(r.json()["run_id"])
+        (schedule,), = query(jobs_db, "SELECT ml.schedule('as_role', '1 hour', %s)", (json.dumps(HEART_PARAMS),))
+        query(jobs_db, "UPDATE ml.schedules SET next_run_at = now() WHERE id = %s", (schedule,))
+        runs = wait_until(lambda: (lambda rows: rows if len(rows) == 2 else None)(
+            query(jobs_db, "SELECT id, kind, claimed_by, version FROM ml.training_runs WHERE project = 'as_role' "
+                           "AND status = 'succeeded' ORDER BY id")), 30, "both runs")
+        assert [(kind, by) for _, kind, by, _ in runs] == [("manual", "as-role"), ("schedule", "as-role")]
+        assert runs[0][0] == run
+        query(jobs_db, "SELECT ml.monitor('as_role', window_size => '1 minute', every => '1 second')")
+        wait_until(lambda: query(jobs_db, "SELECT 1 FROM ml.monitors WHERE project = 'as_role' "
+                                          "AND last_checked_at IS NOT NULL AND last_error IS NULL"),
+                   10, "a monitor check by the role")
+        assert not [e for e in d.entries() if e.get("level") in ("warning", "error")], \
+            [e for e in d.entries() if e.get("level") in ("warning", "error")]
+        query(jobs_db, "SELECT ml.drop_monitor('as_role')")
+        query(jobs_db, "SELECT ml.drop_schedule(%s)", (schedule,))
+    finally:
+        d.stop()
+
+
 def test_job_endpoints_errors(daemons, auth):
     d = daemons()
     assert requests.get(d.url + "/v1/projects/nobody/runs", headers=auth).status_code == 404
