@@ -135,16 +135,23 @@ scoring_encoder(ScoringModel *sm, const char *function, const char *what)
 	return sm->encoder;
 }
 
-/* Encodes a row with the model's preprocessing into buffer (PGSCORE_MAX_FEATURES). */
-const double *
-scoring_encode_record(ScoringModel *sm, HeapTupleHeader rec, double *buffer, const char *function,
-					  const char *what)
+/* The encoder, for a vector that fits a PGSCORE_MAX_FEATURES buffer. */
+static RowEncoder *
+buffer_encoder(ScoringModel *sm, const char *function, const char *what)
 {
 	RowEncoder *enc = scoring_encoder(sm, function, what);
 
 	if (enc->features > PGSCORE_MAX_FEATURES)
 		elog(ERROR, "%s: %d encoded features", function, enc->features);
-	row_encoder_encode_record(enc, rec, buffer, function);
+	return enc;
+}
+
+/* Encodes a row with the model's preprocessing into buffer (PGSCORE_MAX_FEATURES). */
+const double *
+scoring_encode_record(ScoringModel *sm, HeapTupleHeader rec, double *buffer, const char *function,
+					  const char *what)
+{
+	row_encoder_encode_record(buffer_encoder(sm, function, what), rec, buffer, function);
 	return buffer;
 }
 
@@ -153,10 +160,6 @@ const double *
 scoring_encode_jsonb(ScoringModel *sm, Jsonb *object, double *buffer, const char *function,
 					 const char *what)
 {
-	RowEncoder *enc = scoring_encoder(sm, function, what);
-
-	if (enc->features > PGSCORE_MAX_FEATURES)
-		elog(ERROR, "%s: %d encoded features", function, enc->features);
-	row_encoder_encode_jsonb(enc, object, buffer, function);
+	row_encoder_encode_jsonb(buffer_encoder(sm, function, what), object, buffer, function);
 	return buffer;
 }

@@ -21,16 +21,25 @@ def dsn(dbname):
     )
 
 
+def create_database(name):
+    """A fresh database `name` with the extension (dropped first if left over); its DSN."""
+    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    with psycopg.connect(dsn(name), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pgscore")
+    return dsn(name)
+
+
+def drop_database(name):
+    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(scope="session")
 def database():
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {TEST_DB}")
-    with psycopg.connect(dsn(TEST_DB), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION pgscore")
-    yield dsn(TEST_DB)
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+    yield create_database(TEST_DB)
+    drop_database(TEST_DB)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import dsn
+from conftest import create_database, dsn
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("PGSCORE_BIN", ROOT / ".build" / "release" / "pgscore"))
@@ -32,11 +32,7 @@ def database_url(dbname, user=None):
 
 def make_database(name):
     """A database with the extension, the heart data, a labelled view and two versions of 'heart'."""
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    with psycopg.connect(dsn(name), autocommit=True) as c:
-        c.execute("CREATE EXTENSION pgscore")
+    with psycopg.connect(create_database(name), autocommit=True) as c:
         c.execute("""CREATE TABLE heart_raw (age float8, sex float8, cp float8, trestbps float8, chol float8,
                        fbs float8, restecg float8, thalach float8, exang float8, oldpeak float8, slope float8,
                        ca text, thal text, num int)""")
@@ -46,11 +42,6 @@ def make_database(name):
         c.execute("SELECT ml.train('heart', 'heart_labelled', 'sick', exclude => ARRAY['num'])")
         c.execute("SELECT ml.create_project('empty', 'classification')")
     return dsn(name)
-
-
-def drop_database(name):
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def run_cli(*args, dbname=GATEWAY_DB):

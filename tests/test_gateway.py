@@ -22,8 +22,8 @@ import psycopg
 import pytest
 import requests
 
-from daemon_helpers import (FEATURES, GATEWAY_DB, PATIENT, ROOT, Daemon, create_key, drop_database, make_database,
-                            run_cli)
+from conftest import drop_database
+from daemon_helpers import FEATURES, GATEWAY_DB, PATIENT, ROOT, Daemon, create_key, make_database, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 import requests
 
-from daemon_helpers import FEATURES, Daemon, create_key, drop_database, make_database
+from conftest import drop_database
+from daemon_helpers import FEATURES, Daemon, create_key, make_database
 
 JOBS_DB = "pgscore_jobs"
 HEART_PARAMS = {"source": "heart_labelled", "label": "sick", "exclude": ["num"]}

@@ -5,7 +5,6 @@
 import psycopg
 import pytest
 
-from conftest import dsn
 
 HEART = "data/heart/processed.cleveland.data"
 COLUMNS = "age, sex, cp, trestbps, chol, fbs, restecg, thalach, exang, oldpeak, slope, ca, thal, num"

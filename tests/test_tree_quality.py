@@ -23,7 +23,7 @@ import pathlib
 import psycopg
 import pytest
 
-from conftest import dsn
+from conftest import create_database, drop_database
 
 DB = "pgscore_pytest_tree_quality"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -35,14 +35,8 @@ TOLERANCE = 0.01
 
 @pytest.fixture(scope="module")
 def db():
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DB}")
-    with psycopg.connect(dsn(DB), autocommit=True) as c:
-        c.execute("CREATE EXTENSION pgscore")
-    yield dsn(DB)
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    yield create_database(DB)
+    drop_database(DB)
 
 
 def roc_auc(labels, scores):

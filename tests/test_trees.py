@@ -18,7 +18,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import dsn
+from conftest import create_database, drop_database, dsn
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier  # noqa: E402
@@ -30,11 +30,7 @@ HEART = pathlib.Path(__file__).resolve().parent.parent / "data" / "heart" / "pro
 
 @pytest.fixture(scope="module")
 def db():
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DB}")
-    with psycopg.connect(dsn(DB), autocommit=True) as c:
-        c.execute("CREATE EXTENSION pgscore")
+    with psycopg.connect(create_database(DB), autocommit=True) as c:
         c.execute("CREATE TABLE heart (id int, f float8[], num int, thalach float8)")
         rows = []
         for i, line in enumerate(HEART.read_text().split()):
@@ -44,8 +40,7 @@ def db():
             for r in rows:
                 cp.write_row(r)
     yield dsn(DB)
-    with psycopg.connect(dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    drop_database(DB)
 
 
 def heart_arrays(c, complete=True):

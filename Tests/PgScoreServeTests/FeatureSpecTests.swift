@@ -26,10 +26,6 @@ import Testing
         #expect(spec.check(["age": 1, "ca": ["x"], "smoker": false, "colour \"x\"": [:] as JSONValue]).invalid.count == 2)
     }
 
-    @Test func buildsAQuotedRecordDefinition() {
-        #expect(spec.recordDefinition == #""age" float8, "ca" text, "smoker" boolean, "colour ""x""" text"#)
-    }
-
     @Test func readsTheSpecQuerysJSON() throws {
         let read = try FeatureSpec(
             project: "heart", version: 1, modelID: 2, task: "classification", classesJSON: #"[false, true]"#,

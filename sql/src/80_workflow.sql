@@ -96,6 +96,28 @@ COMMENT ON FUNCTION ml.set_deploy_policy(text, text) IS
 
 -- ---------------------------------------------------------------- ml.train
 
+-- The FROM item for a source: a query in parentheses, or a table or view name resolved
+-- in the caller's search_path and written schema-qualified (the same relation from any
+-- search_path later: recorded with a version, queued for the daemon).
+CREATE FUNCTION ml._source_sql(fn text, source text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  src text;
+BEGIN
+  IF source ~* '^\s*(select|with|values|table)\M' THEN
+    RETURN '(' || source || ')';
+  END IF;
+  SELECT format('%I.%I', n.nspname, c.relname) INTO src
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = to_regclass(source);
+  IF src IS NULL THEN
+    RAISE EXCEPTION '%: source "%" is not a table, a view or a query', fn, source
+      USING ERRCODE = 'undefined_table',
+            HINT = 'Pass a table or view name, or a query starting with SELECT, WITH, VALUES or TABLE.';
+  END IF;
+  RETURN src;
+END $$;
+
 CREATE FUNCTION ml.train(
     project       text,
     source        text,
@@ -168,15 +190,7 @@ BEGIN
   opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories';
 
   -- the source: a query, or a table or view name
-  IF source ~* '^\s*(select|with|values|table)\M' THEN
-    src := '(' || source || ')';
-  ELSIF to_regclass(source) IS NOT NULL THEN
-    src := to_regclass(source)::text;
-  ELSE
-    RAISE EXCEPTION 'ml.train: source "%" is not a table, a view or a query', source
-      USING ERRCODE = 'undefined_table',
-            HINT = 'Pass a table or view name, or a query starting with SELECT, WITH, VALUES or TABLE.';
-  END IF;
+  src := ml._source_sql('ml.train', source);
 
   -- the columns, through an empty copy
   IF to_regclass('pg_temp.pgscore_train_data') IS NOT NULL THEN
@@ -383,9 +397,7 @@ BEGIN
   v.features := features;
   -- a table or view is recorded schema-qualified, as resolved now: a retrain by the daemon
   -- (ml.enqueue_run falls back on this) must read the same relation from any search_path
-  v.source := coalesce((SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                          JOIN pg_namespace n ON n.oid = c.relnamespace
-                         WHERE c.oid = to_regclass(source) AND src NOT LIKE '(%'), source);
+  v.source := CASE WHEN left(src, 1) = '(' THEN source ELSE src END;
   v.train_rows := n_total - n_test;
   v.test_rows := n_test;
   v.fingerprint := fingerprint;
@@ -525,13 +537,7 @@ DECLARE
   task text;
 BEGIN
   m := ml._version_model(project, version, 'ml.evaluate');
-  IF source ~* '^\s*(select|with|values|table)\M' THEN
-    src := '(' || source || ')';
-  ELSIF to_regclass(source) IS NOT NULL THEN
-    src := to_regclass(source)::text;
-  ELSE
-    RAISE EXCEPTION 'ml.evaluate: source "%" is not a table, a view or a query', source USING ERRCODE = 'undefined_table';
-  END IF;
+  src := ml._source_sql('ml.evaluate', source);
   task := (SELECT p.task FROM ml.projects p WHERE p.name = project);
   BEGIN
     EXECUTE format('SELECT s.%I FROM %s s LIMIT 0', m.label, src);

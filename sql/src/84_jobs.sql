@@ -425,17 +425,9 @@ DECLARE
   source text := params ->> 'source';
   src    text;
 BEGIN
-  IF source ~* '^\s*(select|with|values|table)\M' THEN
-    src := '(' || source || ')';
-  ELSIF to_regclass(source) IS NOT NULL THEN
-    SELECT format('%I.%I', n.nspname, c.relname) INTO src
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = to_regclass(source);
+  src := ml._source_sql(fn, source);
+  IF left(src, 1) <> '(' THEN
     params := params || jsonb_build_object('source', src);
-  ELSE
-    RAISE EXCEPTION '%: source "%" is not a table, a view or a query', fn, source
-      USING ERRCODE = 'undefined_table',
-            HINT = 'Pass a table or view name, or a query starting with SELECT, WITH, VALUES or TABLE.';
   END IF;
   BEGIN
     EXECUTE format('SELECT s.%I FROM %s s LIMIT 0', params ->> 'label', src);

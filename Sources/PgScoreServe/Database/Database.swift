@@ -90,11 +90,6 @@ struct Database: Sendable {
 extension Database {
     /// PostgresNIO logs each query at debug level through this.
     static let queryLogger = Logger(label: "pgscore.sql")
-
-    /// `name` as a quoted SQL identifier.
-    static func quoteIdentifier(_ name: String) -> String {
-        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
 }
 
 extension PostgresConnection {

@@ -1,7 +1,7 @@
 import NIOConcurrencyHelpers
 /// The columns a deployed version reads, from its model's preprocessing
 /// (`ml.describe(model)->'info'->'preprocess'->'columns'`): what a JSON object must hold
-/// to be scored, and the column list that turns it into a row (`jsonb_to_record`).
+/// to be scored by `ml.predict(project, jsonb)`, checked here to name every bad feature.
 struct FeatureSpec: Sendable, Equatable {
     struct Column: Sendable, Equatable {
         let name: String
@@ -10,7 +10,7 @@ struct FeatureSpec: Sendable, Equatable {
         /// `numeric` or `categorical`
         let kind: String
 
-        /// The type the JSON value is read as. The row encoder reads any number type as a
+        /// The kind of JSON value the column takes. The encoder reads any number type as a
         /// number and any other type as text, so three suffice.
         var sqlType: String {
             switch declaredType {
@@ -29,11 +29,6 @@ struct FeatureSpec: Sendable, Equatable {
     /// Class labels as ml.predict writes them, in the order of ml.predict_proba.
     let classes: [String]
     let columns: [Column]
-
-    /// `jsonb_to_record(...) AS r(<this>)`
-    var recordDefinition: String {
-        columns.map { "\(Database.quoteIdentifier($0.name)) \($0.sqlType)" }.joined(separator: ", ")
-    }
 
     var featureNames: [String] { columns.map(\.name) }
 
