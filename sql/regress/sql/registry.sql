@@ -102,6 +102,18 @@ SELECT pg_temp.try($$SELECT ml.train('x', 'heart_labelled', 'sick', 'random_fore
 SELECT pg_temp.try($$SELECT ml.train('x', 'heart_labelled', 'sick', hyperparams => '{"l2": "lots"}')$$);
 SELECT pg_temp.try($$SELECT ml.predict('heart', ROW(63.0, 1.0))$$);
 SELECT pg_temp.try($$SELECT ml.predict('heart', ARRAY[1.0, 2.0])$$);
+-- the JSON form (what the REST gateway runs): the same answers as the row form; null is
+-- a missing value, extra keys are ignored; a missing key, a non-object, a nested value fail
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE ml.predict('heart', to_jsonb(h)) = ml.predict('heart', h)) AS json_form_agrees,
+       count(*) FILTER (WHERE ml.predict_proba('heart', to_jsonb(h) || '{"extra": [1]}') = ml.predict_proba('heart', h)) AS extra_keys_ignored
+  FROM heart_raw h;
+SELECT ml.predict('heart', to_jsonb(h) || '{"chol": null}') IS NOT NULL AS null_is_missing FROM heart_raw h LIMIT 1;
+SELECT pg_temp.try($$SELECT ml.predict('heart', '{"age": 63}'::jsonb)$$);
+SELECT pg_temp.try($$SELECT ml.predict('heart', '[63, 1]'::jsonb)$$);
+SELECT pg_temp.try($$SELECT ml.predict('heart', '"63"'::jsonb)$$);
+SELECT pg_temp.try($$SELECT ml.predict_proba('heart', (SELECT to_jsonb(h) || '{"sex": {"m": 1}}' FROM heart_raw h LIMIT 1))$$);
+SELECT pg_temp.try($$SELECT ml.predict('heart', (SELECT to_jsonb(h) || '{"age": "old"}' FROM heart_raw h LIMIT 1))$$);
 SELECT pg_temp.try($$SELECT ml.deploy('heart', 'version', 99)$$);
 SELECT pg_temp.try($$SELECT ml.deploy('heart_again', 'rollback')$$);
 SELECT pg_temp.try($$SELECT ml.deploy('heart', 'sideways')$$);
