@@ -50,6 +50,7 @@ def test_predict_role_scores_but_cannot_train_or_deploy(heart):
         admin.execute("DROP ROLE IF EXISTS pgscore_app")
         admin.execute("CREATE ROLE pgscore_app LOGIN")
         admin.execute("SELECT ml.grant_predict('pgscore_app')")
+        admin.execute("SELECT ml.grant_project('sessions', 'pgscore_app', 'predict')")
         admin.execute("GRANT SELECT ON heart_reg TO pgscore_app")
     try:
         with psycopg.connect(heart + " user=pgscore_app", autocommit=True) as app:
@@ -80,6 +81,7 @@ def test_trainer_role_trains_and_deploys_with_its_own_rights(heart):
                 t.execute("SELECT ml.train('secret', 'secret_rows', 'y')")   # no rights on the source
         with psycopg.connect(heart, autocommit=True) as admin:
             admin.execute("GRANT SELECT ON heart_reg TO pgscore_trainer")
+            admin.execute("SELECT ml.grant_project('sessions', 'pgscore_trainer', 'deploy')")
         with psycopg.connect(heart + " user=pgscore_trainer", autocommit=True) as t:
             v = t.execute("SELECT (ml.train('sessions', 'SELECT *, num > 0 AS sick FROM heart_reg', 'sick', "
                           "exclude => ARRAY['num'], test_fraction => 0)).version").fetchone()[0]

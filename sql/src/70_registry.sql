@@ -10,10 +10,13 @@ CREATE TABLE ml.projects (
     deploy_policy text NOT NULL DEFAULT 'best_score'
                   CHECK (deploy_policy IN ('best_score', 'most_recent', 'manual')),
     created_at    timestamptz NOT NULL DEFAULT now(),
-    created_by    name NOT NULL DEFAULT current_user
+    created_by    name NOT NULL DEFAULT session_user,
+    owner         name NOT NULL DEFAULT session_user
 );
+COMMENT ON COLUMN ml.projects.owner IS
+  'the role that created the project (or was given it): admin on it, with its members; others need ml.grant_project';
 COMMENT ON TABLE ml.projects IS
-  'A named model slot ("heart"). deploy_policy decides whether ml.train deploys its new version: best_score (if it beats the deployed one on the key metric), most_recent (always) or manual (never).';
+  'A named model slot ("heart"). deploy_policy decides whether ml.train deploys its new version: best_score (if it beats the deployed one on the key metric), most_recent (always) or manual (never). Rows are visible to the roles with a right on the project (row-level security).';
 
 CREATE TABLE ml.models (
     id              bigserial PRIMARY KEY,

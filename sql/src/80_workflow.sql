@@ -1,8 +1,10 @@
 -- ---------------------------------------------------------------- workflows
--- ml.train / ml.deploy / ml.evaluate / ml.export / ml.score_on_insert. They run with
--- the caller's rights (ml.train reads the source as the caller); the registry tables
--- are written only through the SECURITY DEFINER helpers below, which trainer roles
--- may call (ml.grant_train).
+-- ml.train / ml.deploy / ml.evaluate / ml.export / ml.score_on_insert.
+-- ml.train and ml.deploy are SECURITY DEFINER: they check the acting role's right on
+-- the project (72_rights.sql), compute what they record themselves (metrics, score, who)
+-- and write the registry; ml.train evaluates the source only through ml._read_as, with
+-- the rights of the role the source belongs to. The helpers that write the registry are
+-- granted to no one.
 
 CREATE TYPE ml.training_result AS (
     project    text,
@@ -26,15 +28,16 @@ LANGUAGE sql IMMUTABLE AS $$
            WHEN 'gradient_boosting' THEN 'gradient_boosting' WHEN 'gbt' THEN 'gradient_boosting'
          END $$;
 
--- writes one version; creates the project on first use
-CREATE FUNCTION ml._record_version(project text, task text, trained_by name, v ml.models)
+-- writes one version; creates the project on first use, owned by the acting role
+CREATE FUNCTION ml._record_version(project text, task text, v ml.models)
 RETURNS ml.models
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   p ml.projects;
   r ml.models;
+  trained_by name := ml._acting_role();
 BEGIN
-  INSERT INTO ml.projects (name, task, created_by) VALUES (project, task, trained_by)
+  INSERT INTO ml.projects (name, task, created_by, owner) VALUES (project, task, trained_by, trained_by)
     ON CONFLICT (name) DO NOTHING;
   SELECT * INTO p FROM ml.projects WHERE name = project FOR UPDATE;   -- serialises version numbers
   IF p.task <> task THEN
@@ -50,7 +53,7 @@ BEGIN
   RETURN r;
 END $$;
 
-CREATE FUNCTION ml._record_deployment(project text, version int, strategy text, reason text, deployed_by name)
+CREATE FUNCTION ml._record_deployment(project text, version int, strategy text, reason text)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -70,7 +73,7 @@ BEGIN
   END IF;
   SELECT d.version INTO current_version FROM ml.deployments d WHERE d.project_id = p.id ORDER BY d.id DESC LIMIT 1;
   INSERT INTO ml.deployments (project_id, model_id, version, strategy, replaced_version, reason, deployed_by)
-  VALUES (p.id, m.id, m.version, strategy, current_version, reason, deployed_by);
+  VALUES (p.id, m.id, m.version, strategy, current_version, reason, ml._acting_role());
   RETURN m.version;
 END $$;
 
@@ -78,45 +81,22 @@ CREATE FUNCTION ml.create_project(name text, task text, deploy_policy text DEFAU
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  INSERT INTO ml.projects (name, task, deploy_policy, created_by) VALUES (name, task, deploy_policy, session_user);
+  INSERT INTO ml.projects (name, task, deploy_policy, created_by, owner)
+  VALUES (name, task, deploy_policy, ml._acting_role(), ml._acting_role());
 END $$;
 COMMENT ON FUNCTION ml.create_project(text, text, text) IS
-  'Creates a project ahead of training: task classification or regression, deploy policy best_score | most_recent | manual. ml.train creates one with the defaults when missing.';
+  'Creates a project ahead of training, owned by the calling role: task classification or regression, deploy policy best_score | most_recent | manual. ml.train creates one with the defaults when missing.';
 
 CREATE FUNCTION ml.set_deploy_policy(project text, deploy_policy text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  PERFORM ml._require('ml.set_deploy_policy', project, 'admin');
   UPDATE ml.projects SET deploy_policy = set_deploy_policy.deploy_policy WHERE name = project;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'project "%" does not exist', project USING ERRCODE = 'undefined_object';
-  END IF;
 END $$;
 COMMENT ON FUNCTION ml.set_deploy_policy(text, text) IS
   'Whether ml.train deploys its new version: best_score (when it beats the deployed one), most_recent (always) or manual (never).';
 
 -- ---------------------------------------------------------------- ml.train
-
--- The FROM item for a source: a query in parentheses, or a table or view name resolved
--- in the caller's search_path and written schema-qualified (the same relation from any
--- search_path later: recorded with a version, queued for the daemon).
-CREATE FUNCTION ml._source_sql(fn text, source text) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-  src text;
-BEGIN
-  IF source ~* '^\s*(select|with|values|table)\M' THEN
-    RETURN '(' || source || ')';
-  END IF;
-  SELECT format('%I.%I', n.nspname, c.relname) INTO src
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.oid = to_regclass(source);
-  IF src IS NULL THEN
-    RAISE EXCEPTION '%: source "%" is not a table, a view or a query', fn, source
-      USING ERRCODE = 'undefined_table',
-            HINT = 'Pass a table or view name, or a query starting with SELECT, WITH, VALUES or TABLE.';
-  END IF;
-  RETURN src;
-END $$;
 
 CREATE FUNCTION ml.train(
     project       text,
@@ -127,12 +107,15 @@ CREATE FUNCTION ml.train(
     test_fraction float8 DEFAULT 0.25,
     seed          int DEFAULT 42,
     exclude       text[] DEFAULT '{}',
-    deploy        text DEFAULT NULL)
+    deploy        text DEFAULT NULL,
+    search_path   text DEFAULT current_setting('search_path'))
 RETURNS ml.training_result
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   started      timestamptz := clock_timestamp();
+  who          name := ml._acting_role();
   src          text;
+  user_src     text;
   numeric_re   constant text := '^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$';
   markers      constant text[] := ARRAY['?', '', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', '-'];
   col          record;
@@ -189,26 +172,33 @@ BEGIN
   END IF;
   opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories';
 
-  -- the source: a query, or a table or view name
-  src := ml._source_sql('ml.train', source);
-
-  -- the columns, through an empty copy
-  IF to_regclass('pg_temp.pgscore_train_data') IS NOT NULL THEN
-    DROP TABLE pg_temp.pgscore_train_data;
+  IF EXISTS (SELECT 1 FROM ml.projects p WHERE p.name = project) THEN
+    PERFORM ml._require('ml.train', project, 'train');
+  ELSE
+    PERFORM ml._check_project('ml.train', project);
   END IF;
-  EXECUTE format('CREATE TEMP TABLE pgscore_train_data AS SELECT * FROM %s s LIMIT 0', src);
+
+  -- the source (a query, or a table or view name in the caller's search_path), read once
+  -- into a temporary table with the rights of the role it belongs to; from here on only
+  -- plain values are read
+  user_src := ml._source_sql('ml.train', source, search_path);
+  IF to_regclass('pg_temp.pgscore_train_raw') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_raw; END IF;
+  IF to_regclass('pg_temp.pgscore_train_data') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_data; END IF;
+  PERFORM ml._read_as(ml._source_reader('ml.train', user_src, who), search_path,
+                      format('SELECT * FROM %s s', user_src), 'pgscore_train_raw');
+  src := 'pg_temp.pgscore_train_raw';
   SELECT a.atttypid::regtype, t.typcategory INTO label_type, label_cat
     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-   WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass AND a.attname = label
+   WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass AND a.attname = label
      AND a.attnum > 0 AND NOT a.attisdropped;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'ml.train: label column "%" is not in the source', label
       USING ERRCODE = 'undefined_column',
             HINT = 'Columns: ' || (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-                                   WHERE attrelid = 'pg_temp.pgscore_train_data'::regclass AND attnum > 0 AND NOT attisdropped);
+                                   WHERE attrelid = 'pg_temp.pgscore_train_raw'::regclass AND attnum > 0 AND NOT attisdropped);
   END IF;
   SELECT array_agg(e) INTO bad FROM unnest(exclude) e
-   WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass
+   WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass
                         AND a.attname = e AND a.attnum > 0 AND NOT a.attisdropped);
   IF bad IS NOT NULL THEN
     RAISE EXCEPTION 'ml.train: excluded column(s) % are not in the source', array_to_string(bad, ', ')
@@ -257,7 +247,6 @@ BEGIN
 
   -- the data, with a reproducible split (stratified by label for classification):
   -- each row's place comes from a hash of its content and the seed
-  DROP TABLE pg_temp.pgscore_train_data;
   EXECUTE format($q$
     CREATE TEMP TABLE pgscore_train_data AS
     SELECT s.*, (row_number() OVER w) <= round(count(*) OVER g * %s) AS pgscore_test__
@@ -266,6 +255,7 @@ BEGIN
     test_fraction, src, label,
     CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END,
     CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END, seed);
+  DROP TABLE pg_temp.pgscore_train_raw;
   SELECT count(*), count(*) FILTER (WHERE pgscore_test__) INTO n_total, n_test FROM pg_temp.pgscore_train_data;
   IF n_total = 0 THEN
     RAISE EXCEPTION 'ml.train: the source has no rows with a label'
@@ -397,7 +387,7 @@ BEGIN
   v.features := features;
   -- a table or view is recorded schema-qualified, as resolved now: a retrain by the daemon
   -- (ml.enqueue_run falls back on this) must read the same relation from any search_path
-  v.source := CASE WHEN left(src, 1) = '(' THEN source ELSE src END;
+  v.source := CASE WHEN left(user_src, 1) = '(' THEN source ELSE user_src END;
   v.train_rows := n_total - n_test;
   v.test_rows := n_test;
   v.fingerprint := fingerprint;
@@ -410,7 +400,7 @@ BEGIN
   v.duration_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
   v.pgscore_version := (SELECT extversion FROM pg_extension WHERE extname = 'pgscore');
   v.model := model;
-  v := ml._record_version(project, task, current_user, v);
+  v := ml._record_version(project, task, v);
   DROP TABLE pg_temp.pgscore_train_data;
 
   -- deploy by the project's policy, or by this call's override
@@ -430,31 +420,27 @@ BEGIN
               CASE WHEN has_deployed IS NULL THEN 'first version of the project'
                    WHEN deploy = 'most_recent' THEN 'deploy => most_recent'
                    WHEN policy = 'most_recent' THEN 'policy most_recent'
-                   ELSE format('%s %s beats the deployed %s', key, round(score::numeric, 4), round(deployed_score::numeric, 4)) END,
-              current_user);
+                   ELSE format('%s %s beats the deployed %s', key, round(score::numeric, 4), round(deployed_score::numeric, 4)) END);
   END IF;
 
   result := (project, v.version, algo, key, score, deploy_it, metrics);
   RETURN result;
 END $$;
-COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text) IS
-  'Trains a new version of a project from a table, view or query: learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing, one-hot categories), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
+COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text) IS
+  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing, one-hot categories), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
 
 -- ---------------------------------------------------------------- ml.deploy
 
 CREATE FUNCTION ml.deploy(project text, strategy text DEFAULT 'best_score', version int DEFAULT NULL)
 RETURNS int
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   p ml.projects;
   target int;
   cur record;
   why text;
 BEGIN
-  SELECT * INTO p FROM ml.projects WHERE name = project;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'ml.deploy: project "%" does not exist', project USING ERRCODE = 'undefined_object';
-  END IF;
+  p := ml._require('ml.deploy', project, 'deploy');
   IF version IS NOT NULL AND strategy IN ('best_score', 'version') THEN
     strategy := 'version';
   END IF;
@@ -498,10 +484,10 @@ BEGIN
     RAISE EXCEPTION 'ml.deploy: project "%" has no version to deploy', project
       USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Train one with ml.train.';
   END IF;
-  RETURN ml._record_deployment(project, target, strategy, why, current_user);
+  RETURN ml._record_deployment(project, target, strategy, why);
 END $$;
 COMMENT ON FUNCTION ml.deploy(text, text, int) IS
-  'Makes a version serve: strategy best_score (highest key metric on its test split), most_recent, rollback (to the version the current one replaced), or a version number. Appends to ml.deployments and returns the version.';
+  'Makes a version serve: strategy best_score (highest key metric on its test split), most_recent, rollback (to the version the current one replaced), or a version number. Needs the deploy right on the project. Appends to ml.deployments (deployed_by: the calling role) and returns the version.';
 
 -- ---------------------------------------------------------------- evaluate, export
 
@@ -636,36 +622,35 @@ COMMENT ON FUNCTION ml.drop_scoring(regclass, text) IS 'Removes the scoring trig
 CREATE FUNCTION ml.grant_predict(role name) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE format('GRANT USAGE ON SCHEMA ml TO %I', role);
-  EXECUTE format('GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.versions, ml.project_overview, ml.deployment_history TO %I', role);
+  EXECUTE format('GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.project_grants, ml.versions, ml.project_overview, '
+                 'ml.deployment_history TO %I', role);
 END $$;
 COMMENT ON FUNCTION ml.grant_predict(name) IS
-  'Lets a role score: ml.predict / ml.predict_proba by project, reading the registry; no training or deployment.';
+  'Lets a role score: ml.predict / ml.predict_proba by project, reading the registry; no training or deployment. It sees only the projects it owns or has a grant on (ml.grant_project).';
 
 CREATE FUNCTION ml.grant_train(role name) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM ml.grant_predict(role);
-  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text), '
+  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text), '
                  'ml.deploy(text, text, int), ml.evaluate(text, text, int), ml.export(text, int, text), '
                  'ml.score_on_insert(regclass, text, text, text), ml.drop_scoring(regclass, text), '
                  'ml.create_project(text, text, text), ml.set_deploy_policy(text, text), '
-                 'ml._record_version(text, text, name, ml.models), ml._record_deployment(text, int, text, text, name) TO %I', role);
+                 'ml.grant_project(text, name, text), ml.revoke_project(text, name) TO %I', role);
   -- schedules, event-driven training and queued runs (84_jobs.sql)
-  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.enqueue_run(text, jsonb, text, text), '
-                 'ml.schedule(text, text, jsonb, text, int, interval), ml.pause_schedule(bigint), '
+  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.enqueue_run(text, jsonb, text, text, text), '
+                 'ml.schedule(text, text, jsonb, text, int, interval, text), ml.pause_schedule(bigint), '
                  'ml.resume_schedule(bigint), ml.drop_schedule(bigint), '
-                 'ml.train_on_events(text, regclass, jsonb, int, interval, text), ml.stop_training_on_events(text), '
-                 'ml.add_records(text, jsonb), ml._known_params(text), ml._queue_run(text, jsonb, text, text, text), '
-                 'ml._insert_schedule(text, interval, text, jsonb, text, int, interval, timestamptz), '
-                 'ml._save_event_policy(text, regclass, jsonb, int, interval, text), ml._delete_event_policy(text), '
-                 'ml._queue_training_event() TO %I', role);
+                 'ml.train_on_events(text, regclass, jsonb, int, interval, text, text), ml.stop_training_on_events(text), '
+                 'ml.add_records(text, jsonb) TO %I', role);
   EXECUTE format('GRANT SELECT ON ml.schedules, ml.training_runs, ml.event_policies, ml.training_events, '
                  'ml.run_history, ml.schedule_overview TO %I', role);
 END $$;
 COMMENT ON FUNCTION ml.grant_train(name) IS
-  'Lets a role train, evaluate, export and deploy (and score), schedule training, train on events and queue runs. Training reads the source with the role''s own rights (runs of the daemon: with the daemon''s).';
+  'Lets a role call the training functions: train, evaluate, export, deploy, schedule, train on events, queue runs, grant projects. What it may do to a project is decided by its right on it (owner, or ml.grant_project). Training reads the source with the rights of the role the source belongs to, also when the daemon runs it.';
 
-REVOKE EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text), ml.deploy(text, text, int),
+REVOKE EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text), ml.deploy(text, text, int),
   ml.evaluate(text, text, int), ml.export(text, int, text), ml.score_on_insert(regclass, text, text, text),
   ml.drop_scoring(regclass, text), ml.create_project(text, text, text), ml.set_deploy_policy(text, text),
-  ml._record_version(text, text, name, ml.models), ml._record_deployment(text, int, text, text, name),
+  ml._record_version(text, text, ml.models), ml._record_deployment(text, int, text, text),
+  ml.grant_project(text, name, text), ml.revoke_project(text, name),
   ml.grant_predict(name), ml.grant_train(name) FROM PUBLIC;

@@ -34,10 +34,14 @@
 -- backoff being the schedule's retry_backoff (30 seconds for other runs). The failed
 -- run itself stays in the history.
 --
--- Rights. claim_run, fail_run and the bookkeeping run SECURITY DEFINER; ml.train
--- (inside execute_run) runs with the rights of the daemon's role, so a run reads its
--- source as that role: give it SELECT only on what may be trained on. Functions that
--- take a source check, as their caller, that it exists, can be read and has the label.
+-- Rights. Every run records the role it is for (requested_by: who queued it, or who made
+-- its schedule, event policy or monitor) and the search_path its names were written in.
+-- ml.execute_run trains for that role: rights are checked and recorded as it
+-- (ml._acting_role), and the source is read with the rights of the role it belongs to
+-- (ml._source_reader, ml._read_as: never the daemon's). Queue, schedule and event-policy
+-- functions are SECURITY DEFINER: they need the train right on the project and check,
+-- with the requester's rights, that the source can be read and has the label; the
+-- helpers they call are granted to no one.
 
 CREATE TABLE ml.schedules (
     id            bigserial PRIMARY KEY,
@@ -52,6 +56,7 @@ CREATE TABLE ml.schedules (
     max_attempts  int NOT NULL DEFAULT 3 CHECK (max_attempts >= 1),
     retry_backoff interval NOT NULL DEFAULT '30 seconds' CHECK (retry_backoff >= interval '0'),
     created_by    name NOT NULL DEFAULT session_user,
+    search_path   text,
     created_at    timestamptz NOT NULL DEFAULT now(),
     CHECK ((every IS NULL) <> (cron IS NULL))
 );
@@ -85,6 +90,8 @@ CREATE TABLE ml.training_runs (
     deployed     boolean,
     reason       text,
     missed       int NOT NULL DEFAULT 0,
+    requested_by name NOT NULL DEFAULT session_user,
+    search_path  text,
     UNIQUE (schedule_id, due_at, attempt)
 );
 CREATE INDEX ON ml.training_runs (project, id);
@@ -92,6 +99,7 @@ CREATE INDEX ON ml.training_runs (id) WHERE status IN ('queued', 'running');
 COMMENT ON TABLE ml.training_runs IS
   'Training runs: manual (REST gateway, ml.enqueue_run), schedule, event or monitor. ml.train''s params, status (queued, running, succeeded, failed), the error of a failed run, the version it made with ml.train''s result, training rows and whether it deployed; for schedules the slot (due_at) and the slots it covers (missed); attempt / max_attempts / retry_of / not_before for retries; claimed_by and backend_pid of the daemon running it. UNIQUE (schedule_id, due_at, attempt): a slot never runs twice.';
 COMMENT ON COLUMN ml.training_runs.missed IS 'schedule slots that came due after due_at and before this run was queued, covered by it instead of running one by one';
+COMMENT ON COLUMN ml.training_runs.requested_by IS 'the role the run trains for: its rights on the project and on the source apply, and it is recorded as the version''s trainer';
 COMMENT ON COLUMN ml.training_runs.rows IS 'labelled rows ml.train read (training + test rows of the version)';
 
 CREATE TABLE ml.event_policies (
@@ -103,6 +111,7 @@ CREATE TABLE ml.event_policies (
     deploy     text NOT NULL DEFAULT 'project'
                CHECK (deploy IN ('project', 'best_score', 'most_recent', 'manual')),
     created_by name NOT NULL DEFAULT session_user,
+    search_path text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE ml.event_policies IS
@@ -417,24 +426,35 @@ BEGIN
   RETURN params;
 END $$;
 
--- runs as the caller: the source exists, the caller can read it, it has the label;
--- a table or view name comes back schema-qualified (the daemon's search_path may differ)
-CREATE FUNCTION ml._check_source(fn text, params jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+-- the source exists, the requester may read it and it has the label (checked by planning
+-- it with the rights of the role it belongs to); a table or view name comes back
+-- schema-qualified (the daemon's search_path differs)
+CREATE FUNCTION ml._check_source(fn text, params jsonb, requester name, search_path text) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  source text := params ->> 'source';
-  src    text;
+  src text := ml._source_sql(fn, params ->> 'source', search_path);
 BEGIN
-  src := ml._source_sql(fn, source);
   IF left(src, 1) <> '(' THEN
     params := params || jsonb_build_object('source', src);
   END IF;
   BEGIN
-    EXECUTE format('SELECT s.%I FROM %s s LIMIT 0', params ->> 'label', src);
+    PERFORM ml._read_as(ml._source_reader(fn, src, requester), search_path,
+                        format('SELECT s.%I FROM %s s', params ->> 'label', src), NULL);
   EXCEPTION WHEN undefined_column THEN
     RAISE EXCEPTION '%: label column "%" is not in the source', fn, params ->> 'label' USING ERRCODE = 'undefined_column';
   END;
   RETURN params;
+END $$;
+
+-- the project, if the acting role may train it; a project that does not exist yet is
+-- created by the run's ml.train, owned by the requester
+CREATE FUNCTION ml._require_train(fn text, project text) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM ml._check_project(fn, project);
+  IF EXISTS (SELECT 1 FROM ml.projects p WHERE p.name = project) THEN
+    PERFORM ml._require(fn, project, 'train');
+  END IF;
 END $$;
 
 -- the params of a project's last succeeded run, else of its schedule or event policy
@@ -460,7 +480,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 
 -- ---------------------------------------------------------------- queueing runs
 
-CREATE FUNCTION ml._queue_run(project text, params jsonb, kind text, reason text, request_id text) RETURNS bigint
+CREATE FUNCTION ml._queue_run(project text, params jsonb, kind text, reason text, request_id text,
+                              requested_by name, search_path text) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   id bigint;
@@ -471,19 +492,21 @@ BEGIN
     RAISE EXCEPTION 'ml.enqueue_run: kind must be manual, schedule, event or monitor, got "%"', kind
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  INSERT INTO ml.training_runs (project, params, kind, reason, request_id)
-  VALUES (project, params, kind, reason, request_id) RETURNING training_runs.id INTO id;
+  INSERT INTO ml.training_runs (project, params, kind, reason, request_id, requested_by, search_path)
+  VALUES (project, params, kind, reason, request_id, requested_by, search_path) RETURNING training_runs.id INTO id;
   PERFORM pg_notify('pgscore_jobs', project);
   RETURN id;
 END $$;
 
 CREATE FUNCTION ml.enqueue_run(project text, params jsonb DEFAULT NULL, kind text DEFAULT 'manual',
-                               reason text DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql AS $$
+                               reason text DEFAULT NULL, search_path text DEFAULT current_setting('search_path'))
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   known jsonb;
+  who   name := ml._acting_role();
 BEGIN
-  PERFORM ml._check_project('ml.enqueue_run', project);
+  PERFORM ml._require_train('ml.enqueue_run', project);
   known := ml._known_params(project);
   IF known IS NULL AND params IS NULL THEN
     RAISE EXCEPTION 'ml.enqueue_run: project "%" has no version, run, schedule or event policy to take params from', project
@@ -495,15 +518,12 @@ BEGIN
   END IF;
   -- a source or label named here is checked as the caller; inherited ones were accepted before
   -- (and may be unqualified names of another search_path)
-  IF params ?| ARRAY['source', 'label'] THEN
-    params := ml._check_source('ml.enqueue_run', ml._check_params('ml.enqueue_run', coalesce(known, '{}') || params));
-  ELSE
-    params := ml._check_params('ml.enqueue_run', coalesce(known, '{}') || coalesce(params, '{}'));
-  END IF;
-  RETURN ml._queue_run(project, params, kind, reason, NULL);
+  params := ml._check_source('ml.enqueue_run', ml._check_params('ml.enqueue_run', coalesce(known, '{}') || coalesce(params, '{}')),
+                             who, search_path);
+  RETURN ml._queue_run(project, params, kind, reason, NULL, who, search_path);
 END $$;
-COMMENT ON FUNCTION ml.enqueue_run(text, jsonb, text, text) IS
-  'Queues a training run for the daemon (NOTIFY pgscore_jobs) and returns its id. params: ml.train''s arguments as JSON ({"source", "label", "algorithm", "hyperparams", "test_fraction", "seed", "exclude", "deploy"}); keys left out (or NULL params) repeat the project''s last succeeded run, else its schedule, else its event policy, else its latest version''s recorded training (source, label, algorithm, hyperparams, split; the source''s other columns excluded) ("deploy" excepted); 22023 when there is none. kind: manual, schedule, event or monitor. A source or label given here is checked: the caller must be able to read it. The run reads the source as the daemon''s role.';
+COMMENT ON FUNCTION ml.enqueue_run(text, jsonb, text, text, text) IS
+  'Queues a training run for the daemon (NOTIFY pgscore_jobs) and returns its id. params: ml.train''s arguments as JSON ({"source", "label", "algorithm", "hyperparams", "test_fraction", "seed", "exclude", "deploy"}); keys left out (or NULL params) repeat the project''s last succeeded run, else its schedule, else its event policy, else its latest version''s recorded training (source, label, algorithm, hyperparams, split; the source''s other columns excluded) ("deploy" excepted); 22023 when there is none. kind: manual, schedule, event or monitor. Needs the train right on the project. The source is checked now, with the caller''s rights; the run trains for the caller (requested_by) and reads the source with the rights of the role it belongs to, never the daemon''s.';
 
 -- a failed run's retry, when it has attempts left; its id or NULL
 CREATE FUNCTION ml._queue_retry(r ml.training_runs) RETURNS bigint
@@ -517,10 +537,10 @@ BEGIN
   END IF;
   backoff := coalesce((SELECT s.retry_backoff FROM ml.schedules s WHERE s.id = r.schedule_id), interval '30 seconds');
   INSERT INTO ml.training_runs (project, params, request_id, kind, schedule_id, due_at, attempt, max_attempts,
-                                retry_of, not_before, missed, reason)
+                                retry_of, not_before, missed, reason, requested_by, search_path)
   VALUES (r.project, r.params, r.request_id, r.kind, r.schedule_id, r.due_at, r.attempt + 1, r.max_attempts,
           r.id, clock_timestamp() + backoff * power(2, r.attempt - 1), r.missed,
-          format('retry %s of %s: run %s failed', r.attempt + 1, r.max_attempts, r.id))
+          format('retry %s of %s: run %s failed', r.attempt + 1, r.max_attempts, r.id), r.requested_by, r.search_path)
   ON CONFLICT (schedule_id, due_at, attempt) DO NOTHING
   RETURNING training_runs.id INTO id;
   RETURN id;
@@ -529,7 +549,8 @@ END $$;
 -- ---------------------------------------------------------------- schedules
 
 CREATE FUNCTION ml._insert_schedule(project text, every interval, cron text, params jsonb, deploy text,
-                                    max_attempts int, retry_backoff interval, next_run_at timestamptz)
+                                    max_attempts int, retry_backoff interval, next_run_at timestamptz,
+                                    created_by name, search_path text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -541,24 +562,27 @@ BEGIN
   IF cron IS NOT NULL THEN
     PERFORM ml._cron_parse(cron);
   END IF;
-  INSERT INTO ml.schedules (project, every, cron, params, deploy, max_attempts, retry_backoff, next_run_at)
-  VALUES (project, every, cron, params, deploy, max_attempts, retry_backoff, next_run_at)
+  INSERT INTO ml.schedules (project, every, cron, params, deploy, max_attempts, retry_backoff, next_run_at,
+                            created_by, search_path)
+  VALUES (project, every, cron, params, deploy, max_attempts, retry_backoff, next_run_at, created_by, search_path)
   RETURNING schedules.id INTO id;
   PERFORM pg_notify('pgscore_jobs', project);
   RETURN id;
 END $$;
 
 CREATE FUNCTION ml.schedule(project text, every_or_cron text, params jsonb, deploy text DEFAULT 'project',
-                            max_attempts int DEFAULT 3, retry_backoff interval DEFAULT '30 seconds')
+                            max_attempts int DEFAULT 3, retry_backoff interval DEFAULT '30 seconds',
+                            search_path text DEFAULT current_setting('search_path'))
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  who   name := ml._acting_role();
   e     text := btrim(every_or_cron);
   every interval;
   cron  text;
   first timestamptz;
 BEGIN
-  PERFORM ml._check_project('ml.schedule', project);
+  PERFORM ml._require_train('ml.schedule', project);
   PERFORM ml._check_deploy('ml.schedule', deploy, true);
   IF max_attempts IS NULL OR max_attempts < 1 THEN
     RAISE EXCEPTION 'ml.schedule: max_attempts must be at least 1, got %', max_attempts USING ERRCODE = 'invalid_parameter_value';
@@ -591,11 +615,11 @@ BEGIN
     END IF;
     first := now() + every;
   END IF;
-  params := ml._check_source('ml.schedule', ml._check_params('ml.schedule', params));
-  RETURN ml._insert_schedule(project, every, cron, params, deploy, max_attempts, retry_backoff, first);
+  params := ml._check_source('ml.schedule', ml._check_params('ml.schedule', params), who, search_path);
+  RETURN ml._insert_schedule(project, every, cron, params, deploy, max_attempts, retry_backoff, first, who, search_path);
 END $$;
-COMMENT ON FUNCTION ml.schedule(text, text, jsonb, text, int, interval) IS
-  'Retrains a project periodically; returns the schedule id. every_or_cron: an interval (''1 hour'', ''30 seconds''; the first run one interval from now) or a 5-field cron expression in UTC (''0 3 * * mon-fri''). params: ml.train''s arguments as JSON, at least source and label. deploy: project (the project''s policy), best_score, most_recent or manual. A failed run is retried up to max_attempts in all, after retry_backoff, doubling. Slots missed while no daemon ran become one catch-up run (ml.training_runs.missed counts them).';
+COMMENT ON FUNCTION ml.schedule(text, text, jsonb, text, int, interval, text) IS
+  'Retrains a project periodically (needs the train right on it; each run trains for the schedule''s creator, with its rights); returns the schedule id. every_or_cron: an interval (''1 hour'', ''30 seconds''; the first run one interval from now) or a 5-field cron expression in UTC (''0 3 * * mon-fri''). params: ml.train''s arguments as JSON, at least source and label. deploy: project (the project''s policy), best_score, most_recent or manual. A failed run is retried up to max_attempts in all, after retry_backoff, doubling. Slots missed while no daemon ran become one catch-up run (ml.training_runs.missed counts them).';
 
 CREATE FUNCTION ml._schedule_row(fn text, id bigint) RETURNS ml.schedules
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -606,6 +630,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION '%: schedule % does not exist', fn, id USING ERRCODE = 'undefined_object';
   END IF;
+  PERFORM ml._require_train(fn, s.project);
   RETURN s;
 END $$;
 
@@ -677,7 +702,7 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
               ELSE 'ml_events_' || md5(project) END $$;
 
 CREATE FUNCTION ml._save_event_policy(project text, source regclass, params jsonb, after_rows int,
-                                      quiet interval, deploy text) RETURNS regclass
+                                      quiet interval, deploy text, created_by name, search_path text) RETURNS regclass
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   old regclass;
@@ -686,11 +711,12 @@ BEGIN
   PERFORM ml._check_deploy('ml.train_on_events', deploy, true);
   params := ml._check_params('ml.train_on_events', params);
   SELECT e.source INTO old FROM ml.event_policies e WHERE e.project = _save_event_policy.project FOR UPDATE;
-  INSERT INTO ml.event_policies AS e (project, source, params, after_rows, quiet, deploy)
-  VALUES (project, source, params, after_rows, quiet, deploy)
+  INSERT INTO ml.event_policies AS e (project, source, params, after_rows, quiet, deploy, created_by, search_path)
+  VALUES (project, source, params, after_rows, quiet, deploy, created_by, search_path)
   ON CONFLICT ON CONSTRAINT event_policies_pkey DO UPDATE
      SET source = excluded.source, params = excluded.params, after_rows = excluded.after_rows,
-         quiet = excluded.quiet, deploy = excluded.deploy;
+         quiet = excluded.quiet, deploy = excluded.deploy, created_by = excluded.created_by,
+         search_path = excluded.search_path;
   PERFORM pg_notify('pgscore_jobs', project);
   RETURN old;
 END $$;
@@ -710,14 +736,20 @@ BEGIN
 END $$;
 
 CREATE FUNCTION ml.train_on_events(project text, source regclass, params jsonb, after_rows int DEFAULT 100,
-                                   quiet interval DEFAULT NULL, deploy text DEFAULT 'project') RETURNS void
-LANGUAGE plpgsql AS $$
+                                   quiet interval DEFAULT NULL, deploy text DEFAULT 'project',
+                                   search_path text DEFAULT current_setting('search_path')) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   old   regclass;
   label text;
   trg   text := ml._events_trigger_name(project);
+  who   name := ml._acting_role();
 BEGIN
-  PERFORM ml._check_project('ml.train_on_events', project);
+  PERFORM ml._require_train('ml.train_on_events', project);
+  IF NOT has_table_privilege(who, source, 'TRIGGER') THEN
+    RAISE EXCEPTION 'ml.train_on_events: role "%" may not create triggers on %', who, source
+      USING ERRCODE = 'insufficient_privilege', HINT = 'The table''s owner can grant TRIGGER on it.';
+  END IF;
   PERFORM ml._check_deploy('ml.train_on_events', deploy, true);
   IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = source) NOT IN ('r', 'p') THEN
     RAISE EXCEPTION 'ml.train_on_events: % is not a table', source
@@ -730,11 +762,11 @@ BEGIN
     RAISE EXCEPTION 'ml.train_on_events: quiet must be positive, got %', quiet USING ERRCODE = 'invalid_parameter_value';
   END IF;
   params := jsonb_build_object('source', source::text) || coalesce(params, '{}');
-  params := ml._check_source('ml.train_on_events', ml._check_params('ml.train_on_events', params));
+  params := ml._check_source('ml.train_on_events', ml._check_params('ml.train_on_events', params), who, search_path);
   label := CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = source
                                AND a.attname = params ->> 'label' AND a.attnum > 0 AND NOT a.attisdropped)
                 THEN params ->> 'label' ELSE '' END;
-  old := ml._save_event_policy(project, source, params, after_rows, quiet, deploy);
+  old := ml._save_event_policy(project, source, params, after_rows, quiet, deploy, who, search_path);
   IF old IS NOT NULL AND old <> source
      AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = old AND t.tgname = trg) THEN
     EXECUTE format('DROP TRIGGER %I ON %s', trg, old);
@@ -742,15 +774,16 @@ BEGIN
   EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS pgscore_new_rows '
                  'FOR EACH STATEMENT EXECUTE FUNCTION ml._queue_training_event(%L, %L)', trg, source, project, label);
 END $$;
-COMMENT ON FUNCTION ml.train_on_events(text, regclass, jsonb, int, interval, text) IS
-  'Retrains a project on new rows: a statement trigger on the table queues each INSERT or COPY (its count of labelled rows) in ml.training_events and sends NOTIFY pgscore_jobs; the daemon queues a run once after_rows rows are waiting, or, with quiet set, once rows wait and none came for that long. params: ml.train''s arguments (source defaults to the table, label is needed). Calling it again changes the policy.';
+COMMENT ON FUNCTION ml.train_on_events(text, regclass, jsonb, int, interval, text, text) IS
+  'Retrains a project on new rows (needs the train right on it and TRIGGER on the table; runs train for the policy''s creator, with its rights): a statement trigger on the table queues each INSERT or COPY (its count of labelled rows) in ml.training_events and sends NOTIFY pgscore_jobs; the daemon queues a run once after_rows rows are waiting, or, with quiet set, once rows wait and none came for that long. params: ml.train''s arguments (source defaults to the table, label is needed). Calling it again changes the policy.';
 
 CREATE FUNCTION ml.stop_training_on_events(project text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   old regclass;
   trg text := ml._events_trigger_name(project);
 BEGIN
+  PERFORM ml._require_train('ml.stop_training_on_events', project);
   old := ml._delete_event_policy(project);
   IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = old AND t.tgname = trg) THEN
     EXECUTE format('DROP TRIGGER %I ON %s', trg, old);
@@ -769,6 +802,7 @@ DECLARE
   missing int;
   n       bigint;
 BEGIN
+  PERFORM ml._require_train('ml.add_records', project);
   SELECT * INTO ep FROM ml.event_policies e WHERE e.project = add_records.project;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'ml.add_records: project "%" has no event policy', project
@@ -861,9 +895,10 @@ BEGIN
                                WHERE t.schedule_id = sc.id AND t.status IN ('queued', 'running'))
             ORDER BY sc.next_run_at FOR UPDATE OF sc SKIP LOCKED LOOP
     SELECT * INTO slots FROM ml._schedule_slots(s, now());
-    INSERT INTO ml.training_runs (project, params, kind, schedule_id, due_at, max_attempts, missed, reason)
+    INSERT INTO ml.training_runs (project, params, kind, schedule_id, due_at, max_attempts, missed, requested_by,
+                                  search_path, reason)
     VALUES (s.project, s.params || CASE WHEN s.deploy = 'project' THEN '{}' ELSE jsonb_build_object('deploy', s.deploy) END,
-            'schedule', s.id, s.next_run_at, s.max_attempts, slots.passed,
+            'schedule', s.id, s.next_run_at, s.max_attempts, slots.passed, s.created_by, s.search_path,
             format('schedule %s (%s)%s', s.id, coalesce('cron ' || s.cron, 'every ' || s.every::text),
                    CASE WHEN slots.passed > 0 THEN format(', catching up %s missed slot(s)', slots.passed) ELSE '' END))
     ON CONFLICT (schedule_id, due_at, attempt) DO NOTHING;
@@ -879,9 +914,9 @@ BEGIN
     SELECT sum(v.rows), max(v.arrived_at) INTO n, last
       FROM ml.training_events v WHERE v.project = ep.project AND v.run_id IS NULL;
     CONTINUE WHEN NOT (n >= ep.after_rows OR ep.quiet IS NOT NULL AND last + ep.quiet <= now());
-    INSERT INTO ml.training_runs (project, params, kind)
+    INSERT INTO ml.training_runs (project, params, kind, requested_by, search_path)
     VALUES (ep.project, ep.params || CASE WHEN ep.deploy = 'project' THEN '{}' ELSE jsonb_build_object('deploy', ep.deploy) END,
-            'event')
+            'event', ep.created_by, ep.search_path)
     RETURNING id INTO run;
     WITH consumed AS (
       UPDATE ml.training_events v SET run_id = run WHERE v.project = ep.project AND v.run_id IS NULL RETURNING v.rows)
@@ -953,10 +988,10 @@ BEGIN
   RETURN r;
 END $$;
 
--- not SECURITY DEFINER and no search_path of its own: ml.train reads the source with the
--- rights and the search_path of the calling (daemon's) session
+-- trains for the run's requester: ml.train checks and records that role and reads the
+-- source with the rights of the role it belongs to, in the search_path of the request
 CREATE FUNCTION ml.execute_run(run_id bigint) RETURNS ml.training_runs
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   r   ml.training_runs;
   p   jsonb;
@@ -969,12 +1004,16 @@ BEGIN
   r := ml._begin_run(run_id, 'ml.execute_run');
   p := r.params;
   BEGIN
+    PERFORM ml._set_acting_role(r.requested_by);
     res := ml.train(r.project, p ->> 'source', p ->> 'label', p ->> 'algorithm',
                     coalesce(p -> 'hyperparams', '{}'), coalesce((p ->> 'test_fraction')::float8, 0.25),
                     coalesce((p ->> 'seed')::int, 42),
-                    coalesce(ARRAY(SELECT jsonb_array_elements_text(p -> 'exclude')), '{}'), p ->> 'deploy');
+                    coalesce(ARRAY(SELECT jsonb_array_elements_text(p -> 'exclude')), '{}'), p ->> 'deploy',
+                    coalesce(r.search_path, '"$user", public'));
+    PERFORM ml._set_acting_role(NULL);
   EXCEPTION WHEN query_canceled OR OTHERS THEN
     -- the subtransaction is rolled back: no version, no deployment
+    PERFORM ml._set_acting_role(NULL);
     GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
     RETURN ml._end_run(run_id, NULL, msg,
              jsonb_strip_nulls(jsonb_build_object('sqlstate', st, 'detail', nullif(det, ''), 'hint', nullif(hnt, ''))));
@@ -982,7 +1021,7 @@ BEGIN
   RETURN ml._end_run(run_id, res, NULL, NULL);
 END $$;
 COMMENT ON FUNCTION ml.execute_run(bigint) IS
-  'Runs a run claimed by this session (ml.claim_run, same connection; else 55000): ml.train with its params, with the rights of the calling role. Success: status succeeded, version, result, rows, deployed. Any error, also a cancel or statement_timeout: no version is left, the run is failed with the error (result holds sqlstate, detail, hint) and a retry is queued while attempts remain. Releases the run''s advisory lock and sends NOTIFY pgscore_jobs.';
+  'Runs a run claimed by this session (ml.claim_run, same connection; else 55000): ml.train with its params, for its requester (requested_by): that role''s rights on the project, the source read with the rights of the role it belongs to, never the daemon''s. Success: status succeeded, version, result, rows, deployed. Any error, also a cancel or statement_timeout: no version is left, the run is failed with the error (result holds sqlstate, detail, hint) and a retry is queued while attempts remain. Releases the run''s advisory lock and sends NOTIFY pgscore_jobs.';
 
 CREATE FUNCTION ml.fail_run(run_id bigint, reason text) RETURNS ml.training_runs
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -1038,11 +1077,11 @@ COMMENT ON VIEW ml.schedule_overview IS
 
 REVOKE EXECUTE ON FUNCTION ml.claim_run(text), ml.execute_run(bigint), ml.fail_run(bigint, text), ml.next_wakeup(),
   ml._begin_run(bigint, text), ml._end_run(bigint, ml.training_result, text, jsonb), ml._queue_retry(ml.training_runs),
-  ml._queue_run(text, jsonb, text, text, text), ml._known_params(text),
-  ml._insert_schedule(text, interval, text, jsonb, text, int, interval, timestamptz),
-  ml._save_event_policy(text, regclass, jsonb, int, interval, text), ml._delete_event_policy(text),
-  ml._queue_training_event(),
-  ml.enqueue_run(text, jsonb, text, text), ml.schedule(text, text, jsonb, text, int, interval),
+  ml._queue_run(text, jsonb, text, text, text, name, text), ml._known_params(text),
+  ml._insert_schedule(text, interval, text, jsonb, text, int, interval, timestamptz, name, text),
+  ml._save_event_policy(text, regclass, jsonb, int, interval, text, name, text), ml._delete_event_policy(text),
+  ml._queue_training_event(), ml._check_source(text, jsonb, name, text),
+  ml.enqueue_run(text, jsonb, text, text, text), ml.schedule(text, text, jsonb, text, int, interval, text),
   ml.pause_schedule(bigint), ml.resume_schedule(bigint), ml.drop_schedule(bigint),
-  ml.train_on_events(text, regclass, jsonb, int, interval, text), ml.stop_training_on_events(text),
+  ml.train_on_events(text, regclass, jsonb, int, interval, text, text), ml.stop_training_on_events(text),
   ml.add_records(text, jsonb) FROM PUBLIC;

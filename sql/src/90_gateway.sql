@@ -57,8 +57,12 @@ SELECT pg_catalog.pg_extension_config_dump('ml.api_keys_id_seq', '');
 CREATE FUNCTION ml.grant_gateway(role name) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM ml.grant_train(role);
+  -- admin on every project: the gateway checks its keys' scopes itself
+  INSERT INTO ml.service_roles (role) VALUES (role) ON CONFLICT DO NOTHING;
   EXECUTE format('GRANT SELECT, INSERT ON ml.predictions, ml.feedback TO %I', role);
-  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON ml.training_runs TO %I', role);
+  -- runs are queued through ml.enqueue_run only: a row written directly could name
+  -- another requester
+  EXECUTE format('GRANT SELECT, UPDATE (request_id) ON ml.training_runs TO %I', role);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON ml.api_keys TO %I', role);
   EXECUTE format('GRANT USAGE ON SEQUENCE ml.predictions_id_seq, ml.feedback_id_seq, '
                  'ml.training_runs_id_seq, ml.api_keys_id_seq TO %I', role);
@@ -70,10 +74,9 @@ BEGIN
   EXECUTE format('GRANT SELECT ON ml.monitors, ml.evaluations, ml.drift, ml.monitor_actions, ml.evaluation_history, '
                  'ml.drift_report, ml.action_history, ml.live_accuracy TO %I', role);
   EXECUTE format('GRANT EXECUTE ON FUNCTION ml.run_monitors(text, timestamptz), ml.drop_monitor(text), '
-                 'ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int), '
-                 'ml._save_monitor(ml.monitors) TO %I', role);
+                 'ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int) TO %I', role);
 END $$;
 COMMENT ON FUNCTION ml.grant_gateway(name) IS
-  'Lets a role run `pgscore serve`: what ml.grant_train gives (score, train, deploy, export) plus writing the gateway''s tables (predictions, feedback, training runs, API keys) and running scheduled and event-driven training (ml.claim_run, ml.execute_run, ml.fail_run, ml.next_wakeup). Training through the gateway reads its source with this role''s rights.';
+  'Lets a role run `pgscore serve`: what ml.grant_train gives (score, train, deploy, export) plus writing the gateway''s tables (predictions, feedback, training runs, API keys) and running scheduled and event-driven training (ml.claim_run, ml.execute_run, ml.fail_run, ml.next_wakeup). It holds admin on every project (ml.service_roles); runs queued through the gateway train for this role and may read tables and views only (not queries, not pgscore''s own tables).';
 
 REVOKE EXECUTE ON FUNCTION ml.grant_gateway(name) FROM PUBLIC;

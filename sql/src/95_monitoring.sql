@@ -183,18 +183,17 @@ CREATE FUNCTION ml.monitor(
     every           interval DEFAULT NULL,
     drift_rows      int DEFAULT 100)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   m ml.monitors;
   missing text[];
+  who name := ml._acting_role();
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM ml.projects p WHERE p.name = project) THEN
-    RAISE EXCEPTION 'ml.monitor: project "%" does not exist', project USING ERRCODE = 'undefined_object';
-  END IF;
   IF action IS NULL OR action NOT IN ('alert', 'retrain', 'rollback') THEN
     RAISE EXCEPTION 'ml.monitor: unknown action "%"', action
       USING ERRCODE = 'invalid_parameter_value', HINT = 'Use alert, retrain or rollback.';
   END IF;
+  PERFORM ml._require('ml.monitor', project, CASE action WHEN 'rollback' THEN 'deploy' ELSE 'train' END);
   IF window_size IS NULL OR window_size <= interval '0' THEN
     RAISE EXCEPTION 'ml.monitor: the window must be a positive interval, got %', coalesce(window_size::text, 'NULL')
       USING ERRCODE = 'invalid_parameter_value';
@@ -236,8 +235,9 @@ BEGIN
         (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = labels AND a.attname = 'prediction_id')
         USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- the caller must be able to read it (the monitor reads it with the extension's rights)
-    EXECUTE format('SELECT prediction_id, label::text FROM %s LIMIT 0', labels);
+    -- the monitor reads it with the rights of the role it belongs to, for the caller
+    PERFORM ml._read_as(ml._source_reader('ml.monitor', labels::text, who), NULL,
+                        format('SELECT l.prediction_id, l.label::text FROM %s l', labels), NULL);
   END IF;
   m.project := project;
   m.window_size := window_size;
@@ -249,7 +249,7 @@ BEGIN
   m.action := action;
   m.labels := labels;
   m.every := coalesce(every, greatest(window_size / 5, interval '1 second'));
-  m.created_by := current_user;
+  m.created_by := who;
   PERFORM ml._save_monitor(m);
 END $$;
 COMMENT ON FUNCTION ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int) IS
@@ -258,9 +258,7 @@ COMMENT ON FUNCTION ml.monitor(text, interval, int, float8, float8, float8, text
 CREATE FUNCTION ml.drop_monitor(project text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM ml.projects p WHERE p.name = project) THEN
-    RAISE EXCEPTION 'ml.drop_monitor: project "%" does not exist', project USING ERRCODE = 'undefined_object';
-  END IF;
+  PERFORM ml._require('ml.drop_monitor', project, 'train');
   DELETE FROM ml.monitors m WHERE m.project = drop_monitor.project;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'ml.drop_monitor: project "%" has no monitor', project USING ERRCODE = 'undefined_object';
@@ -324,6 +322,17 @@ BEGIN
   IF mon.labels IS NOT NULL AND NOT labels_ok THEN
     RAISE WARNING 'ml.run_monitors: the labels table of project "%" (oid %) no longer exists', mon.project, mon.labels::oid;
   END IF;
+  -- the labels relation is user SQL: read with the rights of the role it belongs to, for
+  -- the monitor's creator, only for this window's predictions
+  IF labels_ok THEN
+    IF to_regclass('pg_temp.pgscore_monitor_labels') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_monitor_labels; END IF;
+    PERFORM ml._read_as(ml._source_reader('ml.run_monitors', mon.labels::oid::regclass::text, mon.created_by), NULL,
+              format('SELECT l.prediction_id::bigint AS prediction_id, l.label::text AS label FROM %s l '
+                     'WHERE l.label IS NOT NULL AND l.prediction_id = ANY ($1)', mon.labels::oid::regclass),
+              'pgscore_monitor_labels',
+              ARRAY(SELECT pr.id FROM ml.predictions pr WHERE pr.project = mon.project AND pr.version = dep.version
+                       AND pr.created_at > wstart AND pr.created_at <= check_at));
+  END IF;
   preds := format($q$
     SELECT pr.id, pr.prediction, pr.probabilities, coalesce(fb.label, %s) AS label
       FROM ml.predictions pr
@@ -332,8 +341,8 @@ BEGIN
       %s
      WHERE pr.project = $1 AND pr.version = $2 AND pr.created_at > $3 AND pr.created_at <= $4$q$,
     CASE WHEN labels_ok THEN 'lt.label' ELSE 'NULL' END,
-    CASE WHEN labels_ok THEN format('LEFT JOIN LATERAL (SELECT l.label::text AS label FROM %s l WHERE l.prediction_id = pr.id '
-                                    'AND l.label IS NOT NULL ORDER BY 1 LIMIT 1) lt ON true', mon.labels::oid::regclass)
+    CASE WHEN labels_ok THEN 'LEFT JOIN LATERAL (SELECT l.label FROM pg_temp.pgscore_monitor_labels l WHERE l.prediction_id = pr.id '
+                             'ORDER BY 1 LIMIT 1) lt ON true'
          ELSE '' END);
 
   -- ---- evaluation
@@ -492,20 +501,15 @@ BEGIN
         note := 'rollback impossible: no earlier version';
       ELSE
         act.new_version := ml._record_deployment(mon.project, target, 'rollback',
-                             format('monitor rollback from %s', reason), session_user);
+                             format('monitor rollback from %s', reason));
       END IF;
     ELSIF chosen = 'retrain' THEN
-      IF to_regprocedure('ml.enqueue_run(text, jsonb, text, text)') IS NULL THEN
+      BEGIN
+        act.run_id := ml.enqueue_run(mon.project, NULL, 'monitor', reason);
+      EXCEPTION WHEN OTHERS THEN
         chosen := 'alert';
-        note := 'retrain impossible: ml.enqueue_run is not installed';
-      ELSE
-        BEGIN
-          EXECUTE 'SELECT ml.enqueue_run($1, NULL, ''monitor'', $2)' INTO act.run_id USING mon.project, reason;
-        EXCEPTION WHEN OTHERS THEN
-          chosen := 'alert';
-          note := 'retrain impossible: ' || SQLERRM;
-        END;
-      END IF;
+        note := 'retrain impossible: ' || SQLERRM;
+      END;
     END IF;
     IF note IS NOT NULL THEN
       reason := reason || ' (' || note || ')';
@@ -556,10 +560,15 @@ BEGIN
     EXIT WHEN NOT FOUND;
     err := NULL;
     BEGIN
+      -- the monitor acts for its creator: its rights, its name on a rollback or a retrain
+      PERFORM ml._set_acting_role(mon.created_by);
       FOR act IN SELECT * FROM ml._check_monitor(mon, check_at, worker) LOOP
         RETURN NEXT act;
       END LOOP;
+      PERFORM ml._set_acting_role(NULL);
+      IF to_regclass('pg_temp.pgscore_monitor_labels') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_monitor_labels; END IF;
     EXCEPTION WHEN OTHERS THEN
+      PERFORM ml._set_acting_role(NULL);
       GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
       err := SQLSTATE || ' ' || err;
       RAISE WARNING 'ml.run_monitors: the check of project "%" failed: %', mon.project, err;

@@ -269,7 +269,8 @@ SELECT ml.enqueue_run('tiny', '{"source": "tiny", "label": "y", "exclude": ["id"
 SET ROLE regress_jobs_daemon;
 -- a role with ml.grant_gateway cannot queue a source it cannot read ...
 SELECT pg_temp.try($$SELECT ml.schedule('secret', '1 hour', '{"source": "secret", "label": "y"}')$$);
--- ... and its runs read their source with its rights
+-- ... and its runs train for the role that queued them (here the superuser: both succeed),
+-- not with the daemon's rights
 SELECT id AS run, project, claimed_by FROM ml.claim_run('daemon') \gset
 SELECT :'project' AS project, :'claimed_by' AS claimed_by;
 SELECT status, version, rows FROM ml.execute_run(:run);
