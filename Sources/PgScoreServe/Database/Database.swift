@@ -206,23 +206,30 @@ extension PostgresConnection {
     /// the rows were handed over), so nothing is acknowledged that is not committed, with
     /// the WAL flushed under synchronous_commit on. An error in `body` rolls back; a
     /// connection whose ROLLBACK fails is closed, never returned to the pool mid-transaction.
-    /// BEGIN, COMMIT and ROLLBACK are prepared statements: parsed once per connection.
     func transaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let _: String = try await self.execute(Begin(), logger: Database.queryLogger)
+        try await self.execute("BEGIN")
         let value: T
         do {
             value = try await body(self)
         } catch {
-            do {
-                let _: String = try await self.execute(Rollback(), logger: Database.queryLogger)
-            } catch {
-                try? await self.close()
+            // (a query written to a closed connection is never answered in PostgresNIO
+            // 1.33.2: its promise is dropped with the failed write)
+            if !self.isClosed {
+                do {
+                    try await self.execute("ROLLBACK")
+                } catch {
+                    try? await self.close()
+                }
             }
             throw error
         }
         let tag: String
         do {
-            tag = try await self.execute(Commit(), logger: Database.queryLogger)
+            // the future API: it hands over the command tag once the rows are read
+            // (PostgresNIO 1.33.2's execute(_:) of a prepared statement without rows traps
+            // reading it: "commandTag may only be called if all rows have been consumed")
+            let commit: EventLoopFuture<PostgresQueryResult> = self.query("COMMIT", logger: Database.queryLogger)
+            tag = try await commit.get().metadata.command
         } catch {
             // a failed COMMIT ends the transaction; the connection is idle (or closed)
             throw Database.CommitFailed(underlying: error, tag: nil)
@@ -230,30 +237,6 @@ extension PostgresConnection {
         // "ROLLBACK": the transaction had failed (an error `body` did not pass on)
         guard tag == "COMMIT" else { throw Database.CommitFailed(underlying: nil, tag: tag) }
         return value
-    }
-
-    private struct Begin: PostgresPreparedStatement {
-        static let name = "pgscore_begin"
-        static let sql = "BEGIN"
-        typealias Row = ()
-        func makeBindings() throws -> PostgresBindings { PostgresBindings() }
-        func decodeRow(_ row: PostgresRow) throws {}
-    }
-
-    private struct Commit: PostgresPreparedStatement {
-        static let name = "pgscore_commit"
-        static let sql = "COMMIT"
-        typealias Row = ()
-        func makeBindings() throws -> PostgresBindings { PostgresBindings() }
-        func decodeRow(_ row: PostgresRow) throws {}
-    }
-
-    private struct Rollback: PostgresPreparedStatement {
-        static let name = "pgscore_rollback"
-        static let sql = "ROLLBACK"
-        typealias Row = ()
-        func makeBindings() throws -> PostgresBindings { PostgresBindings() }
-        func decodeRow(_ row: PostgresRow) throws {}
     }
 
     /// Runs a statement and reads its result to the end: an error raised while the
