@@ -79,6 +79,14 @@ def crash_postgres(data=None, timeout=15):
     for k in kids:
         if alive(k):
             os.kill(k, signal.SIGKILL)
+    # pg_ctl (and the next postmaster) take a pid that still exists, even as a zombie,
+    # for a running server: wait until init has reaped it
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if os.path.exists(f"/proc/{pid}"):
+        # still a zombie: dead, no shared memory attached, like every child checked above
+        (data / "postmaster.pid").unlink(missing_ok=True)
     deadline = time.monotonic() + timeout
     while True:
         out = subprocess.run([CLUSTER, "start"], capture_output=True, text=True)

@@ -43,8 +43,6 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         HTTPServerBuilder { responder in GuardedHTTP1Channel(responder: responder, limits: limits, logger: logger) }
     }
 
-    struct TooManyConnections: Error {}
-
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let admitted = open.withLockedValue { count -> Bool in
             guard count < limits.maxConnections else { return false }
@@ -52,14 +50,15 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             return true
         }
         guard admitted else {
-            // answered before any HTTP handler exists: the bytes go straight to the socket
             self.logger.warning("connection refused: too many open connections", metadata: ["max_connections": "\(limits.maxConnections)"])
             let body = Problem.unavailable("the gateway has \(limits.maxConnections) open connections (--max-connections); try again")
                 .body(requestID: nil).serialized
-            var buffer = channel.allocator.buffer(capacity: 256 + body.utf8.count)
-            buffer.writeString("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\n")
-            buffer.writeString("Connection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
-            return channel.writeAndFlush(buffer).flatMap { channel.close() }.flatMapThrowing { throw TooManyConnections() }
+            let refusal = RawAnswer(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\n"
+                    + "Connection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(refusal)
+            }.flatMap { HTTP1Channel(responder: responder).setup(channel: channel, logger: logger) }
         }
         let open = self.open
         channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
@@ -77,6 +76,35 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
     func handle(value: Value, logger: Logger) async {
         await HTTP1Channel(responder: responder).handle(value: value, logger: logger)
+    }
+}
+
+/// Answers a connection with fixed bytes as soon as it is active, then closes it; drops
+/// what the client sends (a connection over --max-connections).
+final class RawAnswer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let answer: String
+    private var sent = false
+
+    init(_ answer: String) { self.answer = answer }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { send(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        send(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    private func send(_ context: ChannelHandlerContext) {
+        guard !sent else { return }
+        sent = true
+        var buffer = context.channel.allocator.buffer(capacity: answer.utf8.count)
+        buffer.writeString(answer)
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in context.close(promise: nil) }
     }
 }
 
