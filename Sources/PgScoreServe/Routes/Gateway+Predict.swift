@@ -16,7 +16,7 @@ extension Gateway {
             let arrival = context.arrival
             let specs = self.specs
 
-            let (spec, scored) = try await database.withTransaction { connection -> (FeatureSpec, [PredictionQueries.Scored]) in
+            let (spec, scored) = try await database.withSingleWrite { connection -> (FeatureSpec, [PredictionQueries.Scored]) in
                 // Steady state: one statement with the spec last used for the project. It
                 // returns nothing if another version is deployed now; then look it up.
                 // (A body that does not fit it takes the full path: a newer version may
