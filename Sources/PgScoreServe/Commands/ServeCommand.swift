@@ -14,7 +14,8 @@ import ServiceLifecycle
 /// queue, schedules, event-driven training, monitors) as services of one ServiceGroup.
 /// SIGTERM or SIGINT shut it down gracefully: the server stops accepting, requests in
 /// flight finish, a training run in progress is cancelled and recorded as failed (and
-/// retried later by any daemon), then the pools close.
+/// retried later by any daemon), then the pools close; past `--drain-timeout` what is
+/// still running is cancelled (requests answered 503, their connections closed).
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -24,6 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
             Keys: Authorization: Bearer <key>, made by `pgscore keys create`.
             Any number of daemons may serve one database: each queued run, schedule slot
             and monitor check is taken by exactly one of them.
+            A write (prediction, feedback, train request, deploy, ...) is answered only
+            after PostgreSQL confirmed its COMMIT; a failed commit is a 503, never a 2xx.
             """
     )
 
@@ -36,7 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
     var port: Int?
 
     @Option(name: .customLong("pool-size"),
-            help: ArgumentHelp("Most PostgreSQL connections the request pool opens (env PGSCORE_POOL_SIZE; default 10).", valueName: "n"))
+            help: ArgumentHelp("Most PostgreSQL connections the request pool opens, on demand; one idle for 5 minutes is closed (env PGSCORE_POOL_SIZE; default 10).", valueName: "n"))
     var poolSize: Int?
 
     @Option(name: .customLong("statement-timeout-ms"),
@@ -44,7 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
     var statementTimeoutMs: Int?
 
     @Option(name: .customLong("queue-timeout-ms"),
-            help: ArgumentHelp("Longest wait for a pooled connection before answering 503 with Retry-After: the database is down or every connection is busy (env PGSCORE_QUEUE_TIMEOUT_MS; default 2000).", valueName: "ms"))
+            help: ArgumentHelp("Longest wait for a pooled connection (never past --request-timeout) before answering 503 with Retry-After: the database is down or every connection is busy (env PGSCORE_QUEUE_TIMEOUT_MS; default 2000).", valueName: "ms"))
     var queueTimeoutMs: Int?
 
     @Option(name: .customLong("request-timeout"),
@@ -72,7 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
     var drainTimeout: Double?
 
     @Option(name: .customLong("synchronous-commit"),
-            help: ArgumentHelp("on: a prediction is answered once its log row is flushed to disk. off: answered once committed in memory; faster under load (tools/bench_gateway.sh measures it), but a crash of the PostgreSQL server (not of the daemon) can lose the last ~0.6 s of logged predictions (env PGSCORE_SYNCHRONOUS_COMMIT; default on).", valueName: "on|off"))
+            help: ArgumentHelp("on: a prediction (any write) is answered once its COMMIT is confirmed and flushed to disk. off: answered once committed in memory; faster under load (tools/bench_gateway.sh measures it), but a crash of the PostgreSQL server (not of the daemon) can lose the last ~0.6 s of logged predictions (env PGSCORE_SYNCHRONOUS_COMMIT; default on).", valueName: "on|off"))
     var synchronousCommit: String?
 
     @Option(name: .customLong("max-body-bytes"),

@@ -5,7 +5,7 @@ extension Gateway {
     /// `{"instances": [...]}`. The body is checked against the deployed version's
     /// features here (a 422 names every bad one), then each instance is scored by
     /// `ml.predict(project, jsonb)` and logged to `ml.predictions` in one prepared
-    /// statement.
+    /// statement, answered once its commit is confirmed (`Database.withSingleWrite`).
     func addPredictRoutes(to router: Router<GatewayContext>) {
         router.post("/v1/projects/{project}/predict") { request, context -> Response in
             try await authenticator.require(.predict, request, openRoute: true)
