@@ -64,7 +64,11 @@ struct Database: Sendable {
             }
         } onCancel: {
             // the daemon is stopping (its services are cancelled): answer now, drop the connection
-            let (continuation, work, connection) = lease.withLockedValue { $0.finish() }
+            let (wasWaiting, (continuation, work, connection)) = lease.withLockedValue { state in
+                if case .waiting = state.phase { return (true, state.finish()) }
+                return (false, state.finish())
+            }
+            if wasWaiting && continuation != nil { metrics.poolGaveUp() }
             work?.cancel()
             let _: EventLoopFuture<Void>? = connection?.close()
             continuation?.resume(throwing: CancellationError())
