@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from conftest import drop_database
-from daemon_helpers import PATIENT, ROOT, Daemon, create_key, make_database
+from daemon_helpers import PATIENT, ROOT, create_key, daemon_starter, make_database
 
 sys.path.insert(0, str(ROOT / "tools"))
 import faults  # noqa: E402
@@ -44,18 +44,11 @@ def faults_db():
 
 @pytest.fixture
 def start_daemon(tmp_path, faults_db):
-    started = []
-
-    def start(*args):
-        daemon = Daemon(tmp_path, *args, dbname=FAULTS_DB)
-        started.append(daemon)
-        return daemon
-
-    yield start
+    with daemon_starter(tmp_path, FAULTS_DB) as (start, started):
+        yield start
     for daemon in started:
-        daemon.stop()
         # whatever happened, the daemon never died of a signal
-        assert daemon.proc.returncode is None or daemon.proc.returncode >= 0, daemon.log_path.read_text()[-3000:]
+        assert daemon.proc.returncode >= 0, daemon.log_path.read_text()[-3000:]
 
 
 def problem(r, *statuses):

@@ -165,11 +165,8 @@ final class RequestTimer: @unchecked Sendable {
 }
 
 /// In front of the HTTP decoder: the first byte of a request starts its header timeout.
-final class FirstByteWatcher: ChannelDuplexHandler, RemovableChannelHandler {
+final class FirstByteWatcher: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
     let timer: RequestTimer
 
     init(timer: RequestTimer) { self.timer = timer }
