@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -108,3 +109,20 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+@contextmanager
+def daemon_starter(tmp_path, dbname=GATEWAY_DB):
+    """`start(*args)` starts a Daemon; all it started are stopped at the end (for a fixture)."""
+    started = []
+
+    def start(*args, dbname=dbname):
+        daemon = Daemon(tmp_path, *args, dbname=dbname)
+        started.append(daemon)
+        return daemon
+
+    try:
+        yield start, started
+    finally:
+        for daemon in started:
+            daemon.stop()

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from conftest import drop_database
-from daemon_helpers import FEATURES, GATEWAY_DB, PATIENT, ROOT, Daemon, create_key, make_database, run_cli
+from daemon_helpers import FEATURES, GATEWAY_DB, PATIENT, ROOT, Daemon, create_key, daemon_starter, make_database, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +39,8 @@ def keys(gateway_db):
 
 @pytest.fixture
 def start_daemon(tmp_path, gateway_db):
-    started = []
-
-    def start(*args, dbname=GATEWAY_DB):
-        daemon = Daemon(tmp_path, *args, dbname=dbname)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.stop()
+    with daemon_starter(tmp_path) as (start, _):
+        yield start
 
 
 @pytest.fixture(scope="module")

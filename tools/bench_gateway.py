@@ -5,7 +5,8 @@ daemon): the heart model, the bracelet's JSON body, loopback only, bounded in ti
   A. saturation throughput of POST /v1/projects/heart/predict (wrk, C connections)
      vs pgbench running the statement the gateway sends per request (its prepared
      statement, read from the daemon's source: score and log, guarded by the deployed
-     version) with the same parameters bound, same concurrency: the floor without HTTP.
+     version, then the SELECT 1 that confirms its commit) with the same parameters
+     bound, same concurrency: the floor without HTTP.
      Target: gateway / pgbench >= 0.5.
   B. a fixed 200 requests/s for DURATION seconds: p50/p99 latency. Target p99 <= 5 ms.
   C. 10 projects served at once (wrk rotating over 10 project paths): report.
@@ -70,6 +71,12 @@ def pgbench_script():
     for n, name in enumerate(PARAMETERS, start=1):
         sql = re.sub(rf"\${n}(?![0-9])", ":" + name, sql)
     return sql + ";\n"
+
+
+def gateway_script():
+    """What the gateway sends per prediction: the statement, then the `SELECT 1` that
+    waits for its commit to be confirmed (Database.withSingleWrite)."""
+    return pgbench_script() + "SELECT 1;\n"
 
 
 def read_score_and_log():
@@ -172,7 +179,7 @@ def main():
     # the disk's moods move both figures; measured side by side they meet the same ones.
     floors, gateways = [], []
     for _ in range(ROUNDS):
-        floors.append(run_pgbench())
+        floors.append(run_pgbench(gateway_script()))
         gateways.append(run_wrk(["/v1/projects/heart/predict"]))
         log(f"  pgbench {floors[-1]:7.0f} tps   gateway {gateways[-1][0]:7.0f} req/s (non-2xx {gateways[-1][1]})")
     floor = max(floors)

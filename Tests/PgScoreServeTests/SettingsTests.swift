@@ -29,6 +29,26 @@ import Testing
         #expect(settings.databaseURL.port == 1)
     }
 
+    @Test func deadlinesAndConnectionLimits() throws {
+        let defaults = try ServeCommand.parse([]).settings(environment: [:])
+        #expect(defaults.requestTimeout == .seconds(10) && defaults.drainTimeout == .seconds(15))
+        #expect(defaults.limits.headerTimeout == .seconds(10) && defaults.limits.bodyTimeout == .seconds(30))
+        #expect(defaults.limits.idleTimeout == .seconds(60) && defaults.limits.maxConnections == 1024)
+        let given = try ServeCommand.parse(["--request-timeout", "2.5", "--max-connections", "8"])
+            .settings(environment: ["PGSCORE_HEADER_TIMEOUT": "1"])
+        #expect(given.requestTimeout == .milliseconds(2500) && given.limits.maxConnections == 8)
+        #expect(given.limits.headerTimeout == .seconds(1))
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--request-timeout", "0"]).settings(environment: [:]) }
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--max-connections", "0"]).settings(environment: [:]) }
+    }
+
+    @Test func thePoolOpensConnectionsOnDemand() {
+        // minimum = maximum reaches a precondition of PostgresNIO 1.33.2's pool after a restart
+        let options = DatabaseURL(host: "h", port: 1, username: "u", password: nil, database: "d", sslMode: .disable)
+            .clientConfiguration(maximumConnections: 4, startupParameters: []).options
+        #expect(options.minimumConnections == 0 && options.maximumConnections == 4)
+    }
+
     @Test func rejectsBadSettings() throws {
         #expect(throws: (any Error).self) { try ServeCommand.parse([]).settings(environment: ["PGSCORE_PORT": "http"]) }
         #expect(throws: (any Error).self) { try ServeCommand.parse(["--pool-size", "0"]).settings(environment: [:]) }

@@ -55,6 +55,16 @@ enum Setting {
         return value
     }
 
+    /// A positive number of seconds (fractions allowed), as a Duration.
+    static func seconds(
+        _ flag: Double?, _ name: String, env variable: String, default fallback: Double,
+        in env: [String: String] = ProcessEnvironment.current
+    ) throws -> Duration {
+        let seconds = try value(flag, env: variable, default: fallback, in: env)
+        guard seconds > 0, seconds <= 86_400 else { throw ValidationError("\(name) must be more than 0 and at most 86400 seconds") }
+        return .nanoseconds(Int64(seconds * 1e9))
+    }
+
     static func flag(_ flag: Bool, env name: String, in env: [String: String] = ProcessEnvironment.current) throws -> Bool {
         if flag { return true }
         guard let raw = env[name] else { return false }

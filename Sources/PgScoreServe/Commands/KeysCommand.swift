@@ -110,7 +110,8 @@ struct KeysCommand: AsyncParsableCommand {
             group.addTask { await client.run() }
             defer { group.cancelAll() }
             do {
-                return try await database.withConnection(body)
+                // committed, and the COMMIT confirmed, before the key is printed
+                return try await database.withTransaction(body)
             } catch {
                 guard let problem = Problem.from(database: error) else { throw error }
                 throw CommandFailure(description: "\(url): \(problem.detail)")

@@ -14,7 +14,8 @@ import ServiceLifecycle
 /// queue, schedules, event-driven training, monitors) as services of one ServiceGroup.
 /// SIGTERM or SIGINT shut it down gracefully: the server stops accepting, requests in
 /// flight finish, a training run in progress is cancelled and recorded as failed (and
-/// retried later by any daemon), then the pools close.
+/// retried later by any daemon), then the pools close; past `--drain-timeout` what is
+/// still running is cancelled (requests answered 503, their connections closed).
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -24,6 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
             Keys: Authorization: Bearer <key>, made by `pgscore keys create`.
             Any number of daemons may serve one database: each queued run, schedule slot
             and monitor check is taken by exactly one of them.
+            A write (prediction, feedback, train request, deploy, ...) is answered only
+            after PostgreSQL confirmed its COMMIT; a failed commit is a 503, never a 2xx.
             """
     )
 
@@ -36,7 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
     var port: Int?
 
     @Option(name: .customLong("pool-size"),
-            help: ArgumentHelp("Most PostgreSQL connections the request pool opens (env PGSCORE_POOL_SIZE; default 10).", valueName: "n"))
+            help: ArgumentHelp("Most PostgreSQL connections the request pool opens, on demand; one idle for 5 minutes is closed (env PGSCORE_POOL_SIZE; default 10).", valueName: "n"))
     var poolSize: Int?
 
     @Option(name: .customLong("statement-timeout-ms"),
@@ -44,11 +47,35 @@ struct ServeCommand: AsyncParsableCommand {
     var statementTimeoutMs: Int?
 
     @Option(name: .customLong("queue-timeout-ms"),
-            help: ArgumentHelp("Longest wait for a pooled connection before answering 503 with Retry-After: the database is down or every connection is busy (env PGSCORE_QUEUE_TIMEOUT_MS; default 2000).", valueName: "ms"))
+            help: ArgumentHelp("Longest wait for a pooled connection (never past --request-timeout) before answering 503 with Retry-After: the database is down or every connection is busy (env PGSCORE_QUEUE_TIMEOUT_MS; default 2000).", valueName: "ms"))
     var queueTimeoutMs: Int?
 
+    @Option(name: .customLong("request-timeout"),
+            help: ArgumentHelp("One deadline per request, from its arrival: waiting for a connection, the statements and the COMMIT. Past it the request is answered 504 (503 if no connection came) and a connection still working on it is closed and replaced: its server may have stopped answering (env PGSCORE_REQUEST_TIMEOUT; default 10).", valueName: "seconds"))
+    var requestTimeout: Double?
+
+    @Option(name: .customLong("header-timeout"),
+            help: ArgumentHelp("Longest time from the first byte of a request to the end of its headers; a slower client gets 408 and is disconnected (env PGSCORE_HEADER_TIMEOUT; default 10).", valueName: "seconds"))
+    var headerTimeout: Double?
+
+    @Option(name: .customLong("body-timeout"),
+            help: ArgumentHelp("Longest time from the end of the headers to the end of the body; a slower client is disconnected (env PGSCORE_BODY_TIMEOUT; default 30).", valueName: "seconds"))
+    var bodyTimeout: Double?
+
+    @Option(name: .customLong("idle-timeout"),
+            help: ArgumentHelp("A keep-alive connection with no request for this long is closed (env PGSCORE_IDLE_TIMEOUT; default 60).", valueName: "seconds"))
+    var idleTimeout: Double?
+
+    @Option(name: .customLong("max-connections"),
+            help: ArgumentHelp("Most HTTP connections open at once; one more is answered 503 with Retry-After and closed (env PGSCORE_MAX_CONNECTIONS; default 1024).", valueName: "n"))
+    var maxConnections: Int?
+
+    @Option(name: .customLong("drain-timeout"),
+            help: ArgumentHelp("At SIGTERM or SIGINT, longest wait for requests in flight and a training run being cancelled; then they are cut off and the process exits (env PGSCORE_DRAIN_TIMEOUT; default 15).", valueName: "seconds"))
+    var drainTimeout: Double?
+
     @Option(name: .customLong("synchronous-commit"),
-            help: ArgumentHelp("on: a prediction is answered once its log row is flushed to disk. off: answered once committed in memory; faster under load (tools/bench_gateway.sh measures it), but a crash of the PostgreSQL server (not of the daemon) can lose the last ~0.6 s of logged predictions (env PGSCORE_SYNCHRONOUS_COMMIT; default on).", valueName: "on|off"))
+            help: ArgumentHelp("on: a prediction (any write) is answered once its COMMIT is confirmed and flushed to disk. off: answered once committed in memory; faster under load (tools/bench_gateway.sh measures it), but a crash of the PostgreSQL server (not of the daemon) can lose the last ~0.6 s of logged predictions (env PGSCORE_SYNCHRONOUS_COMMIT; default on).", valueName: "on|off"))
     var synchronousCommit: String?
 
     @Option(name: .customLong("max-body-bytes"),
@@ -95,6 +122,9 @@ struct ServeCommand: AsyncParsableCommand {
         var statementTimeoutMs: Int
         var queueTimeoutMs: Int
         var maxBodyBytes: Int
+        var requestTimeout: Duration
+        var limits: ConnectionLimits
+        var drainTimeout: Duration
         var synchronousCommit: String
         var openPredict: Bool
         var jobs: Bool
@@ -121,6 +151,13 @@ struct ServeCommand: AsyncParsableCommand {
             statementTimeoutMs: try Setting.value(statementTimeoutMs, env: "PGSCORE_STATEMENT_TIMEOUT_MS", default: 5000, in: env),
             queueTimeoutMs: try Setting.value(queueTimeoutMs, env: "PGSCORE_QUEUE_TIMEOUT_MS", default: 2000, in: env),
             maxBodyBytes: try Setting.value(maxBodyBytes, env: "PGSCORE_MAX_BODY_BYTES", default: 1_048_576, in: env),
+            requestTimeout: try Setting.seconds(requestTimeout, "--request-timeout", env: "PGSCORE_REQUEST_TIMEOUT", default: 10, in: env),
+            limits: ConnectionLimits(
+                headerTimeout: try Setting.seconds(headerTimeout, "--header-timeout", env: "PGSCORE_HEADER_TIMEOUT", default: 10, in: env),
+                bodyTimeout: try Setting.seconds(bodyTimeout, "--body-timeout", env: "PGSCORE_BODY_TIMEOUT", default: 30, in: env),
+                idleTimeout: try Setting.seconds(idleTimeout, "--idle-timeout", env: "PGSCORE_IDLE_TIMEOUT", default: 60, in: env),
+                maxConnections: try Setting.value(maxConnections, env: "PGSCORE_MAX_CONNECTIONS", default: 1024, in: env)),
+            drainTimeout: try Setting.seconds(drainTimeout, "--drain-timeout", env: "PGSCORE_DRAIN_TIMEOUT", default: 15, in: env),
             synchronousCommit: try Setting.value(synchronousCommit, env: "PGSCORE_SYNCHRONOUS_COMMIT", default: "on", in: env),
             openPredict: try Setting.flag(openPredict, env: "PGSCORE_OPEN_PREDICT", in: env),
             jobs: !(try Setting.flag(noJobs, env: "PGSCORE_NO_JOBS", in: env)),
@@ -135,6 +172,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard settings.poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
         guard settings.statementTimeoutMs >= 0 else { throw ValidationError("--statement-timeout-ms must be 0 or more") }
         guard settings.queueTimeoutMs >= 1 else { throw ValidationError("--queue-timeout-ms must be at least 1") }
+        guard settings.limits.maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard settings.maxBodyBytes >= 2 else { throw ValidationError("--max-body-bytes must be at least 2") }
         guard ["on", "off"].contains(settings.synchronousCommit) else { throw ValidationError("--synchronous-commit must be on or off") }
         guard settings.jobsPollMs >= 10 else { throw ValidationError("--jobs-poll-ms must be at least 10") }
@@ -193,10 +231,12 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, logger: logger) : nil
         let gateway = Gateway(
             database: database, authenticator: Authenticator(database: database, openPredict: settings.openPredict),
-            metrics: metrics, specs: FeatureSpecCache(), jobs: runner, maxBodyBytes: settings.maxBodyBytes)
+            metrics: metrics, specs: FeatureSpecCache(), jobs: runner, maxBodyBytes: settings.maxBodyBytes,
+            requestTimeout: settings.requestTimeout)
 
         let app = Application(
             router: gateway.makeRouter(),
+            server: GuardedHTTP1Channel.builder(limits: settings.limits, logger: logger),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "pgscore/\(GatewayVersion.daemon)"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
@@ -213,11 +253,12 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [any Service] = [poolClient]
         if let runner { services += [jobClient, listenClient, runner] }
         services.append(app)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+        var configuration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // past the drain timeout the services are cancelled: open requests are answered
+        // 503 and their connections closed (Database.withConnection), the pools close
+        configuration.maximumGracefulShutdownDuration = settings.drainTimeout
+        let group = ServiceGroup(configuration: configuration)
         try await group.run()
         logger.info("pgscore serve stopped")
     }

@@ -93,14 +93,25 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
         configuration.options.maximumConnections = maximumConnections
-        // A fixed set of connections, no keep-alive pings: the pool then arms no idle or
-        // keep-alive timer each time a connection is returned (each timer is two tasks and
-        // a sleep: measured at a tenth of the daemon's time per prediction). A connection
-        // the server closed is dropped and replaced by the pool when the close arrives.
-        configuration.options.minimumConnections = maximumConnections
+        // Connections are opened on demand (none kept open without demand), no keep-alive
+        // pings. minimumConnections must stay below maximumConnections (PostgresNIO
+        // documents it; 0 here): with minimum = maximum, PostgresNIO 1.33.2 traps
+        // (precondition in ConnectionGroup.createNewDemandConnectionIfPossible) when,
+        // after the server came back from a restart, fewer connections exist than the
+        // minimum and a request finds none idle; connections that failed to reconnect
+        // while the server was down are dropped, not refilled. With a minimum of 0 that
+        // precondition cannot fail. An idle connection is closed after 5 minutes.
+        configuration.options.minimumConnections = 0
+        configuration.options.connectionIdleTimeout = .seconds(300)
         configuration.options.keepAliveBehavior = nil
         configuration.options.connectTimeout = .seconds(5)
-        configuration.options.additionalStartupParameters = startupParameters
+        // TCP keep-alive probes from the server, so that a daemon host gone silent
+        // releases its backends (PostgresNIO does not expose its own sockets' options;
+        // on the daemon's side a connection that stops answering is closed at the
+        // request's deadline, see Database.withConnection).
+        configuration.options.additionalStartupParameters = startupParameters + [
+            ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),
+        ]
         return configuration
     }
 }

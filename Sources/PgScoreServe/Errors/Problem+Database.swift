@@ -10,6 +10,21 @@ extension Problem {
             return .unavailable(
                 "no database connection became free within \(ms) ms: the database is unreachable or all \(unavailable.poolSize) pooled connections are busy")
         }
+        if let deadline = error as? Database.DeadlineExceeded {
+            return .deadline(
+                "the request did not finish within its deadline (--request-timeout \(Self.seconds(deadline.timeout)) s): the database stopped answering; its connection was closed")
+        }
+        if let commit = error as? Database.CommitFailed {
+            var reason = commit.tag.map { "the transaction ended with \($0)" } ?? "COMMIT failed"
+            if let underlying = commit.underlying {
+                reason += ": " + (from(database: underlying)?.detail ?? "\(underlying)")
+            }
+            return .unavailable("the database did not commit the request, nothing of it is acknowledged (\(reason))")
+        }
+        // the pool's own errors (circuit breaker open, shut down); its module is not a product we import
+        if String(describing: Swift.type(of: error)) == "ConnectionPoolError" {
+            return .unavailable("the database connection failed (\(error)); try again")
+        }
         guard let error = error as? PSQLError else { return nil }
         switch error.code {
         case .server:
@@ -24,6 +39,10 @@ extension Problem {
         default:
             return .internalError("database client error: \(error.code)")
         }
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        JSONValue.format(Double(duration.nanoseconds) / 1e9)
     }
 
     /// HTTP status for an SQLSTATE raised by the ml schema's functions.

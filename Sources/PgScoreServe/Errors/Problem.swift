@@ -69,6 +69,10 @@ extension Problem {
         Problem(status: .gatewayTimeout, kind: "timeout", title: "Statement timeout", detail: detail)
     }
 
+    static func deadline(_ detail: String) -> Problem {
+        Problem(status: .gatewayTimeout, kind: "deadline", title: "Request deadline exceeded", detail: detail)
+    }
+
     static func tooLarge(_ limit: Int) -> Problem {
         Problem(status: .contentTooLarge, kind: "too-large", title: "Request body too large",
                 detail: "the request body is larger than \(limit) bytes (--max-body-bytes)")

@@ -101,9 +101,12 @@ final class JobRunner: Service, Sendable {
     /// Claims one due run and trains it; false when nothing was due.
     private func claimAndExecute() async throws -> Bool {
         try await jobDatabase.withConnection { connection -> Bool in
-            let claimed = try await connection.firstRow(
-                "SELECT id, project, kind, attempt, backend_pid FROM ml.claim_run(\(self.settings.worker))",
-                as: (Int, String, String, Int, Int).self)
+            // each change of a run's state is committed (and confirmed) before it is acted on
+            let claimed = try await connection.transaction {
+                try await $0.firstRow(
+                    "SELECT id, project, kind, attempt, backend_pid FROM ml.claim_run(\(self.settings.worker))",
+                    as: (Int, String, String, Int, Int).self)
+            }
             guard let (runID, project, kind, attempt, pid) = claimed else { return false }
             var logger = self.logger
             logger[metadataKey: "run_id"] = "\(runID)"
@@ -114,14 +117,18 @@ final class JobRunner: Service, Sendable {
             }
             defer { self.state.withLockedValue { $0.runningBackendPID = nil } }
             if stopping {
-                try await connection.execute("SELECT ml.fail_run(\(runID)::bigint, 'the daemon shut down before the run started')")
+                try await connection.transaction {
+                    try await $0.execute("SELECT ml.fail_run(\(runID)::bigint, 'the daemon shut down before the run started')")
+                }
                 return true
             }
             logger.info("training run started", metadata: ["kind": .string(kind), "attempt": "\(attempt)"])
             do {
-                let outcome = try await connection.firstRow(
-                    "SELECT status, error, version, deployed FROM ml.execute_run(\(runID)::bigint)",
-                    as: (String, String?, Int?, Bool?).self)
+                let outcome = try await connection.transaction {
+                    try await $0.firstRow(
+                        "SELECT status, error, version, deployed FROM ml.execute_run(\(runID)::bigint)",
+                        as: (String, String?, Int?, Bool?).self)
+                }
                 let status = outcome?.0 ?? "failed"
                 self.metrics.recordTrainingRun(status: status)
                 if status == "succeeded" {
@@ -167,7 +174,7 @@ final class JobRunner: Service, Sendable {
     private func runMonitors() async {
         while !Task.isCancelled && isAccepting {
             do {
-                let actions = try await database.withConnection { connection in
+                let actions = try await database.withTransaction { connection in
                     try await connection.firstRow(
                         "SELECT count(*)::int FROM ml.run_monitors(\(self.settings.worker))", as: Int.self)
                 }

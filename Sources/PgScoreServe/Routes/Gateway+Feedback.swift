@@ -21,7 +21,7 @@ extension Gateway {
             case let other?:
                 throw Problem.validation("\"label\" must be a string, a number or a boolean, got \(other.typeNameWithArticle)")
             }
-            let row = try await database.withConnection { connection in
+            let row = try await database.withTransaction { connection in
                 try await connection.firstRow(
                     """
                     INSERT INTO ml.feedback (prediction_id, label)

@@ -23,7 +23,7 @@ extension Gateway {
                 throw Problem.badRequest(
                     "the body must be a labelled record (a JSON object), an array of them or {\"records\": [...]}; got \(body.typeNameWithArticle)")
             }
-            let accepted = try await database.withConnection { connection in
+            let accepted = try await database.withTransaction { connection in
                 try await connection.firstRow(
                     "SELECT ml.add_records(\(project), \(records)::jsonb)::bigint", as: Int.self)
             }

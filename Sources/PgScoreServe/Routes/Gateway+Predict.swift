@@ -5,7 +5,7 @@ extension Gateway {
     /// `{"instances": [...]}`. The body is checked against the deployed version's
     /// features here (a 422 names every bad one), then each instance is scored by
     /// `ml.predict(project, jsonb)` and logged to `ml.predictions` in one prepared
-    /// statement.
+    /// statement, answered once its commit is confirmed (`Database.withSingleWrite`).
     func addPredictRoutes(to router: Router<GatewayContext>) {
         router.post("/v1/projects/{project}/predict") { request, context -> Response in
             try await authenticator.require(.predict, request, openRoute: true)
@@ -16,7 +16,7 @@ extension Gateway {
             let arrival = context.arrival
             let specs = self.specs
 
-            let (spec, scored) = try await database.withConnection { connection -> (FeatureSpec, [PredictionQueries.Scored]) in
+            let (spec, scored) = try await database.withSingleWrite { connection -> (FeatureSpec, [PredictionQueries.Scored]) in
                 // Steady state: one statement with the spec last used for the project. It
                 // returns nothing if another version is deployed now; then look it up.
                 // (A body that does not fit it takes the full path: a newer version may

@@ -90,9 +90,9 @@ extension Gateway {
     }
 
     /// `ml.deploy`, then the deployment it appended (a second statement: the first's
-    /// insert is not visible to the statement that made it).
+    /// insert is not visible to the statement that made it), in one transaction.
     private func deploy(project: String, strategy: String, version: Int?) async throws -> Response {
-        let json = try await database.withConnection { connection in
+        let json = try await database.withTransaction { connection in
             try await connection.execute("SELECT ml.deploy(\(project), \(strategy), \(version)::int)")
             return try await connection.firstRow(
                 """

@@ -10,7 +10,7 @@ extension Gateway {
             let project = try projectName(context)
             let body = try await jsonBody(of: request)
             let requestID = context.requestID
-            let runID = try await database.withConnection { connection -> Int in
+            let runID = try await database.withTransaction { connection -> Int in
                 // parameters left out are those of the project's last successful run
                 let previousParams = try await connection.firstRow(
                     """

@@ -10,10 +10,12 @@ struct Gateway: Sendable {
     /// nil when this daemon runs no jobs (`--no-jobs`): runs queued here wait for a replica that does
     let jobs: JobRunner?
     let maxBodyBytes: Int
+    /// `--request-timeout`
+    var requestTimeout: Duration = .seconds(10)
 
     func makeRouter() -> Router<GatewayContext> {
         let router = Router(context: GatewayContext.self)
-        router.add(middleware: GatewayMiddleware(metrics: metrics))
+        router.add(middleware: GatewayMiddleware(metrics: metrics, requestTimeout: requestTimeout))
         addHealthRoutes(to: router)
         addPredictRoutes(to: router)
         addFeedbackRoutes(to: router)

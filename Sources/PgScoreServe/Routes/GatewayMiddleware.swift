@@ -8,6 +8,9 @@ import NIOCore
 struct GatewayMiddleware: RouterMiddleware {
     typealias Context = GatewayContext
     let metrics: GatewayMetrics
+    /// `--request-timeout`: one deadline per request, from its arrival, over waiting for a
+    /// connection, the statements and the COMMIT (``Database/deadline``)
+    var requestTimeout: Duration = .seconds(10)
 
     func handle(_ request: Request, context: GatewayContext, next: (Request, GatewayContext) async throws -> Response) async throws -> Response {
         var context = context
@@ -22,7 +25,10 @@ struct GatewayMiddleware: RouterMiddleware {
 
         var response: Response
         do {
-            response = try await next(request, context)
+            let deadline = Database.RequestDeadline(instant: context.arrival + requestTimeout, timeout: requestTimeout)
+            response = try await Database.$deadline.withValue(deadline) {
+                try await next(request, context)
+            }
         } catch {
             let problem = Self.problem(for: error, request: request)
             if problem.status.code == 500 {
