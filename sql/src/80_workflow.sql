@@ -642,6 +642,11 @@ BEGIN
                  'ml.resume_schedule(bigint), ml.drop_schedule(bigint), '
                  'ml.train_on_events(text, regclass, jsonb, int, interval, text, text), ml.stop_training_on_events(text), '
                  'ml.add_records(text, jsonb) TO %I', role);
+  -- monitors (95_monitoring.sql); a monitor that rolls back needs the deploy right
+  EXECUTE format('GRANT EXECUTE ON FUNCTION ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int, text), '
+                 'ml.drop_monitor(text) TO %I', role);
+  EXECUTE format('GRANT SELECT ON ml.monitors, ml.evaluations, ml.drift, ml.monitor_actions, ml.evaluation_history, '
+                 'ml.drift_report, ml.action_history TO %I', role);
   EXECUTE format('GRANT SELECT ON ml.schedules, ml.training_runs, ml.event_policies, ml.training_events, '
                  'ml.run_history, ml.schedule_overview TO %I', role);
 END $$;

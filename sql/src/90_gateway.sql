@@ -74,7 +74,7 @@ BEGIN
   EXECUTE format('GRANT SELECT ON ml.monitors, ml.evaluations, ml.drift, ml.monitor_actions, ml.evaluation_history, '
                  'ml.drift_report, ml.action_history, ml.live_accuracy TO %I', role);
   EXECUTE format('GRANT EXECUTE ON FUNCTION ml.run_monitors(text, timestamptz), ml.drop_monitor(text), '
-                 'ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int) TO %I', role);
+                 'ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int, text) TO %I', role);
 END $$;
 COMMENT ON FUNCTION ml.grant_gateway(name) IS
   'Lets a role run `pgscore serve`: what ml.grant_train gives (score, train, deploy, export) plus writing the gateway''s tables (predictions, feedback, training runs, API keys) and running scheduled and event-driven training (ml.claim_run, ml.execute_run, ml.fail_run, ml.next_wakeup). It holds admin on every project (ml.service_roles); runs queued through the gateway train for this role and may read tables and views only (not queries, not pgscore''s own tables).';

@@ -25,6 +25,7 @@ CREATE TABLE ml.monitors (
     drift_rows       int NOT NULL CHECK (drift_rows >= 1),
     action           text NOT NULL CHECK (action IN ('alert', 'retrain', 'rollback')),
     labels           regclass,
+    search_path      text,
     every            interval NOT NULL CHECK (every > interval '0'),
     next_check_at    timestamptz NOT NULL DEFAULT now(),
     last_checked_at  timestamptz,
@@ -159,13 +160,14 @@ CREATE FUNCTION ml._save_monitor(m ml.monitors) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   INSERT INTO ml.monitors (project, window_size, min_labels, max_drop, min_score, drift_threshold, drift_rows,
-                           action, labels, every, next_check_at, created_by)
+                           action, labels, search_path, every, next_check_at, created_by)
   VALUES (m.project, m.window_size, m.min_labels, m.max_drop, m.min_score, m.drift_threshold, m.drift_rows,
-          m.action, m.labels, m.every, now(), m.created_by)
+          m.action, m.labels, m.search_path, m.every, now(), m.created_by)
   ON CONFLICT (project) DO UPDATE
      SET window_size = excluded.window_size, min_labels = excluded.min_labels, max_drop = excluded.max_drop,
          min_score = excluded.min_score, drift_threshold = excluded.drift_threshold,
          drift_rows = excluded.drift_rows, action = excluded.action, labels = excluded.labels,
+         search_path = excluded.search_path, created_by = excluded.created_by,
          every = excluded.every, next_check_at = now(), last_error = NULL,
          -- a new configuration starts new episodes
          degraded_version = NULL, drifted_version = NULL, updated_at = now();
@@ -181,7 +183,8 @@ CREATE FUNCTION ml.monitor(
     action          text DEFAULT 'alert',
     labels          regclass DEFAULT NULL,
     every           interval DEFAULT NULL,
-    drift_rows      int DEFAULT 100)
+    drift_rows      int DEFAULT 100,
+    search_path     text DEFAULT current_setting('search_path'))
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -236,7 +239,7 @@ BEGIN
         USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- the monitor reads it with the rights of the role it belongs to, for the caller
-    PERFORM ml._read_as(ml._source_reader('ml.monitor', labels::text, who), NULL,
+    PERFORM ml._read_as(ml._source_reader('ml.monitor', labels::text, who), monitor.search_path,
                         format('SELECT l.prediction_id, l.label::text FROM %s l', labels), NULL);
   END IF;
   m.project := project;
@@ -250,9 +253,10 @@ BEGIN
   m.labels := labels;
   m.every := coalesce(every, greatest(window_size / 5, interval '1 second'));
   m.created_by := who;
+  m.search_path := monitor.search_path;
   PERFORM ml._save_monitor(m);
 END $$;
-COMMENT ON FUNCTION ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int) IS
+COMMENT ON FUNCTION ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int, text) IS
   'Creates or replaces the monitor of a project. Every "every" (default window_size / 5, at least 1 s) ml.run_monitors evaluates the deployed version on its labelled predictions of the last window_size (ml.feedback, plus the optional labels table (prediction_id, label)) and measures feature drift (PSI). Degraded (with at least min_labels labels): accuracy below the test accuracy - max_drop or below min_score; RMSE above the test RMSE * (1 + max_drop) or R2 below min_score. Drifted: a feature''s PSI above drift_threshold (NULL: no drift checks) on at least drift_rows values. On degradation it does action (alert, retrain: ml.enqueue_run, rollback: ml.deploy''s rollback), once per version and episode; drift alone alerts.';
 
 CREATE FUNCTION ml.drop_monitor(project text) RETURNS void
@@ -326,7 +330,7 @@ BEGIN
   -- the monitor's creator, only for this window's predictions
   IF labels_ok THEN
     IF to_regclass('pg_temp.pgscore_monitor_labels') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_monitor_labels; END IF;
-    PERFORM ml._read_as(ml._source_reader('ml.run_monitors', mon.labels::oid::regclass::text, mon.created_by), NULL,
+    PERFORM ml._read_as(ml._source_reader('ml.run_monitors', mon.labels::oid::regclass::text, mon.created_by), mon.search_path,
               format('SELECT l.prediction_id::bigint AS prediction_id, l.label::text AS label FROM %s l '
                      'WHERE l.label IS NOT NULL AND l.prediction_id = ANY ($1)', mon.labels::oid::regclass),
               'pgscore_monitor_labels',
@@ -625,6 +629,6 @@ COMMENT ON VIEW ml.live_accuracy IS
 
 -- ---------------------------------------------------------------- rights
 
-REVOKE EXECUTE ON FUNCTION ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int),
+REVOKE EXECUTE ON FUNCTION ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int, text),
   ml._save_monitor(ml.monitors), ml.drop_monitor(text), ml._check_monitor(ml.monitors, timestamptz, text),
   ml.run_monitors(text, timestamptz) FROM PUBLIC;

@@ -183,12 +183,12 @@ SELECT project FROM ml.monitors WHERE project IN ('mon_cls', 'mon_reg');
 
 -- rights: only granted roles run monitors; pg_dump carries the monitoring tables
 SELECT has_function_privilege('public', 'ml.run_monitors(text, timestamptz)', 'EXECUTE') AS public_runs,
-       has_function_privilege('public', 'ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int)', 'EXECUTE') AS public_configures;
+       has_function_privilege('public', 'ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int, text)', 'EXECUTE') AS public_configures;
 DROP ROLE IF EXISTS regress_mon_gateway;
 CREATE ROLE regress_mon_gateway;
 SELECT ml.grant_gateway('regress_mon_gateway');
 SELECT has_function_privilege('regress_mon_gateway', 'ml.run_monitors(text, timestamptz)', 'EXECUTE') AS runs,
-       has_function_privilege('regress_mon_gateway', 'ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int)', 'EXECUTE') AS configures,
+       has_function_privilege('regress_mon_gateway', 'ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int, text)', 'EXECUTE') AS configures,
        has_table_privilege('regress_mon_gateway', 'ml.evaluation_history', 'SELECT') AS reads_history,
        has_table_privilege('regress_mon_gateway', 'ml.monitor_actions', 'INSERT') AS writes_actions;
 DROP OWNED BY regress_mon_gateway;
