@@ -50,7 +50,9 @@ test-regress:
 	  { cat sql/regress/regression.diffs 2>/dev/null | head -n 200; exit 1; }
 
 test-sql:
-	eval "$$(tools/pgcluster.sh env)" && $(PYTHON) -m pytest -q tests
+	eval "$$(tools/pgcluster.sh env)" && $(PYTHON) -m pytest -q -rs tests | tee .pytest.out; \
+	  status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || exit $$status; \
+	  ! grep -q " skipped" .pytest.out || { echo "make test: a test was skipped (a missing module is a failure)"; exit 1; }
 
 bench: deps install cluster
 	tools/bench_foundation.sh

@@ -8,8 +8,8 @@ import pathlib
 import psycopg
 import pytest
 
-ort = pytest.importorskip("onnxruntime")
-import numpy as np  # noqa: E402  (a dependency of onnxruntime)
+import numpy as np
+import onnxruntime as ort
 
 try:
     import onnx

@@ -6,8 +6,8 @@ import pathlib
 import psycopg
 import pytest
 
-ort = pytest.importorskip("onnxruntime")
-import numpy as np  # noqa: E402
+import numpy as np
+import onnxruntime as ort
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "heart" / "processed.cleveland.data"
 COLUMNS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach",

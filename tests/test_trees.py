@@ -20,7 +20,7 @@ import pytest
 
 from conftest import create_database, drop_database, dsn
 
-sklearn = pytest.importorskip("sklearn")
+import sklearn  # noqa: F401  (installed by tools/install_deps.sh)
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # noqa: E402
 

@@ -104,11 +104,12 @@ PY_DEPS=(
     # and schemathesis checking every answer against openapi.yaml
     "requests|import requests"
     "schemathesis|import schemathesis"
+    # tests/test_trees.py compares the tree models with scikit-learn's
+    "numpy|import numpy"
+    "scikit-learn|import sklearn"
 )
 if [ "$FIXTURES" -eq 1 ]; then
     PY_DEPS+=(
-        "numpy|import numpy"
-        "scikit-learn|import sklearn"
         # tools/make_tree_references.py and tools/bench_trees.py compare with XGBoost
         "xgboost|import xgboost"
     )
