@@ -208,7 +208,10 @@ metrics_state_open(MemoryContext context, Datum model, int32 kind)
 						FUNCTION_NAME, algorithm),
 				 errhint("To evaluate a regression model pass the label as float8: ml.metrics(model, features, label::float8).")));
 	if (classifier && (info[PGSC_INFO_CLASSES] < 1 || info[PGSC_INFO_CLASSES] > PGSCORE_MAX_CLASSES))
-		elog(ERROR, "%s: the model has " INT64_FORMAT " classes", FUNCTION_NAME, info[PGSC_INFO_CLASSES]);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: the model has " INT64_FORMAT " classes, at most %d are supported",
+						FUNCTION_NAME, info[PGSC_INFO_CLASSES], PGSCORE_MAX_CLASSES)));
 
 	memcpy(header, VARDATA_ANY(v), Min(len, (Size) PGSC_MODEL_IDENTITY_SIZE));
 	metrics_state_init(st, context, kind, (int32) info[PGSC_INFO_CLASSES],
@@ -219,7 +222,9 @@ metrics_state_open(MemoryContext context, Datum model, int32 kind)
 		int64		label_len;
 
 		if (pgsc_model_class_label(st->handle, i, &label, &label_len) != PGSC_OK)
-			elog(ERROR, "%s: class " INT64_FORMAT " has no label", FUNCTION_NAME, i);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("%s: class " INT64_FORMAT " has no label: the model is damaged", FUNCTION_NAME, i)));
 		metrics_set_label(st, (int32) i, label, (int32) label_len);
 	}
 	if (VARATT_IS_EXTERNAL_ONDISK(raw))

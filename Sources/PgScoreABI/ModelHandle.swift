@@ -60,6 +60,12 @@ public func pgsc_model_identity_size() -> Int64 {
     Int64(ModelCodec.headerSize)
 }
 
+/// Most features (which 0) or classes (which 1) a model may have (ModelCodec).
+@_cdecl("pgsc_model_limit")
+public func pgsc_model_limit(_ which: Int32) -> Int64 {
+    Int64(which == 0 ? ModelCodec.maxFeatures : ModelCodec.maxClasses)
+}
+
 @_cdecl("pgsc_model_open")
 public func pgsc_model_open(_ bytes: UnsafeRawPointer?, _ len: Int64,
                             _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
