@@ -434,3 +434,49 @@ def test_mutation_campaign(conn):
         assert sqlstate(conn, f"SELECT ml.predict({RAW}, %s::float8[])", (value, [0.3] * d)) in (None, "22003", "22023")
     assert accepted + refused == 3000
     assert accepted > 0 and refused > 0
+
+
+def crc_twin(value: bytes, target: bytes) -> bytes:
+    """`value` with low mantissa bits of its three coefficients changed so that its
+    CRC-64 (hence its whole 24-byte header) equals `target`'s: CRC is affine over
+    GF(2), so 96 free bits solve the 64 equations."""
+    assert len(value) == len(target)
+    body = bytearray(value[24:])
+    coef = body.index(f64s([0.25])) + 8       # the intercept, then the coefficients
+    bits = [(coef + k // 32 * 8) * 8 + k % 32 for k in range(96)]
+    base = crc64(bytes(body))
+
+    def flipped(bit):
+        b = bytearray(body)
+        b[bit // 8] ^= 1 << (bit % 8)
+        return crc64(bytes(b)) ^ base
+
+    want = struct.unpack("<Q", target[16:24])[0] ^ base
+    rows = [(flipped(bit), 1 << k) for k, bit in enumerate(bits)]   # (crc delta, which bits)
+    chosen = 0
+    for pos in range(63, -1, -1):                                   # Gaussian elimination
+        pivot = next((r for r in rows if r[0] >> pos & 1), None)
+        if pivot is None:
+            continue
+        rows = [r if not r[0] >> pos & 1 or r is pivot else (r[0] ^ pivot[0], r[1] ^ pivot[1]) for r in rows]
+        rows.remove(pivot)
+        if want >> pos & 1:
+            want ^= pivot[0]
+            chosen ^= pivot[1]
+    assert want == 0, "no solution"
+    for k, bit in enumerate(bits):
+        if chosen >> k & 1:
+            body[bit // 8] ^= 1 << (bit % 8)
+    return seal(bytes(body))
+
+
+def test_models_with_the_same_crc_are_not_confused(conn):
+    a = linreg(3, coefficients=[1.0, 2.0, 3.0])
+    b = crc_twin(linreg(3, coefficients=[5.0, 6.0, 7.0]), a)
+    assert a[:24] == b[:24] and a != b          # same length and checksum, other model
+    conn.execute("CREATE TEMP TABLE twins (id int, m ml.model)")
+    conn.execute("INSERT INTO twins VALUES (1, %s::bytea::ml.model), (2, %s::bytea::ml.model),"
+                 " (3, %s::bytea::ml.model), (4, %s::bytea::ml.model)", (a, b, a, b))
+    got = [float(r[0]) for r in conn.execute("SELECT ml.predict(m, ARRAY[1, 1, 1]::float8[]) FROM twins ORDER BY id")]
+    assert got[0] == got[2] == 6.25 and got[1] == got[3] and abs(got[1] - 18.25) < 1e-6
+    assert sqlstate(conn, "SELECT ml.metrics(m, ARRAY[1, 1, 1]::float8[], 1.0::float8) FROM twins") == "22023"

@@ -54,7 +54,7 @@ final class ModelHandle {
     }
 }
 
-/// Bytes of a model value that identify it (its header: length and checksum included).
+/// Bytes of a model value's header (magic, format, body length, checksum).
 @_cdecl("pgsc_model_identity_size")
 public func pgsc_model_identity_size() -> Int64 {
     Int64(ModelCodec.headerSize)

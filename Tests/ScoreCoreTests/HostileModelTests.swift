@@ -194,7 +194,7 @@ import Testing
         }
         // a tiny variance whose inverse overflows
         var m = Codec.models[3]
-        m.parameters = .naiveBayes(prior: [0.25, 0.5, 0.25], means: [[1], [-2], [3.5]], variances: [[0.5], [1e-320], [2]])
+        m.parameters = .naiveBayes(prior: [0.25, 0.5, 0.25], means: [[1], [-2], [3.5]], variances: [[0.5], [Double.leastNonzeroMagnitude * 4], [2]])
         #expect(Self.kind(ModelCodec.encode(m)) == .badModel)
     }
 

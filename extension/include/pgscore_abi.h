@@ -75,8 +75,9 @@ extern int32_t pgsc_logreg_fit(const double *const *chunk_features, const int32_
 							   int64_t classes, const char *options, int64_t options_len,
 							   pgsc_stop_fn stop, void **model, char *err);
 
-/* model values; the first PGSC_MODEL_IDENTITY_SIZE bytes (header with length and
- * CRC-64) identify a value (checked against the Swift side at load time) */
+/* model values; the first PGSC_MODEL_IDENTITY_SIZE bytes are the header (magic, format,
+ * length, CRC-64), checked against the Swift side at load time. The CRC catches
+ * accidents, not attackers: caches identify a value by its bytes (or a SHA-256). */
 #define PGSC_MODEL_IDENTITY_SIZE	24
 extern int64_t pgsc_model_identity_size(void);
 
