@@ -432,6 +432,7 @@ def test_mutation_campaign(conn):
             assert got is None or got in allowed, f"{use}: {got}"
         # a value the cast accepts must also describe, score (or refuse the features cleanly) and export
         assert sqlstate(conn, f"SELECT ml.predict({RAW}, %s::float8[])", (value, [0.3] * d)) in (None, "22003", "22023")
+    print(f"mutation campaign: {accepted} accepted, {refused} refused")
     assert accepted + refused == 3000
     assert accepted > 0 and refused > 0
 
