@@ -23,6 +23,8 @@
 #include "pgscore_abi_metrics.h"
 
 #include "access/detoast.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -42,9 +44,14 @@ typedef struct MetricsState
 	int32		label_kind;		/* PGSC_LABEL_* of the model */
 	int64		rows;			/* rows evaluated */
 
-	/* which model value: its length and first bytes (header with the CRC-64) */
+	/*
+	 * Which model value: its length and SHA-256 (a checksum anyone could collide
+	 * would let two models mix in one evaluation); states the transition function
+	 * made also keep the bytes, so each row compares them with memcmp.
+	 */
 	Size		model_length;
-	char		model_header[PGSC_MODEL_IDENTITY_SIZE];
+	uint8		model_digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *model_bytes;
 	Oid			toast_relid;	/* when the value was last seen out of line */
 	Oid			toast_valueid;
 
@@ -98,14 +105,14 @@ metrics_release(void *arg)
 /* Fills a zeroed state: identity, counters, label slots; no rows, no model handle. */
 static void
 metrics_state_init(MetricsState *st, MemoryContext context, int32 kind, int32 classes,
-				   int32 label_kind, Size model_length, const char *header)
+				   int32 label_kind, Size model_length, const uint8 *digest)
 {
 	st->context = context;
 	st->kind = kind;
 	st->classes = kind == METRICS_CLASSES ? classes : 0;
 	st->label_kind = label_kind;
 	st->model_length = model_length;
-	memcpy(st->model_header, header, PGSC_MODEL_IDENTITY_SIZE);
+	memcpy(st->model_digest, digest, PG_SHA256_DIGEST_LENGTH);
 	if (kind == METRICS_CLASSES)
 	{
 		int32		k = st->classes;
@@ -129,12 +136,28 @@ metrics_state_init(MetricsState *st, MemoryContext context, int32 kind, int32 cl
 
 static MetricsState *
 metrics_state_new(MemoryContext context, int32 kind, int32 classes, int32 label_kind,
-				  Size model_length, const char *header)
+				  Size model_length, const uint8 *digest)
 {
 	MetricsState *st = MemoryContextAllocZero(context, sizeof(MetricsState));
 
-	metrics_state_init(st, context, kind, classes, label_kind, model_length, header);
+	metrics_state_init(st, context, kind, classes, label_kind, model_length, digest);
 	return st;
+}
+
+/* SHA-256 of a model value's bytes. */
+static void
+model_digest(const char *data, Size len, uint8 *digest)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("%s: could not compute the SHA-256 of the model: %s", FUNCTION_NAME,
+						ctx ? pg_cryptohash_error(ctx) : "out of memory")));
+	pg_cryptohash_free(ctx);
 }
 
 static void
@@ -174,7 +197,7 @@ metrics_state_open(MemoryContext context, Datum model, int32 kind)
 	struct varlena *raw = (struct varlena *) DatumGetPointer(model);
 	struct varlena *v = pg_detoast_datum_packed(raw);
 	Size		len = VARSIZE_ANY_EXHDR(v);
-	char		header[PGSC_MODEL_IDENTITY_SIZE] = {0};
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	char		err[PGSC_ERRBUF];
 	int64		info[PGSC_INFO_LEN];
 	int32		status;
@@ -208,18 +231,25 @@ metrics_state_open(MemoryContext context, Datum model, int32 kind)
 						FUNCTION_NAME, algorithm),
 				 errhint("To evaluate a regression model pass the label as float8: ml.metrics(model, features, label::float8).")));
 	if (classifier && (info[PGSC_INFO_CLASSES] < 1 || info[PGSC_INFO_CLASSES] > PGSCORE_MAX_CLASSES))
-		elog(ERROR, "%s: the model has " INT64_FORMAT " classes", FUNCTION_NAME, info[PGSC_INFO_CLASSES]);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: the model has " INT64_FORMAT " classes, at most %d are supported",
+						FUNCTION_NAME, info[PGSC_INFO_CLASSES], PGSCORE_MAX_CLASSES)));
 
-	memcpy(header, VARDATA_ANY(v), Min(len, (Size) PGSC_MODEL_IDENTITY_SIZE));
+	model_digest(VARDATA_ANY(v), len, digest);
 	metrics_state_init(st, context, kind, (int32) info[PGSC_INFO_CLASSES],
-					   (int32) info[PGSC_INFO_LABEL_KIND], len, header);
+					   (int32) info[PGSC_INFO_LABEL_KIND], len, digest);
+	st->model_bytes = MemoryContextAlloc(context, Max(len, 1));
+	memcpy(st->model_bytes, VARDATA_ANY(v), len);
 	for (i = 0; i < st->classes; i++)
 	{
 		const char *label;
 		int64		label_len;
 
 		if (pgsc_model_class_label(st->handle, i, &label, &label_len) != PGSC_OK)
-			elog(ERROR, "%s: class " INT64_FORMAT " has no label", FUNCTION_NAME, i);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("%s: class " INT64_FORMAT " has no label: the model is damaged", FUNCTION_NAME, i)));
 		metrics_set_label(st, (int32) i, label, (int32) label_len);
 	}
 	if (VARATT_IS_EXTERNAL_ONDISK(raw))
@@ -264,9 +294,16 @@ metrics_check_model(MetricsState *st, Datum model)
 	}
 	else
 		v = VARATT_IS_EXTENDED(raw) && !VARATT_IS_SHORT(raw) ? pg_detoast_datum_packed(raw) : raw;
-	same = VARSIZE_ANY_EXHDR(v) == st->model_length &&
-		memcmp(VARDATA_ANY(v), st->model_header,
-			   Min(st->model_length, (Size) PGSC_MODEL_IDENTITY_SIZE)) == 0;
+	same = VARSIZE_ANY_EXHDR(v) == st->model_length;
+	if (same && st->model_bytes != NULL)
+		same = memcmp(VARDATA_ANY(v), st->model_bytes, st->model_length) == 0;
+	else if (same)
+	{
+		uint8		digest[PG_SHA256_DIGEST_LENGTH];
+
+		model_digest(VARDATA_ANY(v), st->model_length, digest);
+		same = memcmp(digest, st->model_digest, PG_SHA256_DIGEST_LENGTH) == 0;
+	}
 	if (v != raw)
 		pfree(v);
 	if (!same)
@@ -282,7 +319,7 @@ static void
 metrics_check_same(const MetricsState *a, const MetricsState *b)
 {
 	if (a->kind != b->kind || a->classes != b->classes || a->model_length != b->model_length ||
-		memcmp(a->model_header, b->model_header, PGSC_MODEL_IDENTITY_SIZE) != 0)
+		memcmp(a->model_digest, b->model_digest, PG_SHA256_DIGEST_LENGTH) != 0)
 		different_models();
 }
 
@@ -501,7 +538,7 @@ ml_metrics_combine(PG_FUNCTION_ARGS)
 	if (a == NULL)
 	{
 		/* b may live in a shorter-lived context: copy it into ours */
-		a = metrics_state_new(context, b->kind, b->classes, b->label_kind, b->model_length, b->model_header);
+		a = metrics_state_new(context, b->kind, b->classes, b->label_kind, b->model_length, b->model_digest);
 		for (i = 0; i < b->classes; i++)
 			metrics_set_label(a, i, b->labels[i], b->label_lengths[i]);
 	}
@@ -514,7 +551,7 @@ ml_metrics_combine(PG_FUNCTION_ARGS)
 /*
  * Layout (native byte order: partial states only travel between processes of one
  * server): kind, classes, label kind (int32), rows, model length (int64), model
- * header; then per class its label (int32 length, bytes); then either the confusion
+ * SHA-256; then per class its label (int32 length, bytes); then either the confusion
  * matrix (K*K int64), the row count (int64), the probabilities of all rows (double)
  * and their truth ids (int32), or the regression sums (double).
  */
@@ -538,7 +575,7 @@ serialize_into(const MetricsState *st, char *out)
 	PUT(&st->label_kind, sizeof(int32));
 	PUT(&st->rows, sizeof(int64));
 	PUT(&length, sizeof(int64));
-	PUT(st->model_header, PGSC_MODEL_IDENTITY_SIZE);
+	PUT(st->model_digest, PG_SHA256_DIGEST_LENGTH);
 	for (i = 0; i < st->classes; i++)
 	{
 		PUT(&st->label_lengths[i], sizeof(int32));
@@ -605,7 +642,7 @@ ml_metrics_deserialize(PG_FUNCTION_ARGS)
 				i;
 	int64		rows,
 				length;
-	char		header[PGSC_MODEL_IDENTITY_SIZE];
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	MetricsState *st;
 
 	(void) aggregate_context(fcinfo, "ml.metrics deserialize");
@@ -617,11 +654,11 @@ ml_metrics_deserialize(PG_FUNCTION_ARGS)
 	take(&c, &label_kind, sizeof(int32));
 	take(&c, &rows, sizeof(int64));
 	take(&c, &length, sizeof(int64));
-	take(&c, header, PGSC_MODEL_IDENTITY_SIZE);
+	take(&c, digest, PG_SHA256_DIGEST_LENGTH);
 	if ((kind != METRICS_CLASSES && kind != METRICS_VALUES) || rows < 0 || length < 0 ||
 		(kind == METRICS_CLASSES && (classes < 1 || classes > PGSCORE_MAX_CLASSES)))
 		elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
-	st = metrics_state_new(CurrentMemoryContext, kind, classes, label_kind, (Size) length, header);
+	st = metrics_state_new(CurrentMemoryContext, kind, classes, label_kind, (Size) length, digest);
 	st->rows = rows;
 	for (i = 0; i < st->classes; i++)
 	{

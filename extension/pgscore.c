@@ -23,14 +23,17 @@ _PG_init(void)
 {
 	DefineCustomIntVariable("pgscore.max_training_memory",
 							"Memory a training or metrics aggregate may use to keep rows (logistic regression and ml.metrics keep them).",
-							"Training fails with a clear error beyond it. Each row of d features takes 8*d + 4 bytes.",
+							"Training fails with a clear error beyond it. Each row of d features takes 8*d + 4 bytes. Only superusers may change it.",
 							&pgscore_max_training_memory,
 							2048, 1, INT_MAX / 2,
-							PGC_USERSET, GUC_UNIT_MB,
+							PGC_SUSET, GUC_UNIT_MB,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pgscore");
 	if (pgsc_model_identity_size() != PGSC_MODEL_IDENTITY_SIZE)
 		elog(ERROR, "pgscore: the C glue and the Swift core disagree on the model header size");
+	if (pgsc_model_limit(PGSC_LIMIT_FEATURES) != PGSC_MAX_FEATURES ||
+		pgsc_model_limit(PGSC_LIMIT_CLASSES) != PGSC_MAX_CLASSES)
+		elog(ERROR, "pgscore: the C glue and the Swift core disagree on the model limits");
 }
 
 /*
@@ -61,8 +64,11 @@ sqlstate_for(int32 status)
 			return ERRCODE_FEATURE_NOT_SUPPORTED;
 		case PGSC_LIMIT:
 			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case PGSC_OUT_OF_RANGE:
+			return ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
 		default:
-			return ERRCODE_INTERNAL_ERROR;
+			/* no Swift status maps here; still a data error, never an internal one */
+			return ERRCODE_DATA_EXCEPTION;
 	}
 }
 
@@ -105,15 +111,19 @@ pgscore_features(Datum datum, const char *function, float8 *buffer, int *n, bool
 		const char *body = VARDATA_SHORT(raw) - VARHDRSZ;	/* where ArrayType would start */
 		int32		ndim,
 					dataoffset,
-					dim0 = 0;
+					dim0 = 0,
+					lbound0 = 0;
 		Oid			elemtype;
 
 		memcpy(&ndim, body + offsetof(ArrayType, ndim), sizeof(int32));
 		memcpy(&dataoffset, body + offsetof(ArrayType, dataoffset), sizeof(int32));
 		memcpy(&elemtype, body + offsetof(ArrayType, elemtype), sizeof(Oid));
 		if (ndim == 1)
+		{
 			memcpy(&dim0, body + sizeof(ArrayType), sizeof(int32));
-		if (ndim == 1 && dataoffset == 0 && elemtype == FLOAT8OID &&
+			memcpy(&lbound0, body + sizeof(ArrayType) + sizeof(int32), sizeof(int32));
+		}
+		if (ndim == 1 && lbound0 == 1 && dataoffset == 0 && elemtype == FLOAT8OID &&
 			dim0 > 0 && dim0 <= PGSCORE_MAX_FEATURES &&
 			ARR_OVERHEAD_NONULLS(1) + sizeof(float8) * dim0 == VARSIZE_SHORT(raw) - VARHDRSZ_SHORT + VARHDRSZ)
 		{
@@ -134,6 +144,12 @@ pgscore_features(Datum datum, const char *function, float8 *buffer, int *n, bool
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("%s: features must be a one-dimensional array, got %d dimensions",
 						function, ARR_NDIM(arr)),
+				 errhint("Pass one row's features as ARRAY[x1, x2, ...].")));
+	if (ARR_NDIM(arr) == 1 && ARR_LBOUND(arr)[0] != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s: features array must start at index 1, got lower bound %d",
+						function, ARR_LBOUND(arr)[0]),
 				 errhint("Pass one row's features as ARRAY[x1, x2, ...].")));
 	*n = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
 	if (*n == 0)

@@ -14,9 +14,10 @@
 #include "pgscore_abi.h"
 #include "pgscore_abi_trees.h"
 
-/* Upper bounds that keep every buffer size far from overflow and MaxAllocSize. */
-#define PGSCORE_MAX_FEATURES	1000
-#define PGSCORE_MAX_CLASSES		1000
+/* Upper bounds that keep every buffer size far from overflow and MaxAllocSize: the
+ * model decoder's limits (pgscore_abi.h), so no decoded model exceeds a buffer. */
+#define PGSCORE_MAX_FEATURES	PGSC_MAX_FEATURES
+#define PGSCORE_MAX_CLASSES		PGSC_MAX_CLASSES
 
 /* GUC pgscore.max_training_memory, in MB: rows an aggregate may keep in memory. */
 extern int	pgscore_max_training_memory;

@@ -27,7 +27,7 @@ typedef struct CachedModel
 	Oid			toast_relid;	/* for values stored out of line */
 	Oid			toast_valueid;
 	Size		length;
-	char		header[PGSC_MODEL_IDENTITY_SIZE];	/* first bytes of the value */
+	char	   *bytes;			/* a copy of the whole value (inline uncompressed values) */
 	char	   *compressed;		/* the compressed bytes, for values stored compressed inline */
 	Size		compressed_length;
 } CachedModel;
@@ -77,8 +77,9 @@ model_cache_for(FunctionCallInfo fcinfo)
 
 /*
  * The decoded model for argument 0: a cached one when it is the same value (same
- * TOAST pointer, or same length and header, which holds the CRC-64 of the body),
- * else decoded into the least recently used slot.
+ * TOAST pointer, same compressed bytes, or the same bytes: length and memcmp against
+ * a stored copy; never a checksum, which anyone can collide), else decoded into the
+ * least recently used slot.
  */
 static ScoringModel *
 model_for_call(FunctionCallInfo fcinfo, const char *function)
@@ -119,9 +120,9 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 			same = cm->compressed != NULL && cm->compressed_length == VARSIZE_4B(raw) &&
 				memcmp(cm->compressed, raw, cm->compressed_length) == 0;
 		else
-			same = cm->toast_valueid == InvalidOid && cm->compressed == NULL && VARSIZE_ANY_EXHDR(v) == cm->length &&
-				cm->length >= PGSC_MODEL_IDENTITY_SIZE &&
-				memcmp(VARDATA_ANY(v), cm->header, PGSC_MODEL_IDENTITY_SIZE) == 0;
+			same = cm->toast_valueid == InvalidOid && cm->compressed == NULL && cm->bytes != NULL &&
+				VARSIZE_ANY_EXHDR(v) == cm->length &&
+				memcmp(VARDATA_ANY(v), cm->bytes, cm->length) == 0;
 		if (same)
 		{
 			cm->last_used = mc->clock;
@@ -137,6 +138,9 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 	if (victim->compressed != NULL)
 		pfree(victim->compressed);
 	victim->compressed = NULL;
+	if (victim->bytes != NULL)
+		pfree(victim->bytes);
+	victim->bytes = NULL;
 	if (compressed)
 	{
 		victim->compressed_length = VARSIZE_4B(raw);
@@ -145,7 +149,11 @@ model_for_call(FunctionCallInfo fcinfo, const char *function)
 	}
 	scoring_model_open(&victim->sm, mc->context, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), function);
 	victim->length = VARSIZE_ANY_EXHDR(v);
-	memcpy(victim->header, VARDATA_ANY(v), Min(victim->length, (Size) PGSC_MODEL_IDENTITY_SIZE));
+	if (!external && !compressed)
+	{
+		victim->bytes = MemoryContextAlloc(mc->context, Max(victim->length, 1));
+		memcpy(victim->bytes, VARDATA_ANY(v), victim->length);
+	}
 	victim->toast_relid = external ? ext.va_toastrelid : InvalidOid;
 	victim->toast_valueid = external ? ext.va_valueid : InvalidOid;
 	victim->last_used = mc->clock;

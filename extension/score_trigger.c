@@ -140,13 +140,12 @@ ml_score_trigger(PG_FUNCTION_ARGS)
 	if (plan->model != NULL)
 	{
 		DeployedModel *dm = plan->model;
-		RowEncoder *enc = scoring_encoder(&dm->sm, "ml score trigger", "the deployed version");
 		text	   *label;
 
-		if (enc->rowtype != RelationGetForm(td->tg_relation)->reltype)
-			row_encoder_map(enc, desc, RelationGetForm(td->tg_relation)->reltype, -1, "ml score trigger");
-		row_encoder_encode(enc, tuple, desc, buffer, "ml score trigger");
-		label = DatumGetTextPP(scoring_predict(&dm->sm, buffer, enc->features, "ml score trigger"));
+		scoring_encode_tuple(&dm->sm, tuple, desc, RelationGetForm(td->tg_relation)->reltype, buffer,
+							 "ml score trigger", "the deployed version");
+		label = DatumGetTextPP(scoring_predict(&dm->sm, buffer, (int) dm->sm.info[PGSC_INFO_FEATURES],
+											   "ml score trigger"));
 		values[0] = class_value(plan, dm, label);
 		nulls[0] = false;
 		if (plan->version > 0)

@@ -93,9 +93,17 @@ scoring_predict(ScoringModel *sm, const double *x, int n, const char *function)
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
 	if (cls < 0)
+	{
+		if (isnan(value) || isinf(value))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("%s: the prediction is not a finite number", function)));
 		return PointerGetDatum(cstring_to_text(float8out_internal(value)));
+	}
 	if (cls >= sm->info[PGSC_INFO_CLASSES])
-		elog(ERROR, "%s: class index " INT64_FORMAT " out of range", function, cls);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("%s: class index " INT64_FORMAT " out of range: the model is damaged", function, cls)));
 	/* read-only and alive while the model is cached, like a pointer into a tuple */
 	return PointerGetDatum(sm->labels[cls]);
 }
@@ -135,15 +143,37 @@ scoring_encoder(ScoringModel *sm, const char *function, const char *what)
 	return sm->encoder;
 }
 
-/* The encoder, for a vector that fits a PGSCORE_MAX_FEATURES buffer. */
+/*
+ * The encoder, for a vector that fits a PGSCORE_MAX_FEATURES buffer: every path that
+ * encodes a row or a JSON object (row and jsonb forms of ml.predict, the trigger) goes
+ * through here. The decoder already refuses models of more features; this keeps the
+ * buffer safe whatever happens upstream.
+ */
 static RowEncoder *
 buffer_encoder(ScoringModel *sm, const char *function, const char *what)
 {
 	RowEncoder *enc = scoring_encoder(sm, function, what);
 
-	if (enc->features > PGSCORE_MAX_FEATURES)
-		elog(ERROR, "%s: %d encoded features", function, enc->features);
+	if (enc->features < 0 || enc->features > PGSCORE_MAX_FEATURES ||
+		enc->features != sm->info[PGSC_INFO_FEATURES])
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: %s encodes %d features, at most %d are supported", function, what,
+						enc->features, PGSCORE_MAX_FEATURES)));
 	return enc;
+}
+
+/* Encodes a table row (the trigger's new tuple) like scoring_encode_record. */
+const double *
+scoring_encode_tuple(ScoringModel *sm, HeapTuple tuple, TupleDesc desc, Oid rowtype, double *buffer,
+					 const char *function, const char *what)
+{
+	RowEncoder *enc = buffer_encoder(sm, function, what);
+
+	if (enc->rowtype != rowtype)
+		row_encoder_map(enc, desc, rowtype, -1, function);
+	row_encoder_encode(enc, tuple, desc, buffer, function);
+	return buffer;
 }
 
 /* Encodes a row with the model's preprocessing into buffer (PGSCORE_MAX_FEATURES). */

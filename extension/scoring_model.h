@@ -29,6 +29,8 @@ extern Datum scoring_predict(ScoringModel *sm, const double *x, int n, const cha
 extern ArrayType *scoring_proba(ScoringModel *sm, const double *x, int n, const char *function);
 extern const double *scoring_encode_record(ScoringModel *sm, HeapTupleHeader rec, double *buffer,
 										   const char *function, const char *what);
+extern const double *scoring_encode_tuple(ScoringModel *sm, HeapTuple tuple, TupleDesc desc, Oid rowtype,
+										 double *buffer, const char *function, const char *what);
 extern const double *scoring_encode_jsonb(ScoringModel *sm, Jsonb *object, double *buffer,
 										 const char *function, const char *what);
 extern RowEncoder *scoring_encoder(ScoringModel *sm, const char *function, const char *what);

@@ -54,10 +54,16 @@ final class ModelHandle {
     }
 }
 
-/// Bytes of a model value that identify it (its header: length and checksum included).
+/// Bytes of a model value's header (magic, format, body length, checksum).
 @_cdecl("pgsc_model_identity_size")
 public func pgsc_model_identity_size() -> Int64 {
     Int64(ModelCodec.headerSize)
+}
+
+/// Most features (which 0) or classes (which 1) a model may have (ModelCodec).
+@_cdecl("pgsc_model_limit")
+public func pgsc_model_limit(_ which: Int32) -> Int64 {
+    Int64(which == 0 ? ModelCodec.maxFeatures : ModelCodec.maxClasses)
 }
 
 @_cdecl("pgsc_model_open")

@@ -108,7 +108,7 @@ public func pgsc_model_with_info(_ bytes: UnsafeRawPointer?, _ len: Int64,
         let text = string(info, infoLen)
         guard case .object? = try? JSONValue.parse(text) else { throw .badValue("model info must be a JSON object") }
         model.info = text
-        _ = try model.preprocessor()   // refuses a spec that does not fit the model
-        publish(model, out)
+        try ModelCodec.checkInfo(model)   // refuses a spec that does not fit the model
+        try publish(model, out)
     }
 }

@@ -14,6 +14,7 @@ extension ScoreError {
         case .badModel: return 5
         case .newerFormat: return 6
         case .limit: return 7
+        case .outOfRange: return 8
         }
     }
 }

@@ -23,8 +23,12 @@ func labels(_ ptrs: UnsafePointer<UnsafePointer<CChar>?>?, _ lens: UnsafePointer
     }
 }
 
-func publish(_ model: Model, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>) {
-    out.pointee = ModelHandle(model, encoded: ModelCodec.encode(model)).retainedPointer()
+/// Hands a new model to C, encoded; a value the decoder would refuse is never made
+/// (whatever pgscore stores, the cast reads back).
+func publish(_ model: Model, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws(ScoreError) {
+    let encoded = ModelCodec.encode(model)
+    _ = try ModelCodec.decode(encoded)
+    out.pointee = ModelHandle(model, encoded: encoded).retainedPointer()
 }
 
 @_cdecl("pgsc_options_check")
@@ -49,7 +53,7 @@ public func pgsc_linreg_fit(_ moments: UnsafePointer<Double>, _ features: Int64,
         let o = try TrainingOptions.parse(string(options, optionsLen), for: .linearRegression)
         let stats = MomentsLayout(dim: d + 1, full: true).centered(moments)
         let params = try LinearRegression.fit(stats, featureCount: d, options: o)
-        publish(Model(algorithm: .linearRegression, featureCount: d, trainingRows: stats.count,
+        try publish(Model(algorithm: .linearRegression, featureCount: d, trainingRows: stats.count,
                       labelKind: .float8, classes: [], parameters: params,
                       options: o.json(for: .linearRegression)), out)
     }
@@ -73,7 +77,7 @@ public func pgsc_nb_fit(_ classMoments: UnsafePointer<UnsafePointer<Double>?>, _
             perClass.append(layout.centered(p))
         }
         let params = try NaiveBayes.fit(perClass: perClass, featureCount: d, options: o)
-        publish(Model(algorithm: .naiveBayes, featureCount: d,
+        try publish(Model(algorithm: .naiveBayes, featureCount: d,
                       trainingRows: perClass.reduce(0) { $0 + $1.count },
                       labelKind: try labelKind(kind), classes: labels(labelPtrs, labelLens, k),
                       parameters: params, options: o.json(for: .naiveBayes)), out)
@@ -118,7 +122,7 @@ public func pgsc_logreg_fit(_ chunkFeatures: UnsafePointer<UnsafePointer<Double>
         let classOf = Array(UnsafeBufferPointer(start: classOfId, count: Int(ids)))
         let params = try LogisticRegression.fit(rows: rows, classOf: classOf, classCount: k, options: o,
                                                 stop: { stop.map { $0() != 0 } ?? false })
-        publish(Model(algorithm: .logisticRegression, featureCount: d, trainingRows: rows.rowCount,
+        try publish(Model(algorithm: .logisticRegression, featureCount: d, trainingRows: rows.rowCount,
                       labelKind: try labelKind(kind), classes: labels(labelPtrs, labelLens, k),
                       parameters: params, options: o.json(for: .logisticRegression)), out)
     }

@@ -58,7 +58,7 @@ public func pgsc_tree_fit(_ algo: Int32,
             model = try TreeModels.trainClassifier(a, rows: rows, classOf: classOf, classes: labels(labelPtrs, labelLens, k),
                                                    labelKind: lk, options: o, stop: shouldStop)
         }
-        publish(model, out)
+        try publish(model, out)
     }
 }
 

@@ -1,5 +1,6 @@
 /// CRC-64/XZ (ECMA-182 polynomial, reflected): the model checksum. It catches every
-/// burst error up to 64 bits and doubles as the model's identity in predict() caches.
+/// burst error up to 64 bits, but only accidents: anyone can recompute it, so it never
+/// identifies a model (caches compare the bytes) and never vouches for a value.
 public enum CRC64 {
     static let table: [UInt64] = (0..<256).map { i -> UInt64 in
         var c = UInt64(i)

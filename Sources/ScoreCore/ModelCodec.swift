@@ -8,16 +8,27 @@
 ///           16  u64 CRC-64 of the body
 ///           24  body: sections    u16 tag, u16 flags (bit 0: required), u32 length, bytes
 ///
-/// Sections of format 1: 1 core (required), 2 parameters (required), 3 options JSON,
-/// 4 info JSON. The parameter layout depends on the algorithm (tree models, algorithms
-/// 4-6: TreeEnsemble.encode); a reader refuses algorithms it does not know. A reader skips optional sections it does not know, and refuses a
-/// required one: so later versions can add facts without breaking older readers.
+/// Sections of format 1, each exactly once and in this order: 1 core (flags 1),
+/// 2 parameters (flags 1), 3 options JSON (flags 0), 4 info JSON (flags 0). The
+/// parameter layout depends on the algorithm (tree models, algorithms 4-6:
+/// TreeEnsemble.encode); a reader refuses algorithms it does not know.
+///
+/// A model value is hostile input (anyone can recompute a CRC): the decoder accepts
+/// only the canonical encoding (no trailing bytes, no repeated, unknown or reordered
+/// section, reserved bytes zero) and proves every invariant the scorers, describe and
+/// the ONNX export rely on, before allocating anything sized by the value. A required
+/// section this reader does not know means a newer format; later versions add facts
+/// under a new format version.
 public enum ModelCodec {
     public static let formatVersion: UInt16 = 1
     public static let headerSize = 24
     static let magic: [UInt8] = Array("PGSM".utf8)
     /// Upper bound on decoded sizes, so a damaged length can never make us allocate wildly.
     static let maxCount = 1 << 26
+    /// Most features and classes a model may have: the limits of training and of the
+    /// C glue's buffers (checked against extension/include/pgscore_abi.h at load time).
+    public static let maxFeatures = 1000
+    public static let maxClasses = 1000
 
     enum Tag: UInt16 {
         case core = 1, parameters = 2, options = 3, info = 4
@@ -95,41 +106,51 @@ public enum ModelCodec {
         guard CRC64.checksum(body) == crc else { throw .badModel("model checksum mismatch: the value is damaged") }
 
         var sections = ByteReader(bytes, from: headerSize, to: bytes.count)
-        var core: ByteReader?
-        var params: ByteReader?
-        var options = "{}"
-        var info = "{}"
+        var contents: [ByteReader] = []
+        let layout: [(Tag, UInt16)] = [(.core, 1), (.parameters, 1), (.options, 0), (.info, 0)]
         while !sections.atEnd {
             let tag = try sections.u16()
             let flags = try sections.u16()
             let len = Int(try sections.u32())
             let content = try sections.sub(len)
-            switch Tag(rawValue: tag) {
-            case .core: core = content
-            case .parameters: params = content
-            case .options: options = content.string()
-            case .info: info = content.string()
-            case nil:
-                if flags & 1 != 0 {
+            guard contents.count < layout.count, tag == layout[contents.count].0.rawValue else {
+                if Tag(rawValue: tag) == nil, flags & 1 != 0 {
                     throw .newerFormat("model has a required section (tag \(tag)) this pgscore does not know")
                 }
+                throw .badModel("model has an unexpected section (tag \(tag)) after \(contents.count) sections: damaged or not canonical")
             }
+            guard flags == layout[contents.count].1 else { throw .badModel("model section \(tag) has flags \(flags): damaged") }
+            contents.append(content)
         }
-        guard var c = core, var p = params else { throw .badModel("model lacks its core or parameter section") }
+        guard contents.count == layout.count else { throw .badModel("model lacks some of its four sections: truncated or damaged") }
+        var c = contents[0], p = contents[1]
+        let options = try json(contents[2].rest, "options")
+        let info = try json(contents[3].rest, "info")
         guard let algorithm = Algorithm(rawValue: try c.u16()) else {
             throw .newerFormat("model uses an algorithm this pgscore does not know")
         }
         guard let labelKind = LabelKind(rawValue: try c.u8()) else { throw .badModel("unknown label type") }
-        _ = try c.u8()
+        guard try c.u8() == 0 else { throw .badModel("model core has a non-zero reserved byte: damaged") }
         let d = Int(try c.u32())
         let rawRows = try c.u64()
         let k = Int(try c.u32())
-        guard d >= 1, d <= maxCount, k <= maxCount, rawRows <= UInt64(Int64.max) else {
-            throw .badModel("implausible model dimensions")
+        guard d >= 1, rawRows <= UInt64(Int64.max) else { throw .badModel("implausible model dimensions") }
+        guard d <= maxFeatures else {
+            throw .limit("the model has \(d) features, at most \(maxFeatures) are supported")
+        }
+        guard k <= maxClasses else {
+            throw .limit("the model has \(k) classes, at most \(maxClasses) are supported")
         }
         let rows = Int(rawRows)
         var classes: [[UInt8]] = []
-        for _ in 0..<k { classes.append(try c.bytes()) }
+        var seen = Set<[UInt8]>()
+        for i in 0..<k {
+            let label = try c.bytes()
+            try checkLabel(label, kind: labelKind, index: i)
+            guard seen.insert(label).inserted else { throw .badModel("class \(i + 1) repeats an earlier class label") }
+            classes.append(label)
+        }
+        guard c.atEnd else { throw .badModel("model core section has trailing bytes: damaged") }
 
         let parameters: Parameters
         switch algorithm {
@@ -150,7 +171,7 @@ public enum ModelCodec {
             var variances: [[Double]] = []
             for _ in 0..<k { means.append(try p.f64s(d)) }
             for _ in 0..<k { variances.append(try p.f64s(d)) }
-            guard prior.allSatisfy({ $0 > 0 }), variances.allSatisfy({ $0.allSatisfy { $0 > 0 } }) else {
+            guard prior.allSatisfy({ $0 > 0 && $0 <= 1 }), variances.allSatisfy({ $0.allSatisfy { $0 > 0 && (1 / $0).isFinite } }) else {
                 throw .badModel("naive Bayes model has a non-positive prior or variance")
             }
             parameters = .naiveBayes(prior: prior, means: means, variances: variances)
@@ -158,10 +179,46 @@ public enum ModelCodec {
             guard labelKind == .float8 ? k == 0 : k >= 2 else { throw .badModel("tree model has \(k) classes for \(labelKind.name) labels") }
             parameters = .trees(try TreeEnsemble.decode(&p, algorithm: algorithm, featureCount: d, classCount: k))
         }
+        guard p.atEnd else { throw .badModel("model parameter section has trailing bytes: damaged") }
         if algorithm.isClassifier, labelKind == .float8 { throw .badModel("label type does not fit the algorithm") }
         if algorithm.isRegressor, labelKind != .float8 { throw .badModel("label type does not fit the algorithm") }
-        return Model(algorithm: algorithm, featureCount: d, trainingRows: rows, labelKind: labelKind,
-                     classes: classes, parameters: parameters, options: options, info: info)
+        let model = Model(algorithm: algorithm, featureCount: d, trainingRows: rows, labelKind: labelKind,
+                          classes: classes, parameters: parameters, options: options, info: info)
+        _ = try model.preprocessor()   // the info's preprocessing must fit the model
+        return model
+    }
+
+    /// A class label: valid UTF-8 without NUL (ml.predict returns it as text), in the
+    /// text form of its SQL type.
+    static func checkLabel(_ label: [UInt8], kind: LabelKind, index i: Int) throws(ScoreError) {
+        guard let text = String(validating: label, as: UTF8.self), !label.contains(0) else {
+            throw .badModel("class \(i + 1) has a label that is not valid UTF-8 text")
+        }
+        switch kind {
+        case .boolean:
+            guard text == "true" || text == "false" else { throw .badModel("class \(i + 1) of a boolean model is not true or false") }
+        case .integer:
+            guard Int64(text) != nil else { throw .badModel("class \(i + 1) of an integer model is not an integer") }
+        case .float8, .text:
+            break
+        }
+    }
+
+    /// The options or info section: a JSON object, valid UTF-8, no NUL in any string.
+    static func json(_ bytes: [UInt8], _ what: String) throws(ScoreError) -> String {
+        guard let value = try? JSONValue.parse(bytes), case .object = value else {
+            throw .badModel("model \(what) is not a JSON object: damaged")
+        }
+        guard !value.containsNUL, let text = String(validating: bytes, as: UTF8.self) else {
+            throw .badModel("model \(what) holds a NUL character: damaged")
+        }
+        return text
+    }
+
+    /// Checks a model's info JSON as decode does (ml.with_info replaces it).
+    public static func checkInfo(_ model: Model) throws(ScoreError) {
+        _ = try json(Array(model.info.utf8), "info")
+        _ = try model.preprocessor()
     }
 
     public static func decode(_ bytes: [UInt8]) throws(ScoreError) -> Model {
@@ -247,7 +304,18 @@ struct ByteReader {
         return ByteReader(base, from: at, to: at + n)
     }
 
-    func string() -> String {
-        String(decoding: base[pos..<end], as: UTF8.self)
+    /// The bytes not read yet.
+    var rest: [UInt8] { Array(base[pos..<end]) }
+}
+
+extension JSONValue {
+    /// Whether a key or string anywhere in the value holds U+0000 (jsonb cannot store it).
+    var containsNUL: Bool {
+        switch self {
+        case .null, .bool, .number: return false
+        case let .string(s): return s.utf8.contains(0)
+        case let .array(items): return items.contains { $0.containsNUL }
+        case let .object(members): return members.contains { $0.0.utf8.contains(0) || $0.1.containsNUL }
+        }
     }
 }

@@ -132,11 +132,18 @@ public struct Preprocessor: Sendable, Equatable {
         guard case let .array(items)? = json["columns"] else {
             throw .badModel("preprocessing spec lacks its \"columns\" array")
         }
+        guard items.count <= ModelCodec.maxFeatures else {
+            throw .limit("preprocessing has \(items.count) columns, at most \(ModelCodec.maxFeatures) are supported")
+        }
         var cols: [Column] = []
+        var names = Set<String>()
         for item in items {
             guard case let .string(name)? = item["name"], case let .string(kindText)? = item["kind"],
                   let kind = Kind(rawValue: kindText) else {
                 throw .badModel("preprocessing column lacks a name or a known kind")
+            }
+            guard !name.isEmpty, !name.utf8.contains(0), names.insert(name).inserted else {
+                throw .badModel("preprocessing column names must be distinct, non-empty text")
             }
             var c = Column(name: name, sqlType: { if case let .string(t)? = item["type"] { return t }; return "unknown" }(), kind: kind)
             func number(_ key: String, _ fallback: Double) throws(ScoreError) -> Double {
@@ -144,17 +151,23 @@ public struct Preprocessor: Sendable, Equatable {
                 guard case let .number(d) = v, d.isFinite else { throw .badModel("preprocessing \"\(key)\" of \"\(name)\" is not a number") }
                 return d
             }
-            func strings(_ key: String) -> [String] {
-                guard case let .array(a)? = item[key] else { return [] }
-                return a.compactMap { if case let .string(s) = $0 { return s }; return nil }
+            func strings(_ key: String) throws(ScoreError) -> [String] {
+                guard let v = item[key] else { return [] }
+                guard case let .array(a) = v else { throw .badModel("preprocessing \"\(key)\" of \"\(name)\" is not an array") }
+                var out: [String] = []
+                for e in a {
+                    guard case let .string(s) = e else { throw .badModel("preprocessing \"\(key)\" of \"\(name)\" holds a non-string") }
+                    out.append(s)
+                }
+                return out
             }
             c.impute = try number("impute", 0)
             c.center = try number("center", 0)
             c.scale = try number("scale", 1)
-            guard c.scale != 0 else { throw .badModel("preprocessing scale of \"\(name)\" is 0") }
-            c.missing = strings("missing")
+            guard c.scale != 0, (1 / c.scale).isFinite else { throw .badModel("preprocessing scale of \"\(name)\" is 0 or too small") }
+            c.missing = try strings("missing")
             if case let .bool(keep)? = item["keep_missing"] { c.keepMissing = keep }
-            c.categories = strings("categories")
+            c.categories = try strings("categories")
             if case let .string(u)? = item["unknown"], let unknown = Unknown(rawValue: u) { c.unknown = unknown }
             cols.append(c)
         }

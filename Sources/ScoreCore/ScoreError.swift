@@ -13,13 +13,15 @@ public enum ScoreError: Error, Equatable {
     case newerFormat(String)
     /// A size limit was reached.
     case limit(String, hint: String = "")
+    /// A result is not a finite number (the model's parameters overflow for these features).
+    case outOfRange(String)
     /// The host asked us to stop (query cancel, statement timeout).
     case interrupted
 
     public var message: String {
         switch self {
         case let .badValue(m, _), let .badShape(m, _), let .unfitData(m, _), let .limit(m, _): return m
-        case let .badModel(m), let .newerFormat(m): return m
+        case let .badModel(m), let .newerFormat(m), let .outOfRange(m): return m
         case .interrupted: return "interrupted"
         }
     }
@@ -29,6 +31,7 @@ public enum ScoreError: Error, Equatable {
         case let .badValue(_, h), let .badShape(_, h), let .unfitData(_, h), let .limit(_, h): return h
         case .badModel: return "The value was not produced by pgscore or was damaged; train the model again."
         case .newerFormat: return "Upgrade the pgscore extension to read this model."
+        case .outOfRange: return "The features are far outside what the model was trained on."
         case .interrupted: return ""
         }
     }

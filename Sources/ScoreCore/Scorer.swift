@@ -102,6 +102,11 @@ public final class Scorer: @unchecked Sendable {
         return s
     }
 
+    /// The features are valid but the model's scores are not finite numbers.
+    static func overflow() -> ScoreError {
+        .outOfRange("the model's score for these features is not a finite number")
+    }
+
     public func predict(_ x: UnsafePointer<Double>, count n: Int) throws(ScoreError) -> Prediction {
         if let forest { return try forest.predict(x, count: n) }
         guard n == featureCount else { try check(x, n); return .value(.nan) }
@@ -110,11 +115,12 @@ public final class Scorer: @unchecked Sendable {
         switch model.algorithm {
         case .linearRegression:
             let s = score(x, row: 0)
-            if !s.isFinite { try check(x, n) }
+            if !s.isFinite { try check(x, n); throw Scorer.overflow() }
             return .value(s)
         case .logisticRegression where rowCount == 1:
             let s = score(x, row: 0)
             if !s.isFinite { try check(x, n) }
+            if s.isNaN { throw Scorer.overflow() }
             return .classIndex(s > 0 ? 1 : 0)
         default:
             var best = 0
@@ -125,7 +131,7 @@ public final class Scorer: @unchecked Sendable {
                 finite = finite && s.isFinite
                 if s > top { top = s; best = c }
             }
-            if !finite { try check(x, n) }
+            if !finite { try check(x, n); throw Scorer.overflow() }
             return .classIndex(best)
         }
     }
@@ -146,11 +152,12 @@ public final class Scorer: @unchecked Sendable {
                      into out: UnsafeMutablePointer<Double>) throws(ScoreError) -> Int {
         if let forest {
             try forest.check(x, n)
-            return forest.classify(x, into: out)
+            return try forest.classify(x, into: out)
         }
         try check(x, n)
         if rowCount == 1 {
             let s = score(x, row: 0)
+            if s.isNaN { throw Scorer.overflow() }
             let p1 = s >= 0 ? 1 / (1 + exp(-s)) : exp(s) / (1 + exp(s))
             out[0] = 1 - p1
             out[1] = p1
@@ -160,6 +167,7 @@ public final class Scorer: @unchecked Sendable {
         var top = -Double.infinity
         for c in 0..<rowCount {
             let s = score(x, row: c)
+            guard s.isFinite else { throw Scorer.overflow() }
             out[c] = s
             if c > 0, s > out[best] { best = c }
             top = max(top, s)

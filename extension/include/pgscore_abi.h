@@ -24,6 +24,7 @@
 #define PGSC_BAD_MODEL		5	/* 22P03 invalid_binary_representation */
 #define PGSC_NEWER_FORMAT	6	/* 0A000 feature_not_supported */
 #define PGSC_LIMIT			7	/* 54000 program_limit_exceeded */
+#define PGSC_OUT_OF_RANGE	8	/* 22003 numeric_value_out_of_range */
 
 #define PGSC_ERRBUF			1024
 
@@ -74,10 +75,19 @@ extern int32_t pgsc_logreg_fit(const double *const *chunk_features, const int32_
 							   int64_t classes, const char *options, int64_t options_len,
 							   pgsc_stop_fn stop, void **model, char *err);
 
-/* model values; the first PGSC_MODEL_IDENTITY_SIZE bytes (header with length and
- * CRC-64) identify a value (checked against the Swift side at load time) */
+/* model values; the first PGSC_MODEL_IDENTITY_SIZE bytes are the header (magic, format,
+ * length, CRC-64), checked against the Swift side at load time. The CRC catches
+ * accidents, not attackers: caches identify a value by its bytes (or a SHA-256). */
 #define PGSC_MODEL_IDENTITY_SIZE	24
 extern int64_t pgsc_model_identity_size(void);
+
+/* most features and classes a model may have (ScoreCore/ModelCodec.swift): the only
+ * definition; C buffers use these constants, checked against Swift at load time */
+#define PGSC_MAX_FEATURES		1000
+#define PGSC_MAX_CLASSES		1000
+#define PGSC_LIMIT_FEATURES		0
+#define PGSC_LIMIT_CLASSES		1
+extern int64_t pgsc_model_limit(int32_t which);
 extern int32_t pgsc_model_open(const void *bytes, int64_t len, void **model, char *err);
 extern void pgsc_model_release(void *model);
 extern int64_t pgsc_model_encoded_size(void *model);

@@ -129,13 +129,16 @@ public struct TreeEnsemble: Sendable, Equatable {
         p.f64s(importance)
     }
 
-    /// Reads and validates the layout `encode` writes: every index in range, every child
-    /// after its parent and inside its tree, so scoring can never trap or loop.
+    /// Reads and validates the layout `encode` writes, before allocating anything sized
+    /// by it: every index in range, every child after its parent and inside its tree,
+    /// every node but a root reached from exactly one parent (so each tree is a tree:
+    /// no DAG, no cycle, no orphan), every leaf ordinal used once, leaf values that fit
+    /// the combination (class probabilities of a leaf sum to 1), so that scoring,
+    /// describe and export can never trap, loop or overrun.
     static func decode(_ p: inout ByteReader, algorithm: Algorithm, featureCount d: Int,
                        classCount k: Int) throws(ScoreError) -> TreeEnsemble {
         guard let combine = Combine(rawValue: try p.u8()) else { throw .badModel("unknown way of combining trees") }
-        _ = try p.u8()
-        _ = try p.u16()
+        guard try p.u8() == 0, try p.u16() == 0 else { throw .badModel("tree ensemble has non-zero reserved bytes: damaged") }
         let outputs = Int(try p.u32())
         let scores = Int(try p.u32())
         let trees = Int(try p.u32())
@@ -158,7 +161,13 @@ public struct TreeEnsemble: Sendable, Equatable {
             throw .badModel("tree ensemble does not fit the algorithm")
         }
         if algorithm == .decisionTree, trees != 1 { throw .badModel("a decision tree model holds \(trees) trees") }
+        // Everything that follows must fit in what is left of the section.
+        let need = 8 * scores + 8 * trees + nodeBytes * nodes + 8 * leaves * outputs + 8 * d
+        guard need == p.end - p.pos else {
+            throw .badModel("tree ensemble should take \(need) bytes, the section has \(p.end - p.pos): truncated or damaged")
+        }
         let base = try p.f64s(scores)
+        if combine == .average, base.contains(where: { $0 != 0 }) { throw .badModel("averaged trees have a base score") }
         var treeStart: [Int32] = []
         var treeScore: [Int32] = []
         treeStart.reserveCapacity(trees)
@@ -166,18 +175,21 @@ public struct TreeEnsemble: Sendable, Equatable {
         for t in 0..<trees {
             let s = Int32(bitPattern: try p.u32())
             let c = Int32(bitPattern: try p.u32())
-            guard s >= 0, Int(s) < nodes, t == 0 ? s == 0 : s > treeStart[t - 1], c >= 0, Int(c) < scores else {
+            guard s >= 0, Int(s) < nodes, t == 0 ? s == 0 : s > treeStart[t - 1], c >= 0, Int(c) < scores,
+                  combine == .sum || c == 0 else {
                 throw .badModel("tree \(t + 1) has a bad start or score channel")
             }
             treeStart.append(s)
             treeScore.append(c)
         }
-        guard nodes <= (p.end - p.pos) / nodeBytes else { throw .badModel("model value ends early: truncated or damaged") }
         var feature = [Int32](repeating: 0, count: nodes)
         var threshold = [Double](repeating: 0, count: nodes)
         var missingLeft = [Bool](repeating: false, count: nodes)
         var left = [Int32](repeating: 0, count: nodes)
         var right = [Int32](repeating: 0, count: nodes)
+        var reached = [Bool](repeating: false, count: nodes)
+        var leafUsed = [Bool](repeating: false, count: leaves)
+        var leafNodes = 0
         var t = 0
         for i in 0..<nodes {
             while t + 1 < trees, Int(treeStart[t + 1]) <= i { t += 1 }
@@ -188,12 +200,25 @@ public struct TreeEnsemble: Sendable, Equatable {
             let l = Int32(bitPattern: try p.u32())
             let r = Int32(bitPattern: try p.u32())
             guard flags <= 1 else { throw .badModel("tree node \(i) has unknown flags") }
+            // a root is reached from no node, any other node from exactly one (its parent comes first)
+            guard reached[i] == (i != Int(treeStart[t])) else {
+                throw .badModel("tree node \(i) is not reached from its tree's root: damaged")
+            }
             if f < 0 {
-                guard f == -1, l >= 0, Int(l) < leaves, r == -1 else { throw .badModel("tree leaf \(i) is damaged") }
+                guard f == -1, l >= 0, Int(l) < leaves, r == -1, flags == 0, th.bitPattern == 0, !leafUsed[Int(l)] else {
+                    throw .badModel("tree leaf \(i) is damaged")
+                }
+                leafUsed[Int(l)] = true
+                leafNodes += 1
             } else {
                 guard Int(f) < d, Int(l) > i, Int(l) < end, Int(r) > i, Int(r) < end, l != r else {
                     throw .badModel("tree node \(i) is damaged")
                 }
+                guard !reached[Int(l)], !reached[Int(r)] else {
+                    throw .badModel("tree node \(i) shares a child with another node: the trees are damaged")
+                }
+                reached[Int(l)] = true
+                reached[Int(r)] = true
             }
             feature[i] = f
             threshold[i] = th
@@ -201,7 +226,20 @@ public struct TreeEnsemble: Sendable, Equatable {
             left[i] = l
             right[i] = r
         }
+        guard leafNodes == leaves else { throw .badModel("tree ensemble declares \(leaves) leaves but holds \(leafNodes)") }
         let values = try p.f64s(leaves * outputs)
+        if combine == .average, k > 0 {
+            // class probabilities: each in [0, 1], summing to 1
+            for leaf in 0..<leaves {
+                var sum = 0.0
+                for c in 0..<outputs {
+                    let v = values[leaf * outputs + c]
+                    guard v >= 0, v <= 1 else { throw .badModel("tree leaf \(leaf) has a class probability outside [0, 1]") }
+                    sum += v
+                }
+                guard abs(sum - 1) <= 1e-6 else { throw .badModel("the class probabilities of tree leaf \(leaf) do not sum to 1") }
+            }
+        }
         let importance = try p.f64s(d)
         return TreeEnsemble(combine: combine, outputs: outputs, scores: scores, base: base, treeStart: treeStart,
                             treeScore: treeScore, feature: feature, threshold: threshold, missingLeft: missingLeft,
@@ -416,17 +454,24 @@ final class CompiledTrees: @unchecked Sendable {
 
     /// Fills class probabilities (classCount) and returns the predicted class; for a
     /// regressor returns -1 and writes the value to out[0].
-    func classify(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) -> Int {
+    /// Throws when a score is not finite (parameters that overflow for these features);
+    /// averaged class probabilities are renormalised to sum to 1 exactly.
+    func classify(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>) throws(ScoreError) -> Int {
         raw(x, into: out)
-        if classCount == 0 { return -1 }
+        if classCount == 0 {
+            guard out[0].isFinite else { throw Scorer.overflow() }
+            return -1
+        }
         if combine == .sum {
             if scores == 1 {
                 let s = out[0]
+                if s.isNaN { throw Scorer.overflow() }
                 let p1 = s >= 0 ? 1 / (1 + exp(-s)) : exp(s) / (1 + exp(s))
                 out[0] = 1 - p1
                 out[1] = p1
                 return s > 0 ? 1 : 0
             }
+            for c in 0..<scores where !out[c].isFinite { throw Scorer.overflow() }
             var best = 0
             var top = out[0]
             for c in 1..<scores where out[c] > top {
@@ -440,16 +485,24 @@ final class CompiledTrees: @unchecked Sendable {
             return best
         }
         var best = 0
-        for c in 1..<classCount where out[c] > out[best] { best = c }
+        var sum = 0.0
+        for c in 0..<classCount {
+            sum += out[c]
+            if out[c] > out[best] { best = c }
+        }
+        guard sum > 0, sum.isFinite else { throw Scorer.overflow() }
+        if abs(sum - 1) > 1e-12 { for c in 0..<classCount { out[c] /= sum } }
         return best
     }
 
     func predict(_ x: UnsafePointer<Double>, count n: Int) throws(ScoreError) -> Prediction {
         try check(x, n)
-        return withUnsafeTemporaryAllocation(of: Double.self, capacity: max(outputs, scores, classCount, 2)) { buf in
-            let out = buf.baseAddress!
-            let c = classify(x, into: out)
-            return c < 0 ? .value(out[0]) : .classIndex(c)
+        return try typed {
+            try withUnsafeTemporaryAllocation(of: Double.self, capacity: max(outputs, scores, classCount, 2)) { buf in
+                let out = buf.baseAddress!
+                let c = try classify(x, into: out)
+                return c < 0 ? Prediction.value(out[0]) : .classIndex(c)
+            }
         }
     }
 }
