@@ -99,7 +99,8 @@ def test_a_failed_commit_is_never_acknowledged(start_daemon, faults_db):
         problem(r, 503)
         with psycopg.connect(faults_db, autocommit=True) as c:
             assert c.execute("SELECT count(*) FROM ml.predictions WHERE request_id = 'refused-at-commit'").fetchone()[0] == 0
-            assert c.execute("SELECT count(*) FROM ml.feedback WHERE prediction_id = %s", (int(prediction),)).fetchone()[0] == 0
+            assert c.execute("SELECT count(*) FROM ml.feedback f JOIN ml.predictions p ON p.id = f.prediction_id "
+                             "WHERE p.public_id = %s", (prediction,)).fetchone()[0] == 0
             assert c.execute("SELECT count(*) FROM ml.training_runs").fetchone()[0] == runs_before
     finally:
         with psycopg.connect(faults_db, autocommit=True) as c:

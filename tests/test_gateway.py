@@ -131,7 +131,7 @@ def test_predict_one_matches_sql_and_is_logged(daemon, keys, gateway_db):
         assert body["version"] == want[2]
         # logged before the answer was sent
         row = c.execute("SELECT project, version, features, prediction, probabilities, request_id, latency_ms "
-                        "FROM ml.predictions WHERE id = %s", (int(body["prediction_id"]),)).fetchone()
+                        "FROM ml.predictions WHERE public_id = %s", (body["prediction_id"],)).fetchone()
     assert row[0] == "heart" and row[1] == body["version"] and row[2] == PATIENT
     assert row[3] == body["prediction"] and row[4] == pytest.approx(want[1])
     assert row[5] == "one-patient" and 0 <= row[6] < 5000
@@ -147,10 +147,11 @@ def test_predict_batch_keeps_order(daemon, keys, gateway_db):
     body = r.json()
     assert len(body["predictions"]) == 25 and body["version"] >= 1
     assert [p["prediction"] for p in body["predictions"]] == [e[0] for e in expected]
-    ids = [int(p["prediction_id"]) for p in body["predictions"]]
-    assert ids == sorted(ids) and len(set(ids)) == 25
+    ids = [p["prediction_id"] for p in body["predictions"]]
+    assert len(set(ids)) == 25
     with psycopg.connect(gateway_db, autocommit=True) as c:
-        logged = c.execute("SELECT features FROM ml.predictions WHERE id = ANY(%s) ORDER BY id", (ids,)).fetchall()
+        logged = c.execute("SELECT features FROM ml.predictions WHERE public_id = ANY(%s::uuid[]) ORDER BY id",
+                           (ids,)).fetchall()
     assert [f[0]["age"] for f in logged] == [row["age"] for row in rows]
 
 
@@ -217,8 +218,11 @@ def test_feedback(daemon, keys, gateway_db):
     assert r.status_code == 201, r.text
     assert r.json()["label"] == "true" and r.json()["prediction_id"] == pid
     with psycopg.connect(gateway_db, autocommit=True) as c:
-        assert c.execute("SELECT label FROM ml.feedback WHERE prediction_id = %s", (int(pid),)).fetchone()[0] == "true"
+        assert c.execute("SELECT f.label FROM ml.feedback f JOIN ml.predictions p ON p.id = f.prediction_id "
+                         "WHERE p.public_id = %s", (pid,)).fetchone()[0] == "true"
     problem(requests.post(f"{daemon.url}/v1/predictions/999999999/feedback", json={"label": True}, headers=h), 404)
+    problem(requests.post(f"{daemon.url}/v1/predictions/00000000-0000-4000-8000-000000000000/feedback",
+                          json={"label": True}, headers=h), 404)
     problem(requests.post(f"{daemon.url}/v1/predictions/abc/feedback", json={"label": True}, headers=h), 404)
     problem(requests.post(f"{daemon.url}/v1/predictions/{pid}/feedback", json={}, headers=h), 422)
     problem(requests.post(f"{daemon.url}/v1/predictions/{pid}/feedback", json={"label": [1]}, headers=h), 422)

@@ -169,12 +169,12 @@ def crash_run(url, dsn, cycles=3, clients=4, load_seconds=2.0, request_timeout=3
         time.sleep(load_seconds)
     finally:
         load.stop()
-    answered = [(rid, int(pid)) for rid, outcome, pid, _ in load.results if outcome == 200]
+    answered = [(rid, pid) for rid, outcome, pid, _ in load.results if outcome == 200]
     ids = [pid for _, pid in answered]
     stored = {}
     with psycopg.connect(dsn, autocommit=True) as c:
         for i in range(0, len(ids), 5000):
-            for pid, rid in c.execute("SELECT id, request_id FROM ml.predictions WHERE id = ANY(%s)",
+            for pid, rid in c.execute("SELECT public_id::text, request_id FROM ml.predictions WHERE public_id = ANY(%s::uuid[])",
                                       (ids[i:i + 5000],)):
                 stored[pid] = rid
     statuses = {}

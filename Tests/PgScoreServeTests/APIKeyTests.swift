@@ -26,3 +26,20 @@ import Testing
         #expect(!Scope.predict.allows(.train) && !Scope.train.allows(.admin))
     }
 }
+
+@Suite struct FailedKeyLimiterTests {
+    @Test func refusesAnAddressPastItsLimitUntilTheWindowEnds() {
+        let limiter = FailedKeyLimiter(limit: 3, window: .seconds(10))
+        let start = ContinuousClock.now
+        for _ in 0..<3 { limiter.recordFailure("10.0.0.1", now: start) }
+        #expect(limiter.retryAfter("10.0.0.1", now: start + .seconds(1)) != nil)
+        #expect(limiter.retryAfter("10.0.0.2", now: start + .seconds(1)) == nil)
+        #expect(limiter.retryAfter("10.0.0.1", now: start + .seconds(11)) == nil)
+    }
+
+    @Test func zeroMeansNoLimit() {
+        let limiter = FailedKeyLimiter(limit: 0)
+        for _ in 0..<100 { limiter.recordFailure("10.0.0.1") }
+        #expect(limiter.retryAfter("10.0.0.1") == nil)
+    }
+}

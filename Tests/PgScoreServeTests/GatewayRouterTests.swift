@@ -17,7 +17,7 @@ import Testing
         let metrics = GatewayMetrics(poolSize: 1)
         let database = Database(client: client, queueTimeout: .milliseconds(50), poolSize: 1, metrics: metrics)
         let gateway = Gateway(
-            database: database, authenticator: Authenticator(database: database, openPredict: openPredict),
+            database: database, authenticator: Authenticator(database: database, openPredict: openPredict, limiter: FailedKeyLimiter(limit: 50)),
             metrics: metrics, specs: FeatureSpecCache(), jobs: nil, maxBodyBytes: maxBodyBytes)
         return Application(router: gateway.makeRouter(), logger: logger)
     }

@@ -14,9 +14,15 @@ CREATE TABLE ml.predictions (
     probabilities float8[],
     request_id    text,
     latency_ms    float8,
-    created_at    timestamptz NOT NULL DEFAULT now()
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    public_id     uuid NOT NULL DEFAULT gen_random_uuid(),
+    key_id        bigint
 );
 CREATE INDEX ON ml.predictions (project, created_at);
+CREATE UNIQUE INDEX ON ml.predictions (public_id);
+COMMENT ON COLUMN ml.predictions.public_id IS
+  'the id the gateway answers with (prediction_id) and feedback names: random, so that nobody can send feedback for predictions that are not theirs by counting';
+COMMENT ON COLUMN ml.predictions.key_id IS 'the API key that asked (NULL under --open-predict): only it, or an admin key, may send feedback';
 COMMENT ON TABLE ml.predictions IS
   'Every prediction the REST gateway answered: project, version used, the features as sent (JSON), the prediction (as ml.predict gives it), class probabilities (in the order of the model''s classes), the request id and the latency up to scoring. Written in the statement that scores, so no answer is sent that is not logged.';
 
@@ -37,11 +43,13 @@ CREATE TABLE ml.api_keys (
     name       text NOT NULL,
     scope      text NOT NULL CHECK (scope IN ('predict', 'train', 'admin')),
     key_hash   text NOT NULL UNIQUE CHECK (key_hash ~ '^[0-9a-f]{64}$'),
+    projects   text[] CHECK (cardinality(projects) > 0),
     created_at timestamptz NOT NULL DEFAULT now(),
     revoked_at timestamptz
 );
 COMMENT ON TABLE ml.api_keys IS
   'API keys of the REST gateway (pgscore keys create | list | revoke). Only the SHA-256 of a key is kept (hex). Scopes nest: predict (score, feedback, read the registry) < train (train, runs, export) < admin (deploy, roll back).';
+COMMENT ON COLUMN ml.api_keys.projects IS 'the projects the key may use (pgscore keys create --project); NULL: every project';
 COMMENT ON COLUMN ml.api_keys.key_hash IS 'hex SHA-256 of the key; the key itself is shown once, when it is created';
 
 -- gateway rows are user data: pg_dump must carry them

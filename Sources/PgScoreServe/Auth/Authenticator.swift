@@ -1,24 +1,36 @@
 import Hummingbird
 import PostgresNIO
 
-/// Checks `Authorization: Bearer <key>` against `ml.api_keys`.
+/// Checks `Authorization: Bearer <key>` against `ml.api_keys`: its scope, and the
+/// projects it is bound to.
 struct Authenticator: Sendable {
     let database: Database
     /// `--open-predict`: scoring (and feedback) without a key.
     let openPredict: Bool
+    let limiter: FailedKeyLimiter
 
     struct Caller: Sendable {
         let keyID: Int?
         let scope: Scope?
+        /// the projects the key may use; nil: every project
+        let projects: [String]?
+
+        func allows(project: String) -> Bool { projects?.contains(project) ?? true }
+        var isAdmin: Bool { scope == .admin }
     }
 
-    /// The caller, if its key allows `scope`; otherwise 401 (no key, unknown or revoked
-    /// key) or 403 (a key with a narrower scope). `openRoute`: a scoring route, open
-    /// with `--open-predict`.
+    /// The caller, if its key allows `scope` and the route's `{project}` (if it has one);
+    /// otherwise 401 (no key, unknown or revoked key), 403 (a narrower scope, another
+    /// project) or 429 (too many failed key look-ups from this address). `openRoute`: a
+    /// scoring route, open with `--open-predict`.
     @discardableResult
-    func require(_ scope: Scope, _ request: Request, openRoute: Bool = false) async throws -> Caller {
+    func require(_ scope: Scope, _ request: Request, _ context: GatewayContext, openRoute: Bool = false) async throws -> Caller {
         if openRoute && openPredict && scope == .predict {
-            return Caller(keyID: nil, scope: nil)
+            return Caller(keyID: nil, scope: nil, projects: nil)
+        }
+        if let seconds = limiter.retryAfter(context.clientAddress) {
+            throw Problem.tooManyRequests("too many requests with unknown keys from this address; try again in \(seconds) s",
+                                          retryAfter: seconds)
         }
         guard let header = request.headers[.authorization] else {
             throw Problem.unauthorized("this endpoint needs an API key: send \"Authorization: Bearer <key>\" (pgscore keys create)")
@@ -30,15 +42,20 @@ struct Authenticator: Sendable {
         let hash = APIKey.hash(String(parts[1]))
         let found = try await database.withConnection { connection in
             try await connection.firstRow(
-                "SELECT id, scope FROM ml.api_keys WHERE key_hash = \(hash) AND revoked_at IS NULL",
-                as: (Int, String).self)
+                "SELECT id, scope, projects FROM ml.api_keys WHERE key_hash = \(hash) AND revoked_at IS NULL",
+                as: (Int, String, [String]?).self)
         }
-        guard let (id, scopeName) = found, let keyScope = Scope(rawValue: scopeName) else {
+        guard let (id, scopeName, projects) = found, let keyScope = Scope(rawValue: scopeName) else {
+            limiter.recordFailure(context.clientAddress)
             throw Problem.unauthorized("the API key is unknown or revoked")
         }
         guard keyScope.allows(scope) else {
             throw Problem.forbidden("this endpoint needs a key with scope \(scope.rawValue) or wider; key \(id) has scope \(keyScope.rawValue)")
         }
-        return Caller(keyID: id, scope: keyScope)
+        let caller = Caller(keyID: id, scope: keyScope, projects: projects)
+        if let project = context.parameters.get("project"), !caller.allows(project: project) {
+            throw Problem.forbidden("key \(id) may not use project \"\(project)\"; it is bound to \((projects ?? []).joined(separator: ", "))")
+        }
+        return caller
     }
 }

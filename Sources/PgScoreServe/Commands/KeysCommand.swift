@@ -24,23 +24,35 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("Who or what the key is for.", valueName: "name"))
         var name: String
 
+        @Option(name: .customLong("project"),
+                help: ArgumentHelp("A project the key may use (repeat for several); none: every project.", valueName: "project"))
+        var projects: [String] = []
+
         func validate() throws {
             guard Scope(rawValue: scope) != nil else { throw ValidationError("--scope must be predict, train or admin") }
             guard !name.isEmpty else { throw ValidationError("--name must not be empty") }
+            for project in projects where !TrainingRequest.isProjectName(project) {
+                throw ValidationError("--project \"\(project)\" is not a project name (letters, digits, _ . -, at most 63)")
+            }
         }
 
         func run() async throws {
             let key = APIKey.generate()
             let hash = APIKey.hash(key)
             let (scope, name) = (self.scope, self.name)
+            let projects: [String]? = self.projects.isEmpty ? nil : self.projects
             let id = try await KeysCommand.withDatabase(database) { connection -> Int in
                 if let id = try await connection.firstRow(
-                    "INSERT INTO ml.api_keys (name, scope, key_hash) VALUES (\(name), \(scope), \(hash)) RETURNING id",
+                    """
+                    INSERT INTO ml.api_keys (name, scope, key_hash, projects)
+                    VALUES (\(name), \(scope), \(hash), \(projects)::text[]) RETURNING id
+                    """,
                     as: Int.self) { return id }
                 throw CommandFailure(description: "the key was not stored")
             }
             print("id:    \(id)")
             print("scope: \(scope)")
+            print("projects: \(projects?.joined(separator: ", ") ?? "all")")
             print("key:   \(key)")
             print("(keep the key: only its hash is stored)")
         }
@@ -67,25 +79,26 @@ struct KeysCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List keys: id, scope, name, created, revoked.")
+        static let configuration = CommandConfiguration(abstract: "List keys: id, scope, name, projects, created, revoked.")
 
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {
-            let rows = try await KeysCommand.withDatabase(database) { connection -> [(Int, String, String, String, String?)] in
+            let rows = try await KeysCommand.withDatabase(database) { connection -> [(Int, String, String, String, String, String?)] in
                 let rows = try await connection.query(
                     """
-                    SELECT id, scope, name, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),
+                    SELECT id, scope, name, coalesce(array_to_string(projects, ','), 'all'),
+                           to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'),
                            to_char(revoked_at, 'YYYY-MM-DD HH24:MI:SS')
                       FROM ml.api_keys ORDER BY id
                     """, logger: KeysCommand.logger)
-                var result: [(Int, String, String, String, String?)] = []
-                for try await row in rows.decode((Int, String, String, String, String?).self) { result.append(row) }
+                var result: [(Int, String, String, String, String, String?)] = []
+                for try await row in rows.decode((Int, String, String, String, String, String?).self) { result.append(row) }
                 return result
             }
-            print("id\tscope\tname\tcreated\trevoked")
-            for (id, scope, name, created, revoked) in rows {
-                print("\(id)\t\(scope)\t\(name)\t\(created)\t\(revoked ?? "-")")
+            print("id\tscope\tname\tprojects\tcreated\trevoked")
+            for (id, scope, name, projects, created, revoked) in rows {
+                print("\(id)\t\(scope)\t\(name)\t\(projects)\t\(created)\t\(revoked ?? "-")")
             }
         }
     }

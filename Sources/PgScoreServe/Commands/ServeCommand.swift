@@ -86,6 +86,10 @@ struct ServeCommand: AsyncParsableCommand {
           help: "Allow predictions and feedback without an API key (env PGSCORE_OPEN_PREDICT=true). Default: every /v1 endpoint needs a key.")
     var openPredict = false
 
+    @Option(name: .customLong("failed-key-limit"),
+            help: ArgumentHelp("Requests with an unknown or revoked key one client address may make in 10 s; beyond it, requests with a key are answered 429 without a database look-up (env PGSCORE_FAILED_KEY_LIMIT; default 50; 0: no limit).", valueName: "n"))
+    var failedKeyLimit: Int?
+
     @Option(name: .customLong("threads"),
             help: ArgumentHelp("Event-loop threads for HTTP, database connections and request handling (env PGSCORE_THREADS; default: the number of cores). On a small machine shared with PostgreSQL, 1 avoids cross-thread wake-ups and serves more (tools/bench_gateway.sh).", valueName: "n"))
     var threads: Int?
@@ -127,6 +131,7 @@ struct ServeCommand: AsyncParsableCommand {
         var drainTimeout: Duration
         var synchronousCommit: String
         var openPredict: Bool
+        var failedKeyLimit: Int
         var jobs: Bool
         var workerID: String
         var jobsPollMs: Int
@@ -160,6 +165,7 @@ struct ServeCommand: AsyncParsableCommand {
             drainTimeout: try Setting.seconds(drainTimeout, "--drain-timeout", env: "PGSCORE_DRAIN_TIMEOUT", default: 15, in: env),
             synchronousCommit: try Setting.value(synchronousCommit, env: "PGSCORE_SYNCHRONOUS_COMMIT", default: "on", in: env),
             openPredict: try Setting.flag(openPredict, env: "PGSCORE_OPEN_PREDICT", in: env),
+            failedKeyLimit: try Setting.value(failedKeyLimit, env: "PGSCORE_FAILED_KEY_LIMIT", default: 50, in: env),
             jobs: !(try Setting.flag(noJobs, env: "PGSCORE_NO_JOBS", in: env)),
             workerID: try Setting.value(workerID, env: "PGSCORE_WORKER_ID", default: Self.defaultWorkerID(), in: env),
             jobsPollMs: try Setting.value(jobsPollMs, env: "PGSCORE_JOBS_POLL_MS", default: 5000, in: env),
@@ -169,6 +175,7 @@ struct ServeCommand: AsyncParsableCommand {
                 .orThrow(ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical"))
         )
         guard (0...65535).contains(settings.port) else { throw ValidationError("--port must be 0...65535") }
+        guard settings.failedKeyLimit >= 0 else { throw ValidationError("--failed-key-limit must be 0 or more") }
         guard settings.poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
         guard settings.statementTimeoutMs >= 0 else { throw ValidationError("--statement-timeout-ms must be 0 or more") }
         guard settings.queueTimeoutMs >= 1 else { throw ValidationError("--queue-timeout-ms must be at least 1") }
@@ -230,7 +237,8 @@ struct ServeCommand: AsyncParsableCommand {
                             monitorInterval: .milliseconds(settings.monitorIntervalMs)),
             metrics: metrics, logger: logger) : nil
         let gateway = Gateway(
-            database: database, authenticator: Authenticator(database: database, openPredict: settings.openPredict),
+            database: database, authenticator: Authenticator(database: database, openPredict: settings.openPredict,
+                                                                         limiter: FailedKeyLimiter(limit: settings.failedKeyLimit)),
             metrics: metrics, specs: FeatureSpecCache(), jobs: runner, maxBodyBytes: settings.maxBodyBytes,
             requestTimeout: settings.requestTimeout)
 

@@ -10,7 +10,9 @@ enum PredictionQueries {
 
     /// One scored and logged instance.
     struct Scored: Sendable {
-        let predictionID: Int
+        /// the prediction's public id (`ml.predictions.public_id`, a random UUID): what
+        /// feedback names, unguessable unlike the row's sequential id
+        let predictionID: String
         let prediction: String?
         let probabilities: [Double]?
     }
@@ -50,12 +52,12 @@ enum PredictionQueries {
     /// deployment is no longer `spec.version` (a deploy happened meanwhile): the caller
     /// reads the new spec and tries again.
     static func scoreAndLog(
-        spec: FeatureSpec, body: String, isBatch: Bool, requestID: String, elapsedMilliseconds: Double,
+        spec: FeatureSpec, body: String, isBatch: Bool, requestID: String, keyID: Int?, elapsedMilliseconds: Double,
         on connection: PostgresConnection
     ) async throws -> [Scored]? {
         let statement = ScoreAndLog(
             project: spec.project, version: spec.version, body: body, isBatch: isBatch,
-            requestID: requestID, elapsedMilliseconds: elapsedMilliseconds,
+            requestID: requestID, keyID: keyID, elapsedMilliseconds: elapsedMilliseconds,
             wantsProbabilities: spec.task == "classification")
         var scored: [Scored] = []
         do {
@@ -94,13 +96,14 @@ enum PredictionQueries {
                      WITH ORDINALITY AS e(features, ord)
                WHERE ml.deployed_version($1::text) = $2::int
             ), logged AS (
-              INSERT INTO ml.predictions (id, project, version, features, prediction, probabilities, request_id, latency_ms)
+              INSERT INTO ml.predictions (id, project, version, features, prediction, probabilities, request_id, latency_ms,
+                                          key_id)
               SELECT s.id, $1::text, $2::int, s.features, s.prediction, s.probabilities, $5::text,
-                     $6::float8 + 1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())::float8
+                     $6::float8 + 1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())::float8, $8::bigint
                 FROM scored s ORDER BY s.ord
-              RETURNING id
+              RETURNING id, public_id
             )
-            SELECT s.id, s.prediction, s.probabilities FROM scored s JOIN logged l ON l.id = s.id ORDER BY s.ord
+            SELECT l.public_id::text, s.prediction, s.probabilities FROM scored s JOIN logged l ON l.id = s.id ORDER BY s.ord
             """
         typealias Row = Scored
 
@@ -110,11 +113,13 @@ enum PredictionQueries {
         let body: String
         let isBatch: Bool
         let requestID: String
+        /// the API key that asked (nil under --open-predict): only it may send feedback
+        let keyID: Int?
         let elapsedMilliseconds: Double
         let wantsProbabilities: Bool
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 7)
+            var bindings = PostgresBindings(capacity: 8)
             bindings.append(project)
             bindings.append(version)
             bindings.append(body)
@@ -122,11 +127,12 @@ enum PredictionQueries {
             bindings.append(requestID)
             bindings.append(elapsedMilliseconds)
             bindings.append(wantsProbabilities)
+            bindings.append(keyID)
             return bindings
         }
 
         func decodeRow(_ row: PostgresRow) throws -> Scored {
-            let (id, prediction, probabilities) = try row.decode((Int, String?, [Double]?).self)
+            let (id, prediction, probabilities) = try row.decode((String, String?, [Double]?).self)
             return Scored(predictionID: id, prediction: prediction, probabilities: probabilities)
         }
     }

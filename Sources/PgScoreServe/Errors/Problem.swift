@@ -61,6 +61,10 @@ extension Problem {
         Problem(status: .forbidden, kind: "forbidden", title: "Insufficient scope", detail: detail)
     }
 
+    static func tooManyRequests(_ detail: String, retryAfter: Int) -> Problem {
+        Problem(status: .tooManyRequests, kind: "too-many-requests", title: "Too many requests", detail: detail, retryAfter: retryAfter)
+    }
+
     static func unavailable(_ detail: String, retryAfter: Int = 1) -> Problem {
         Problem(status: .serviceUnavailable, kind: "unavailable", title: "Service unavailable", detail: detail, retryAfter: retryAfter)
     }

@@ -2,11 +2,16 @@ import Hummingbird
 
 extension Gateway {
     /// `POST /v1/predictions/{id}/feedback` `{"label": ...}`: the ground truth of a logged
-    /// prediction, stored as text written the way ml.predict writes labels.
+    /// prediction, stored as text written the way ml.predict writes labels. `id` is the
+    /// prediction's public id (a random UUID); only the key that made the prediction (or an
+    /// admin key of its project) may send it: 404 for anyone else, as for an unknown id.
     func addFeedbackRoutes(to router: Router<GatewayContext>) {
         router.post("/v1/predictions/{id}/feedback") { request, context -> Response in
-            try await authenticator.require(.predict, request, openRoute: true)
-            let predictionID = try integerParameter("id", context, what: "prediction")
+            let caller = try await authenticator.require(.predict, request, context, openRoute: true)
+            let predictionID = context.parameters.get("id") ?? ""
+            guard Self.isUUID(predictionID) else {
+                throw Problem.notFound("prediction \"\(predictionID)\" does not exist (ids are the UUIDs predict answers with)")
+            }
             let body = try await jsonBody(of: request)
             guard let fields = body.objectValue else {
                 throw Problem.badRequest("the body must be a JSON object {\"label\": ...}; got \(body.typeNameWithArticle)")
@@ -25,16 +30,29 @@ extension Gateway {
                 try await connection.firstRow(
                     """
                     INSERT INTO ml.feedback (prediction_id, label)
-                    SELECT p.id, \(label) FROM ml.predictions p WHERE p.id = \(predictionID)
+                    SELECT p.id, \(label) FROM ml.predictions p
+                     WHERE p.public_id = \(predictionID)::uuid
+                       AND (p.key_id IS NOT DISTINCT FROM \(caller.keyID)::bigint OR \(caller.isAdmin))
+                       AND (\(caller.projects)::text[] IS NULL OR p.project = ANY (\(caller.projects)::text[]))
                     RETURNING id, to_jsonb(created_at) #>> '{}'
                     """, as: (Int, String).self)
             }
             guard let (id, created) = row else {
                 throw Problem.notFound("prediction \(predictionID) does not exist")
             }
-            return .json(.fields(("id", .string(String(id))), ("prediction_id", .string(String(predictionID))),
+            return .json(.fields(("id", .string(String(id))), ("prediction_id", .string(predictionID)),
                                  ("label", .string(label)), ("created_at", .string(created))),
                          status: .created)
+        }
+    }
+
+    /// 8-4-4-4-12 hexadecimal digits: what PostgreSQL's uuid prints.
+    static func isUUID(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 36 else { return false }
+        return bytes.enumerated().allSatisfy { index, byte in
+            [8, 13, 18, 23].contains(index) ? byte == UInt8(ascii: "-")
+                : (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66) || (byte >= 0x41 && byte <= 0x46)
         }
     }
 }

@@ -7,7 +7,7 @@ extension Gateway {
     /// over time, feature drift and monitor actions (the ml views, as JSON).
     func addJobRoutes(to router: Router<GatewayContext>) {
         router.post("/v1/projects/{project}/records") { request, context -> Response in
-            try await authenticator.require(.train, request)
+            try await authenticator.require(.train, request, context)
             let project = try projectName(context)
             let (body, text) = try await jsonBodyAndText(of: request)
             let records: String
@@ -32,7 +32,8 @@ extension Gateway {
         }
 
         router.get("/v1/projects/{project}/runs") { request, context -> Response in
-            try await listView(request, context, key: "runs", view: "ml.run_history", order: "v.run DESC")
+            // runs carry their errors, which may quote data values: train scope
+            try await listView(request, context, key: "runs", view: "ml.run_history", order: "v.run DESC", scope: .train)
         }
         router.get("/v1/projects/{project}/schedules") { request, context -> Response in
             try await listView(request, context, key: "schedules", view: "ml.schedule_overview", order: "v.schedule")
@@ -51,10 +52,10 @@ extension Gateway {
 
     /// `{"project": ..., "<key>": [rows of the view for the project]}`, newest first or
     /// by `order`, at most `?limit=` rows; 404 for a project nothing is known of.
-    private func listView(_ request: Request, _ context: GatewayContext, key: String, view: String, order: String)
-        async throws -> Response
+    private func listView(_ request: Request, _ context: GatewayContext, key: String, view: String, order: String,
+                          scope: Scope = .predict) async throws -> Response
     {
-        try await authenticator.require(.predict, request)
+        try await authenticator.require(scope, request, context)
         let project = try projectName(context)
         let limit = try limitParameter(request)
         let json = try await queryJSON(

@@ -8,7 +8,7 @@ extension Gateway {
     /// statement, answered once its commit is confirmed (`Database.withSingleWrite`).
     func addPredictRoutes(to router: Router<GatewayContext>) {
         router.post("/v1/projects/{project}/predict") { request, context -> Response in
-            try await authenticator.require(.predict, request, openRoute: true)
+            let caller = try await authenticator.require(.predict, request, context, openRoute: true)
             let project = try projectName(context)
             let (body, text) = try await jsonBodyAndText(of: request)
             let (instances, isBatch) = try Self.instances(in: body)
@@ -25,7 +25,7 @@ extension Gateway {
                    (try? Self.check(instances, against: spec, isBatch: isBatch)) != nil {
                     let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
                     if let scored = try await PredictionQueries.scoreAndLog(
-                        spec: spec, body: text, isBatch: isBatch, requestID: requestID,
+                        spec: spec, body: text, isBatch: isBatch, requestID: requestID, keyID: caller.keyID,
                         elapsedMilliseconds: elapsed, on: connection)
                     {
                         return (spec, scored)
@@ -47,7 +47,7 @@ extension Gateway {
                     try Self.check(instances, against: spec, isBatch: isBatch)
                     let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
                     if let scored = try await PredictionQueries.scoreAndLog(
-                        spec: spec, body: text, isBatch: isBatch, requestID: requestID,
+                        spec: spec, body: text, isBatch: isBatch, requestID: requestID, keyID: caller.keyID,
                         elapsedMilliseconds: elapsed, on: connection)
                     {
                         return (spec, scored)
@@ -114,7 +114,7 @@ extension Gateway {
             fields.append(("probabilities", .fields(zip(spec.classes, probabilities).map { ($0, .number($1)) })))
         }
         fields.append(("version", .number(Double(spec.version))))
-        fields.append(("prediction_id", .string(String(scored.predictionID))))
+        fields.append(("prediction_id", .string(scored.predictionID)))
         return .fields(fields)
     }
 }

@@ -5,15 +5,18 @@ import PostgresNIO
 extension Gateway {
     /// Projects, versions, deployments and exports: the registry views and functions as JSON.
     func addRegistryRoutes(to router: Router<GatewayContext>) {
-        router.get("/v1/projects") { request, _ -> Response in
-            try await authenticator.require(.predict, request)
+        router.get("/v1/projects") { request, context -> Response in
+            let caller = try await authenticator.require(.predict, request, context)
             let json = try await queryJSON(
-                "SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.project), '[]')::text FROM ml.project_overview o")
+                """
+                SELECT coalesce(jsonb_agg(to_jsonb(o) ORDER BY o.project), '[]')::text FROM ml.project_overview o
+                 WHERE \(caller.projects)::text[] IS NULL OR o.project = ANY (\(caller.projects)::text[])
+                """)
             return rawJSON(wrapping: "projects", json)
         }
 
         router.get("/v1/projects/{project}/versions") { request, context -> Response in
-            try await authenticator.require(.predict, request)
+            try await authenticator.require(.predict, request, context)
             let project = try projectName(context)
             let json = try await queryJSON(
                 """
@@ -28,7 +31,7 @@ extension Gateway {
         }
 
         router.post("/v1/projects/{project}/deploy") { request, context -> Response in
-            try await authenticator.require(.admin, request)
+            try await authenticator.require(.admin, request, context)
             let project = try projectName(context)
             let body = try await jsonBody(of: request)
             guard let fields = body.objectValue else {
@@ -61,13 +64,13 @@ extension Gateway {
         }
 
         router.post("/v1/projects/{project}/rollback") { request, context -> Response in
-            try await authenticator.require(.admin, request)
+            try await authenticator.require(.admin, request, context)
             let project = try projectName(context)
             return try await deploy(project: project, strategy: "rollback", version: nil)
         }
 
         router.get("/v1/projects/{project}/versions/{version}/export") { request, context -> Response in
-            try await authenticator.require(.train, request)
+            try await authenticator.require(.train, request, context)
             let project = try projectName(context)
             let version = try integerParameter("version", context, what: "version")
             let format = request.uri.queryParameters.get("format") ?? "onnx"

@@ -6,7 +6,7 @@ extension Gateway {
     /// one starts) trains it. `GET /v1/runs/{id}` tells how it went.
     func addTrainingRoutes(to router: Router<GatewayContext>) {
         router.post("/v1/projects/{project}/train") { request, context -> Response in
-            try await authenticator.require(.train, request)
+            try await authenticator.require(.train, request, context)
             let project = try projectName(context)
             let body = try await jsonBody(of: request)
             let requestID = context.requestID
@@ -46,7 +46,7 @@ extension Gateway {
         }
 
         router.get("/v1/runs/{id}") { request, context -> Response in
-            try await authenticator.require(.train, request)
+            let caller = try await authenticator.require(.train, request, context)
             let runID = try integerParameter("id", context, what: "training run")
             let json = try await queryJSON(
                 """
@@ -54,7 +54,8 @@ extension Gateway {
                                           'params', r.params, 'version', r.version, 'result', r.result,
                                           'request_id', r.request_id, 'created_at', r.created_at,
                                           'started_at', r.started_at, 'finished_at', r.finished_at)::text
-                  FROM ml.training_runs r WHERE r.id = \(runID)
+                  FROM ml.training_runs r
+                 WHERE r.id = \(runID) AND (\(caller.projects)::text[] IS NULL OR r.project = ANY (\(caller.projects)::text[]))
                 """)
             guard let json else { throw Problem.notFound("training run \(runID) does not exist") }
             return rawJSON(json)

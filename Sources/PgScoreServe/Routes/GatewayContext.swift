@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 
 /// Per-request state: the request id (from `X-Request-Id`, else generated), also in the
 /// logger's metadata, echoed in the response and stored with each prediction.
@@ -7,11 +8,14 @@ struct GatewayContext: RequestContext {
     var requestID: String
     /// When the request arrived, for latency.
     var arrival: ContinuousClock.Instant
+    /// The client's IP address, for the limit on failed key look-ups.
+    let clientAddress: String
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         requestID = ""
         arrival = .now
+        clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 }
 
