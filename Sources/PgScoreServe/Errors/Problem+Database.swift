@@ -57,7 +57,9 @@ extension Problem {
             return .notFound(detail)
         case "57014":                       // query_canceled: statement_timeout
             return .timeout("the statement ran longer than the statement timeout: \(detail)")
-        case "42703", "42P01", "42804":     // undefined column/table, datatype mismatch: the caller's input
+        case "42501":                       // insufficient_privilege: a right on a project or a source
+            return .forbidden(detail)
+        case "42703", "42P01", "42804", "42601":  // undefined column/table, datatype mismatch, a bad query source
             return .validation(detail)
         case _ where sqlState.hasPrefix("22"), _ where sqlState.hasPrefix("54"):
             return .validation(detail)      // data exceptions, limits: bad features, bad options
