@@ -4,14 +4,16 @@ The daemon connects as a role given only ml.grant_gateway (not a superuser), as 
 README sets it up. Keys are bound to projects and scopes; feedback only from the key
 that predicted; pgscore's own tables are never trainable; unknown keys are rate-limited.
 """
+import os
 import re
+import subprocess
 
 import psycopg
 import pytest
 import requests
 
 from conftest import drop_database
-from daemon_helpers import PATIENT, Daemon, make_database, run_cli
+from daemon_helpers import BIN, PATIENT, Daemon, database_url, make_database, run_cli
 
 DB = "pgscore_secgw"
 ROLE = "secgw_daemon"
@@ -101,3 +103,31 @@ def test_unknown_keys_are_rate_limited_per_address(daemon):
         assert predict(daemon, "heart", bad).status_code == 401
     r = predict(daemon, "heart", good)
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+
+
+def test_https_with_a_certificate_and_key(db, tmp_path):
+    cert, private = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(private),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    d = Daemon(tmp_path, "--no-jobs", "--tls-certificate", str(cert), "--tls-key", str(private), dbname=DB, user=ROLE)
+    try:
+        url = d.url.replace("http://", "https://")
+        r = requests.post(url + "/v1/projects/heart/predict", json=PATIENT, headers=key("predict"),
+                          verify=str(cert), timeout=10)
+        assert r.status_code == 200, r.text
+        with pytest.raises(requests.exceptions.RequestException):      # no clear text on that port
+            requests.post(d.url + "/v1/projects/heart/predict", json=PATIENT, headers=key("predict"), timeout=5)
+    finally:
+        d.stop()
+
+
+def test_plain_http_beyond_loopback_is_refused(db):
+    # 192.0.2.1 (TEST-NET-1) is on no interface: the daemon must refuse before binding
+    env = dict(os.environ, PGSCORE_DATABASE_URL=database_url(DB, ROLE))
+    out = subprocess.run([str(BIN), "serve", "--host", "192.0.2.1", "--port", "0"], capture_output=True, text=True,
+                         env=env, timeout=30)
+    assert out.returncode != 0 and "clear text" in out.stderr, out.stderr
+    out = subprocess.run([str(BIN), "serve", "--tls-certificate", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
+                         capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode != 0 and "cannot read /nonexistent.pem" in out.stderr, out.stderr

@@ -6,7 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(tools/pgcluster.sh env)"
 export PGDATABASE=pgscore_demo
-export PGSCORE_DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$PGDATABASE?sslmode=disable"
+# the daemon connects as a role of its own, given only what ml.grant_gateway gives and
+# SELECT on the data it may train on: not the superuser that set the database up
+psql -X -q -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgscore_daemon') THEN CREATE ROLE pgscore_daemon LOGIN; END IF;
+END $$;
+SELECT ml.grant_gateway('pgscore_daemon');
+GRANT SELECT ON heart_raw, heart_labelled TO pgscore_daemon;
+SQL
+export PGSCORE_DATABASE_URL="postgres://pgscore_daemon@$PGHOST:$PGPORT/$PGDATABASE?sslmode=disable"
 BIN=${PGSCORE_BIN:-.build/release/pgscore}
 LOG=out/pgscore-demo.log
 if [ ! -x "$BIN" ]; then

@@ -3,6 +3,9 @@ import ArgumentParser
 import Glibc
 #endif
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import Metrics
 import NIOCore
@@ -86,6 +89,18 @@ struct ServeCommand: AsyncParsableCommand {
           help: "Allow predictions and feedback without an API key (env PGSCORE_OPEN_PREDICT=true). Default: every /v1 endpoint needs a key.")
     var openPredict = false
 
+    @Option(name: .customLong("tls-certificate"),
+            help: ArgumentHelp("PEM certificate chain: serve HTTPS (with --tls-key; env PGSCORE_TLS_CERTIFICATE).", valueName: "path"))
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"),
+            help: ArgumentHelp("PEM private key of --tls-certificate (env PGSCORE_TLS_KEY).", valueName: "path"))
+    var tlsKey: String?
+
+    @Flag(name: .customLong("allow-plain-http"),
+          help: "Serve plain HTTP on an address other than loopback (env PGSCORE_ALLOW_PLAIN_HTTP=true). Default: refused, since API keys would cross the network in clear text; use --tls-certificate/--tls-key or a TLS-terminating proxy on the same host.")
+    var allowPlainHTTP = false
+
     @Option(name: .customLong("failed-key-limit"),
             help: ArgumentHelp("Requests with an unknown or revoked key one client address may make in 10 s; beyond it, requests with a key are answered 429 without a database look-up (env PGSCORE_FAILED_KEY_LIMIT; default 50; 0: no limit).", valueName: "n"))
     var failedKeyLimit: Int?
@@ -132,6 +147,7 @@ struct ServeCommand: AsyncParsableCommand {
         var synchronousCommit: String
         var openPredict: Bool
         var failedKeyLimit: Int
+        var tls: (certificate: String, key: String)?
         var jobs: Bool
         var workerID: String
         var jobsPollMs: Int
@@ -166,6 +182,7 @@ struct ServeCommand: AsyncParsableCommand {
             synchronousCommit: try Setting.value(synchronousCommit, env: "PGSCORE_SYNCHRONOUS_COMMIT", default: "on", in: env),
             openPredict: try Setting.flag(openPredict, env: "PGSCORE_OPEN_PREDICT", in: env),
             failedKeyLimit: try Setting.value(failedKeyLimit, env: "PGSCORE_FAILED_KEY_LIMIT", default: 50, in: env),
+            tls: try Self.tlsFiles(certificate: tlsCertificate ?? env["PGSCORE_TLS_CERTIFICATE"], key: tlsKey ?? env["PGSCORE_TLS_KEY"]),
             jobs: !(try Setting.flag(noJobs, env: "PGSCORE_NO_JOBS", in: env)),
             workerID: try Setting.value(workerID, env: "PGSCORE_WORKER_ID", default: Self.defaultWorkerID(), in: env),
             jobsPollMs: try Setting.value(jobsPollMs, env: "PGSCORE_JOBS_POLL_MS", default: 5000, in: env),
@@ -175,6 +192,9 @@ struct ServeCommand: AsyncParsableCommand {
                 .orThrow(ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical"))
         )
         guard (0...65535).contains(settings.port) else { throw ValidationError("--port must be 0...65535") }
+        if settings.tls == nil, !Self.isLoopback(settings.host), !(try Setting.flag(allowPlainHTTP, env: "PGSCORE_ALLOW_PLAIN_HTTP", in: env)) {
+            throw ValidationError("--host \(settings.host) is not a loopback address: API keys would cross the network in clear text. Give --tls-certificate and --tls-key (or put a TLS proxy on this host and listen on 127.0.0.1), or --allow-plain-http")
+        }
         guard settings.failedKeyLimit >= 0 else { throw ValidationError("--failed-key-limit must be 0 or more") }
         guard settings.poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
         guard settings.statementTimeoutMs >= 0 else { throw ValidationError("--statement-timeout-ms must be 0 or more") }
@@ -242,14 +262,18 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, specs: FeatureSpecCache(), jobs: runner, maxBodyBytes: settings.maxBodyBytes,
             requestTimeout: settings.requestTimeout)
 
+        var server = GuardedHTTP1Channel.builder(limits: settings.limits, logger: logger)
+        if let tls = settings.tls {
+            server = try HTTPServerBuilder.tls(server, tlsConfiguration: try Self.tlsConfiguration(tls))
+        }
         let app = Application(
             router: gateway.makeRouter(),
-            server: GuardedHTTP1Channel.builder(limits: settings.limits, logger: logger),
+            server: server,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "pgscore/\(GatewayVersion.daemon)"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 logger.info("pgscore serve listening", metadata: [
-                    "address": "\(settings.host):\(port)", "database": "\(settings.databaseURL)",
+                    "address": "\(settings.host):\(port)", "tls": "\(settings.tls != nil)", "database": "\(settings.databaseURL)",
                     "pool_size": "\(settings.poolSize)", "open_predict": "\(settings.openPredict)",
                     "jobs": "\(settings.jobs)", "worker": .string(settings.workerID),
                 ])
@@ -284,5 +308,37 @@ extension Optional {
     func orThrow(_ error: @autoclosure () -> some Error) throws -> Wrapped {
         guard let value = self else { throw error() }
         return value
+    }
+}
+
+extension ServeCommand {
+    /// Both TLS files or neither; each must be readable now, not at the first connection.
+    static func tlsFiles(certificate: String?, key: String?) throws -> (certificate: String, key: String)? {
+        switch (certificate, key) {
+        case (nil, nil):
+            return nil
+        case (let certificate?, let key?):
+            for path in [certificate, key] where access(path, R_OK) != 0 {
+                throw ValidationError("cannot read \(path)")
+            }
+            return (certificate, key)
+        default:
+            throw ValidationError("--tls-certificate and --tls-key go together")
+        }
+    }
+
+    static func tlsConfiguration(_ files: (certificate: String, key: String)) throws -> TLSConfiguration {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(files.certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: files.key, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        } catch {
+            throw ValidationError("the TLS certificate or key could not be loaded (\(files.certificate), \(files.key)): \(error)")
+        }
+    }
+
+    /// 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 }
