@@ -42,6 +42,8 @@ def make_database(name):
         c.execute("CREATE VIEW heart_labelled AS SELECT *, num > 0 AS sick FROM heart_raw")
         c.execute("SELECT ml.train('heart', 'heart_labelled', 'sick', exclude => ARRAY['num'])")
         c.execute("SELECT ml.create_project('empty', 'classification')")
+        # what API keys may train on (POST /v1/projects/{p}/train)
+        c.execute("SELECT ml.allow_source(NULL, 'heart_labelled')")
     return dsn(name)
 
 

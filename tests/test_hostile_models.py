@@ -328,7 +328,7 @@ def deploy(conn, project, value):
         " train_rows, test_rows, fingerprint, feature_stats, key_metric, split, duration_ms, pgscore_version, model)"
         f" SELECT p.id, 1, 'linear_regression', '{{}}', 'y', 'float8', '[]', 'crafted', 1, 0, 'x', '{{}}', 'r2',"
         f" '{{}}', 0, 'test', {RAW} FROM ml.projects p WHERE p.name = %s", (value, project))
-    conn.execute("SELECT ml._record_deployment(%s, 1, 'pinned', 'hostile test', current_user)", (project,))
+    conn.execute("SELECT ml._record_deployment(%s, 1, 'pinned', 'hostile test')", (project,))
 
 
 def test_deployed_4000_feature_model_never_overflows(conn):

@@ -148,7 +148,10 @@ def test_a_view_calling_a_trainers_function_runs_it_with_the_trainers_rights_onl
                         "\"exclude\": [\"id\", \"e\"]}')").fetchone()[0]
     with connect(db) as su:   # make the schedule due now
         su.execute("UPDATE ml.schedules SET next_run_at = now() - interval '1 second' WHERE id = %s", (sid,))
-    # the daemon queues one too, as the gateway does for a train key: the view is read as its owner
+    # the daemon queues one too, as the gateway does for a train key (the trainer, admin of
+    # beta, allowed her view for it): the view is read as its owner
+    with connect(db, "sec_trainer") as t:
+        t.execute("SELECT ml.allow_source('beta', 'evil_view')")
     with connect(db, "sec_daemon") as d:
         d.execute("SELECT ml.enqueue_run('beta', '{\"source\": \"public.evil_view\", \"label\": \"y\", \"exclude\": [\"id\", \"e\"]}')")
     results = run_all_as_daemon(db)

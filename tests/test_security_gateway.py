@@ -47,7 +47,7 @@ def db():
 
 @pytest.fixture(scope="module")
 def daemon(db, tmp_path_factory):
-    d = Daemon(tmp_path_factory.mktemp("secgw"), "--no-jobs", "--failed-key-limit", "5", dbname=DB, user=ROLE)
+    d = Daemon(tmp_path_factory.mktemp("secgw"), "--no-jobs", dbname=DB, user=ROLE)
     yield d
     d.stop()
 
@@ -96,13 +96,18 @@ def test_runs_and_their_errors_need_scope_train(daemon):
     assert requests.get(f"{daemon.url}/v1/projects/heart/runs", headers=key("train"), timeout=10).status_code == 200
 
 
-def test_unknown_keys_are_rate_limited_per_address(daemon):
-    good = key("predict")
-    for i in range(5):
-        bad = {"Authorization": "Bearer pgs_" + f"{i:02d}" + "x" * 41}
-        assert predict(daemon, "heart", bad).status_code == 401
-    r = predict(daemon, "heart", good)
-    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+def test_unknown_keys_are_rate_limited_per_address(db, tmp_path):
+    d = Daemon(tmp_path, "--no-jobs", "--failed-key-limit", "5", dbname=DB, user=ROLE)
+    try:
+        good = key("predict")
+        assert predict(d, "heart", good).status_code == 200
+        for i in range(5):
+            bad = {"Authorization": "Bearer pgs_" + f"{i:02d}" + "x" * 41}
+            assert predict(d, "heart", bad).status_code == 401
+        r = predict(d, "heart", good)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    finally:
+        d.stop()
 
 
 def test_https_with_a_certificate_and_key(db, tmp_path):
@@ -131,3 +136,24 @@ def test_plain_http_beyond_loopback_is_refused(db):
     out = subprocess.run([str(BIN), "serve", "--tls-certificate", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
                          capture_output=True, text=True, env=env, timeout=30)
     assert out.returncode != 0 and "cannot read /nonexistent.pem" in out.stderr, out.stderr
+
+
+def test_a_train_key_trains_only_on_allowed_sources(daemon, db):
+    h = key("train")
+    r = requests.post(f"{daemon.url}/v1/projects/heart/train", headers=h,
+                      json={"source": "heart_raw", "label": "num"}, timeout=10)
+    assert r.status_code == 403 and "ml.allow_source" in r.json()["detail"], r.text
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute("SELECT ml.allow_source('heart', 'heart_raw')")
+    try:
+        r = requests.post(f"{daemon.url}/v1/projects/heart/train", headers=h,
+                          json={"source": "heart_raw", "label": "num"}, timeout=10)
+        assert r.status_code == 202, r.text
+        # allowed for heart only, not for another project
+        r = requests.post(f"{daemon.url}/v1/projects/other/train", headers=h,
+                          json={"source": "heart_raw", "label": "num"}, timeout=10)
+        assert r.status_code == 403
+    finally:
+        with psycopg.connect(db, autocommit=True) as c:
+            c.execute("DELETE FROM ml.training_runs")
+            c.execute("SELECT ml.disallow_source('heart', 'heart_raw')")

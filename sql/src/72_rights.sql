@@ -51,7 +51,18 @@ CREATE TABLE ml.service_roles (
 COMMENT ON TABLE ml.service_roles IS
   'Roles that run pgscore serve (ml.grant_gateway): admin on every project, since the gateway enforces its API keys'' scopes itself. Runs they queue read relations only, never queries.';
 
+CREATE TABLE ml.project_sources (
+    project_id int REFERENCES ml.projects ON DELETE CASCADE,
+    source     regclass NOT NULL,
+    allowed_by name NOT NULL,
+    allowed_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE NULLS NOT DISTINCT (project_id, source)
+);
+COMMENT ON TABLE ml.project_sources IS
+  'ml.allow_source: the tables and views the gateway may train a project on (POST /v1/projects/{project}/train); project_id NULL: any project. Runs the daemon''s role queues may name only these.';
+
 SELECT pg_catalog.pg_extension_config_dump('ml.project_grants', '');
+SELECT pg_catalog.pg_extension_config_dump('ml.project_sources', '');
 SELECT pg_catalog.pg_extension_config_dump('ml.service_roles', '');
 
 CREATE FUNCTION ml._right_rank(privilege text) RETURNS int
@@ -68,7 +79,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 
 CREATE FUNCTION ml._is_service(who name) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  SELECT EXISTS (SELECT 1 FROM ml.service_roles s WHERE ml._member_of(who, s.role)) $$;
+  -- a superuser is a member of every role, but not therefore the gateway
+  SELECT NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = who AND r.rolsuper)
+         AND EXISTS (SELECT 1 FROM ml.service_roles s WHERE ml._member_of(who, s.role)) $$;
 
 -- a role's rank on a project: 0 none, 1 predict, 2 train, 3 deploy, 4 admin
 CREATE FUNCTION ml._rank(project_id int, who name) RETURNS int
@@ -83,7 +96,13 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 -- the row-level security predicate of the registry tables (who: current_user of the reader)
 CREATE FUNCTION ml._may_see(project_id int, who name) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  SELECT ml._rank(project_id, who) >= 1 $$;
+  SELECT project_id IS NULL OR ml._rank(project_id, who) >= 1 $$;
+
+-- whether the gateway may train project on source for an API key (ml.allow_source)
+CREATE FUNCTION ml._source_allowed(project text, source regclass) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM ml.project_sources s LEFT JOIN ml.projects p ON p.id = s.project_id
+                  WHERE (s.project_id IS NULL OR p.name = $1) AND s.source = $2) $$;
 
 -- the project, if the acting role holds the privilege on it; 42704 if it does not exist
 -- (or is not visible to the role), 42501 if the role holds less
@@ -142,11 +161,58 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION ml.revoke_project(text, name) IS 'Takes back a role''s grant on a project (the owner keeps admin).';
 
+CREATE FUNCTION ml.allow_source(project text, source regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  who name := ml._acting_role();
+  p   ml.projects;
+BEGIN
+  PERFORM ml._source_sql('ml.allow_source', source::text);       -- not pgscore's own tables, not a catalog
+  IF NOT has_table_privilege(who, source, 'SELECT') THEN
+    RAISE EXCEPTION 'ml.allow_source: role "%" may not read %', who, source USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF project IS NULL THEN
+    IF NOT (ml._member_of(who, (SELECT pg_get_userbyid(c.relowner) FROM pg_class c WHERE c.oid = source))
+            OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = who AND r.rolsuper)) THEN
+      RAISE EXCEPTION 'ml.allow_source: only the owner of % can allow it for every project', source
+        USING ERRCODE = 'insufficient_privilege', HINT = 'Name a project you administer instead.';
+    END IF;
+  ELSE
+    p := ml._require('ml.allow_source', project, 'admin');
+  END IF;
+  INSERT INTO ml.project_sources (project_id, source, allowed_by) VALUES (p.id, allow_source.source, who)
+  ON CONFLICT ON CONSTRAINT project_sources_project_id_source_key DO NOTHING;
+END $$;
+COMMENT ON FUNCTION ml.allow_source(text, regclass) IS
+  'Lets API keys train a project on a table or view (POST /v1/projects/{project}/train names a source; only allowed ones are accepted). Needs admin on the project and SELECT on the source; project NULL: every project, which only the source''s owner (or a superuser) may allow. ml.disallow_source takes it back.';
+
+CREATE FUNCTION ml.disallow_source(project text, source regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  p ml.projects;
+BEGIN
+  IF project IS NOT NULL THEN
+    p := ml._require('ml.disallow_source', project, 'admin');
+  ELSIF NOT ml._member_of(ml._acting_role(), (SELECT pg_get_userbyid(c.relowner) FROM pg_class c WHERE c.oid = source))
+        AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = ml._acting_role() AND r.rolsuper) THEN
+    RAISE EXCEPTION 'ml.disallow_source: only the owner of % can change what every project may train on', source
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  DELETE FROM ml.project_sources s WHERE s.project_id IS NOT DISTINCT FROM p.id AND s.source = disallow_source.source;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'ml.disallow_source: % is not an allowed source of project "%"', source, project
+      USING ERRCODE = 'undefined_object';
+  END IF;
+END $$;
+COMMENT ON FUNCTION ml.disallow_source(text, regclass) IS 'Takes back ml.allow_source.';
+
 -- predict-only roles see only the projects granted to them
 ALTER TABLE ml.projects ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ml.models ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ml.deployments ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ml.project_grants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ml.project_sources ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON ml.project_sources FOR SELECT USING (ml._may_see(project_id, current_user));
 CREATE POLICY visible ON ml.projects FOR SELECT USING (ml._may_see(id, current_user));
 CREATE POLICY visible ON ml.models FOR SELECT USING (ml._may_see(project_id, current_user));
 CREATE POLICY visible ON ml.deployments FOR SELECT USING (ml._may_see(project_id, current_user));

@@ -622,7 +622,7 @@ COMMENT ON FUNCTION ml.drop_scoring(regclass, text) IS 'Removes the scoring trig
 CREATE FUNCTION ml.grant_predict(role name) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE format('GRANT USAGE ON SCHEMA ml TO %I', role);
-  EXECUTE format('GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.project_grants, ml.versions, ml.project_overview, '
+  EXECUTE format('GRANT SELECT ON ml.projects, ml.models, ml.deployments, ml.project_grants, ml.project_sources, ml.versions, ml.project_overview, '
                  'ml.deployment_history TO %I', role);
 END $$;
 COMMENT ON FUNCTION ml.grant_predict(name) IS
@@ -635,7 +635,8 @@ BEGIN
                  'ml.deploy(text, text, int), ml.evaluate(text, text, int), ml.export(text, int, text), '
                  'ml.score_on_insert(regclass, text, text, text), ml.drop_scoring(regclass, text), '
                  'ml.create_project(text, text, text), ml.set_deploy_policy(text, text), '
-                 'ml.grant_project(text, name, text), ml.revoke_project(text, name) TO %I', role);
+                 'ml.grant_project(text, name, text), ml.revoke_project(text, name), '
+                 'ml.allow_source(text, regclass), ml.disallow_source(text, regclass) TO %I', role);
   -- schedules, event-driven training and queued runs (84_jobs.sql)
   EXECUTE format('GRANT EXECUTE ON FUNCTION ml.enqueue_run(text, jsonb, text, text, text), '
                  'ml.schedule(text, text, jsonb, text, int, interval, text), ml.pause_schedule(bigint), '
@@ -658,4 +659,5 @@ REVOKE EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, 
   ml.drop_scoring(regclass, text), ml.create_project(text, text, text), ml.set_deploy_policy(text, text),
   ml._record_version(text, text, ml.models), ml._record_deployment(text, int, text, text),
   ml.grant_project(text, name, text), ml.revoke_project(text, name),
+  ml.allow_source(text, regclass), ml.disallow_source(text, regclass),
   ml.grant_predict(name), ml.grant_train(name) FROM PUBLIC;

@@ -520,6 +520,12 @@ BEGIN
   -- (and may be unqualified names of another search_path)
   params := ml._check_source('ml.enqueue_run', ml._check_params('ml.enqueue_run', coalesce(known, '{}') || coalesce(params, '{}')),
                              who, search_path);
+  -- the gateway trains (for its API keys) only on what a project admin allowed
+  IF ml._is_service(who) AND NOT ml._source_allowed(project, to_regclass(params ->> 'source')) THEN
+    RAISE EXCEPTION 'ml.enqueue_run: % is not an allowed training source of project "%"', params ->> 'source', project
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = format('An admin of the project can allow it: SELECT ml.allow_source(%L, %L).', project, params ->> 'source');
+  END IF;
   RETURN ml._queue_run(project, params, kind, reason, NULL, who, search_path);
 END $$;
 COMMENT ON FUNCTION ml.enqueue_run(text, jsonb, text, text, text) IS

@@ -24,7 +24,15 @@ extension Gateway {
                 guard exists == true else {
                     throw Problem.validation("source \"\(parameters.source)\" is not a table or view in this database")
                 }
-                // ml.enqueue_run checks the source as this daemon's role and notifies every
+                // an API key trains only on what the project's admin (or the source's
+                // owner, for every project) allowed: SELECT ml.allow_source(project, source)
+                let allowed = try await connection.firstRow(
+                    "SELECT ml._source_allowed(\(project), to_regclass(\(parameters.source)))", as: Bool.self)
+                guard allowed == true else {
+                    throw Problem.forbidden(
+                        "source \"\(parameters.source)\" is not an allowed training source of project \"\(project)\"; an admin of the project can allow it: SELECT ml.allow_source('\(project)', '\(parameters.source)')")
+                }
+                // ml.enqueue_run checks the source for this daemon's role and notifies every
                 // daemon's job runner (NOTIFY pgscore_jobs) once it commits
                 let recorded = try await connection.firstRow(
                     """
