@@ -7,7 +7,7 @@ import Testing
     @Test(arguments: [
         ("42704", 404), ("55000", 409), ("23503", 404), ("57014", 504), ("22P02", 422), ("2202E", 422),
         ("22023", 422), ("42703", 422), ("54000", 422), ("23505", 409), ("57P01", 503), ("08006", 503),
-        ("53300", 503), ("XX000", 500), ("42501", 500),
+        ("53300", 503), ("XX000", 500), ("42501", 403),
     ])
     func mapsSQLStates(state: String, status: Int) {
         #expect(Problem.from(sqlState: state, message: "m", hint: nil).status.code == status)
