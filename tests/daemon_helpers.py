@@ -3,10 +3,12 @@ port against the private cluster (`Daemon`), a database with the heart data and 
 deployed model, API keys made with `pgscore keys`.
 """
 import json
+import re
 import os
 import signal
 import subprocess
 import time
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -128,3 +130,13 @@ def daemon_starter(tmp_path, dbname=GATEWAY_DB):
     finally:
         for daemon in started:
             daemon.stop()
+
+
+def batch_sizes(url):
+    """{upper bound: cumulative count} of the batch-size histogram, and the count of batches."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    buckets = {float(le): int(float(n)) for le, n in re.findall(
+        r'pgscore_predict_batch_size_requests_bucket\{le="([^"]+)"\} (\S+)', text.replace("+Inf", "inf"))}
+    total = int(float(re.search(r"pgscore_predict_batch_size_requests_count (\S+)", text).group(1)))
+    return buckets, total

@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from conftest import drop_database
-from daemon_helpers import PATIENT, ROOT, create_key, daemon_starter, make_database
+from daemon_helpers import PATIENT, ROOT, batch_sizes, create_key, daemon_starter, make_database
 
 sys.path.insert(0, str(ROOT / "tools"))
 import faults  # noqa: E402
@@ -282,6 +282,8 @@ def test_kill_9_of_the_postmaster_under_load_loses_no_acknowledged_prediction(st
     assert counts["duplicates"] == 0, counts
     assert counts["hung"] == 0, counts
     assert set(counts["statuses"]) <= {"200", "503", "504"}, counts
+    buckets, batches = batch_sizes(d.url)
+    assert buckets[1.0] < batches, buckets       # crashes hit shared statements (group commit) too
     # and it still stops cleanly, quickly
     started = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)

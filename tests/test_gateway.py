@@ -477,7 +477,8 @@ def test_survives_a_postgresql_restart(start_daemon, keys):
 # ---------------------------------------------------------------- graceful shutdown
 
 def test_sigterm_lets_requests_in_flight_finish(start_daemon, keys, gateway_db):
-    d = start_daemon("--open-predict")
+    # two statements in flight, the third request queued behind them for the next batch
+    d = start_daemon("--open-predict", "--batch-lanes", "2")
     url = d.url + "/v1/projects/heart/predict"
     assert requests.post(url, json=PATIENT).status_code == 200
     lock = lock_predictions(gateway_db)
@@ -490,7 +491,8 @@ def test_sigterm_lets_requests_in_flight_finish(start_daemon, keys, gateway_db):
     try:
         for t in threads:
             t.start()
-        wait_for_lock_waiters(gateway_db, 3)
+        wait_for_lock_waiters(gateway_db, 2)
+        time.sleep(0.2)
         d.proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         assert d.proc.poll() is None                 # still waiting for the requests in flight

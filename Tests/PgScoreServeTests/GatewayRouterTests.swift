@@ -18,7 +18,9 @@ import Testing
         let database = Database(client: client, queueTimeout: .milliseconds(50), poolSize: 1, metrics: metrics)
         let gateway = Gateway(
             database: database, authenticator: Authenticator(database: database, openPredict: openPredict, limiter: FailedKeyLimiter(limit: 50)),
-            metrics: metrics, specs: FeatureSpecCache(), jobs: nil, maxBodyBytes: maxBodyBytes)
+            metrics: metrics, specs: FeatureSpecCache(),
+            batcher: PredictionBatcher(settings: .init(maxBatch: 64, lanes: 1, maxWait: .zero), database: database, metrics: metrics),
+            jobs: nil, maxBodyBytes: maxBodyBytes)
         return Application(router: gateway.makeRouter(), logger: logger)
     }
 

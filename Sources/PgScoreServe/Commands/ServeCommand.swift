@@ -85,6 +85,18 @@ struct ServeCommand: AsyncParsableCommand {
             help: ArgumentHelp("Largest request body accepted; a larger one is answered 413 (env PGSCORE_MAX_BODY_BYTES; default 1048576).", valueName: "bytes"))
     var maxBodyBytes: Int?
 
+    @Option(name: .customLong("batch-max-size"),
+            help: ArgumentHelp("Group commit: predictions that queue while --batch-lanes statements are in flight are scored, logged and committed together, up to this many requests per statement; 1 turns batching off (env PGSCORE_BATCH_MAX_SIZE; default 64).", valueName: "n"))
+    var batchMaxSize: Int?
+
+    @Option(name: .customLong("batch-lanes"),
+            help: ArgumentHelp("Prediction statements in flight at once, each on its own pooled connection; a prediction arriving while all are busy queues for the next batch (env PGSCORE_BATCH_LANES; default: the number of cores, at most --pool-size).", valueName: "n"))
+    var batchLanes: Int?
+
+    @Option(name: .customLong("batch-max-wait-ms"),
+            help: ArgumentHelp("How long an idle lane waits for more predictions before it sends the first; 0: a lone prediction goes at once (env PGSCORE_BATCH_MAX_WAIT_MS; default 0).", valueName: "ms"))
+    var batchMaxWaitMs: Double?
+
     @Flag(name: .customLong("open-predict"),
           help: "Allow predictions and feedback without an API key (env PGSCORE_OPEN_PREDICT=true). Default: every /v1 endpoint needs a key.")
     var openPredict = false
@@ -145,6 +157,7 @@ struct ServeCommand: AsyncParsableCommand {
         var limits: ConnectionLimits
         var drainTimeout: Duration
         var synchronousCommit: String
+        var batching: PredictionBatcher.Settings
         var openPredict: Bool
         var failedKeyLimit: Int
         var tls: (certificate: String, key: String)?
@@ -164,11 +177,12 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func settings(environment env: [String: String] = ProcessEnvironment.current) throws -> Settings {
+        let poolSize = try Setting.value(poolSize, env: "PGSCORE_POOL_SIZE", default: 10, in: env)
         let settings = Settings(
             databaseURL: try database.resolve(environment: env),
             host: try Setting.value(host, env: "PGSCORE_HOST", default: "127.0.0.1", in: env),
             port: try Setting.value(port, env: "PGSCORE_PORT", default: 8080, in: env),
-            poolSize: try Setting.value(poolSize, env: "PGSCORE_POOL_SIZE", default: 10, in: env),
+            poolSize: poolSize,
             statementTimeoutMs: try Setting.value(statementTimeoutMs, env: "PGSCORE_STATEMENT_TIMEOUT_MS", default: 5000, in: env),
             queueTimeoutMs: try Setting.value(queueTimeoutMs, env: "PGSCORE_QUEUE_TIMEOUT_MS", default: 2000, in: env),
             maxBodyBytes: try Setting.value(maxBodyBytes, env: "PGSCORE_MAX_BODY_BYTES", default: 1_048_576, in: env),
@@ -180,6 +194,10 @@ struct ServeCommand: AsyncParsableCommand {
                 maxConnections: try Setting.value(maxConnections, env: "PGSCORE_MAX_CONNECTIONS", default: 1024, in: env)),
             drainTimeout: try Setting.seconds(drainTimeout, "--drain-timeout", env: "PGSCORE_DRAIN_TIMEOUT", default: 15, in: env),
             synchronousCommit: try Setting.value(synchronousCommit, env: "PGSCORE_SYNCHRONOUS_COMMIT", default: "on", in: env),
+            batching: PredictionBatcher.Settings(
+                maxBatch: try Setting.value(batchMaxSize, env: "PGSCORE_BATCH_MAX_SIZE", default: 64, in: env),
+                lanes: try Setting.value(batchLanes, env: "PGSCORE_BATCH_LANES", default: min(System.coreCount, max(poolSize, 1)), in: env),
+                maxWait: .milliseconds(try Setting.value(batchMaxWaitMs, env: "PGSCORE_BATCH_MAX_WAIT_MS", default: 0, in: env))),
             openPredict: try Setting.flag(openPredict, env: "PGSCORE_OPEN_PREDICT", in: env),
             failedKeyLimit: try Setting.value(failedKeyLimit, env: "PGSCORE_FAILED_KEY_LIMIT", default: 50, in: env),
             tls: try Self.tlsFiles(certificate: tlsCertificate ?? env["PGSCORE_TLS_CERTIFICATE"], key: tlsKey ?? env["PGSCORE_TLS_KEY"]),
@@ -195,6 +213,9 @@ struct ServeCommand: AsyncParsableCommand {
         if settings.tls == nil, !Self.isLoopback(settings.host), !(try Setting.flag(allowPlainHTTP, env: "PGSCORE_ALLOW_PLAIN_HTTP", in: env)) {
             throw ValidationError("--host \(settings.host) is not a loopback address: API keys would cross the network in clear text. Give --tls-certificate and --tls-key (or put a TLS proxy on this host and listen on 127.0.0.1), or --allow-plain-http")
         }
+        guard (1...10_000).contains(settings.batching.maxBatch) else { throw ValidationError("--batch-max-size must be 1...10000") }
+        guard settings.batching.lanes >= 1 else { throw ValidationError("--batch-lanes must be at least 1") }
+        guard (Duration.zero...Duration.seconds(1)).contains(settings.batching.maxWait) else { throw ValidationError("--batch-max-wait-ms must be 0...1000") }
         guard settings.failedKeyLimit >= 0 else { throw ValidationError("--failed-key-limit must be 0 or more") }
         guard settings.poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
         guard settings.statementTimeoutMs >= 0 else { throw ValidationError("--statement-timeout-ms must be 0 or more") }
@@ -259,7 +280,9 @@ struct ServeCommand: AsyncParsableCommand {
         let gateway = Gateway(
             database: database, authenticator: Authenticator(database: database, openPredict: settings.openPredict,
                                                                          limiter: FailedKeyLimiter(limit: settings.failedKeyLimit)),
-            metrics: metrics, specs: FeatureSpecCache(), jobs: runner, maxBodyBytes: settings.maxBodyBytes,
+            metrics: metrics, specs: FeatureSpecCache(),
+            batcher: PredictionBatcher(settings: settings.batching, database: database, metrics: metrics),
+            jobs: runner, maxBodyBytes: settings.maxBodyBytes,
             requestTimeout: settings.requestTimeout)
 
         var server = GuardedHTTP1Channel.builder(limits: settings.limits, logger: logger)
@@ -274,7 +297,8 @@ struct ServeCommand: AsyncParsableCommand {
                 let port = channel.localAddress?.port ?? settings.port
                 logger.info("pgscore serve listening", metadata: [
                     "address": "\(settings.host):\(port)", "tls": "\(settings.tls != nil)", "database": "\(settings.databaseURL)",
-                    "pool_size": "\(settings.poolSize)", "open_predict": "\(settings.openPredict)",
+                    "pool_size": "\(settings.poolSize)", "batch_max_size": "\(settings.batching.maxBatch)",
+                    "batch_lanes": "\(settings.batching.lanes)", "open_predict": "\(settings.openPredict)",
                     "jobs": "\(settings.jobs)", "worker": .string(settings.workerID),
                 ])
             },

@@ -47,22 +47,39 @@ enum PredictionQueries {
         throw Problem.conflict("version \(deployed.version) of \"\(project)\" was removed while it was being read; try again")
     }
 
-    /// Scores the instances with the deployed version and logs each to ml.predictions, in
-    /// one statement: nothing is answered that is not logged. Returns nil when the
-    /// deployment is no longer `spec.version` (a deploy happened meanwhile): the caller
-    /// reads the new spec and tries again.
-    static func scoreAndLog(
-        spec: FeatureSpec, body: String, isBatch: Bool, requestID: String, keyID: Int?, elapsedMilliseconds: Double,
-        on connection: PostgresConnection
-    ) async throws -> [Scored]? {
+    /// One request to score: its body as sent and what its log rows record.
+    struct Request: Sendable {
+        let project: String
+        let version: Int
+        /// the request body as sent: one feature object, or {"instances": [...]}
+        let body: String
+        let isBatch: Bool
+        let requestID: String
+        /// the API key that asked (nil under --open-predict): only it may send feedback
+        let keyID: Int?
+        let arrival: ContinuousClock.Instant
+        let wantsProbabilities: Bool
+        /// the request's deadline (the batch it joins ends at the earliest of them)
+        let deadline: Database.RequestDeadline?
+    }
+
+    /// Scores the requests' instances, each with its project's deployed version, and logs
+    /// each to ml.predictions, in one statement: nothing is answered that is not logged.
+    /// Returns one answer per request, in order: nil for a request whose project's
+    /// deployment is no longer `version` (a deploy happened meanwhile; nothing of it was
+    /// logged): its caller reads the new spec and tries again.
+    static func scoreAndLog(_ requests: [Request], on connection: PostgresConnection) async throws -> [[Scored]?] {
+        let now = ContinuousClock.now
         let statement = ScoreAndLog(
-            project: spec.project, version: spec.version, body: body, isBatch: isBatch,
-            requestID: requestID, keyID: keyID, elapsedMilliseconds: elapsedMilliseconds,
-            wantsProbabilities: spec.task == "classification")
-        var scored: [Scored] = []
+            projects: requests.map(\.project), versions: requests.map(\.version), bodies: requests.map(\.body),
+            isBatch: requests.map(\.isBatch), requestIDs: requests.map(\.requestID),
+            elapsedMilliseconds: requests.map { (now - $0.arrival) / .milliseconds(1) },
+            wantsProbabilities: requests.map(\.wantsProbabilities),
+            keyIDs: requests.map { $0.keyID ?? 0 })
+        var answers = [[Scored]](repeating: [], count: requests.count)
         do {
-            for try await row in try await connection.execute(statement, logger: Database.queryLogger) {
-                scored.append(row)
+            for try await (index, row) in try await connection.execute(statement, logger: Database.queryLogger) {
+                answers[index - 1].append(row)
             }
         } catch {
             // PostgresNIO remembers a failed PREPARE for the life of the connection and
@@ -75,65 +92,75 @@ enum PredictionQueries {
             throw error
         }
         preparedConnections.withLockedValue { _ = $0.insert(connection.id) }
-        return scored.isEmpty ? nil : scored
+        return answers.map { $0.isEmpty ? nil : $0 }
     }
 
     /// Connections on which ScoreAndLog was prepared (it has run once without error).
     private static let preparedConnections = NIOLockedValueBox(Set<PostgresConnection.ID>())
 
-    /// The per-request statement, the same text for every project and model (the
-    /// features are a JSON object scored by `ml.predict(project, jsonb)`), so each pooled
-    /// connection parses and plans it once (a named prepared statement).
+    /// The statement behind every prediction: a batch of requests as parallel arrays (one
+    /// element per request), the same text for every project, model and batch size (the
+    /// features are JSON objects scored by `ml.predict(project, jsonb)`), so each pooled
+    /// connection parses and plans it once (a named prepared statement). A request whose
+    /// project's deployed version is not the one its body was checked against scores and
+    /// logs nothing.
     struct ScoreAndLog: PostgresPreparedStatement {
         static let name = "pgscore_score_and_log"
         static let sql = """
-            WITH scored AS MATERIALIZED (
-              SELECT nextval('ml.predictions_id_seq') AS id, e.ord, e.features,
-                     ml.predict($1::text, e.features) AS prediction,
-                     CASE WHEN $7::bool THEN ml.predict_proba($1::text, e.features) END AS probabilities
-                FROM jsonb_array_elements(CASE WHEN $4::bool THEN $3::jsonb -> 'instances'
-                                               ELSE jsonb_build_array($3::jsonb) END)
+            WITH request AS (
+              SELECT r.*
+                FROM unnest($1::text[], $2::int8[], $3::text[], $4::bool[], $5::text[], $6::float8[], $7::bool[], $8::int8[])
+                     WITH ORDINALITY AS r(project, version, body, is_batch, request_id, elapsed_ms, wants_probabilities, key_id, i)
+               WHERE ml.deployed_version(r.project) = r.version
+            ), scored AS MATERIALIZED (
+              SELECT nextval('ml.predictions_id_seq') AS id, q.i, e.ord, e.features, q.project, q.version, q.request_id,
+                     q.elapsed_ms, q.key_id,
+                     ml.predict(q.project, e.features) AS prediction,
+                     CASE WHEN q.wants_probabilities THEN ml.predict_proba(q.project, e.features) END AS probabilities
+                FROM request q,
+                     jsonb_array_elements(CASE WHEN q.is_batch THEN q.body::jsonb -> 'instances'
+                                               ELSE jsonb_build_array(q.body::jsonb) END)
                      WITH ORDINALITY AS e(features, ord)
-               WHERE ml.deployed_version($1::text) = $2::int
             ), logged AS (
               INSERT INTO ml.predictions (id, project, version, features, prediction, probabilities, request_id, latency_ms,
                                           key_id)
-              SELECT s.id, $1::text, $2::int, s.features, s.prediction, s.probabilities, $5::text,
-                     $6::float8 + 1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())::float8, $8::bigint
-                FROM scored s ORDER BY s.ord
+              SELECT s.id, s.project, s.version, s.features, s.prediction, s.probabilities, s.request_id,
+                     s.elapsed_ms + 1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())::float8,
+                     nullif(s.key_id, 0)
+                FROM scored s ORDER BY s.i, s.ord
               RETURNING id, public_id
             )
-            SELECT l.public_id::text, s.prediction, s.probabilities FROM scored s JOIN logged l ON l.id = s.id ORDER BY s.ord
+            SELECT s.i, l.public_id::text, s.prediction, s.probabilities
+              FROM scored s JOIN logged l ON l.id = s.id ORDER BY s.i, s.ord
             """
-        typealias Row = Scored
+        typealias Row = (Int, Scored)
 
-        let project: String
-        let version: Int
-        /// the request body as sent: one feature object, or {"instances": [...]}
-        let body: String
-        let isBatch: Bool
-        let requestID: String
-        /// the API key that asked (nil under --open-predict): only it may send feedback
-        let keyID: Int?
-        let elapsedMilliseconds: Double
-        let wantsProbabilities: Bool
+        let projects: [String]
+        let versions: [Int]
+        let bodies: [String]
+        let isBatch: [Bool]
+        let requestIDs: [String]
+        let elapsedMilliseconds: [Double]
+        let wantsProbabilities: [Bool]
+        /// 0 for no key (--open-predict; key ids start at 1): PostgresNIO encodes no arrays of optionals
+        let keyIDs: [Int]
 
         func makeBindings() throws -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 8)
-            bindings.append(project)
-            bindings.append(version)
-            bindings.append(body)
+            bindings.append(projects)
+            bindings.append(versions)
+            bindings.append(bodies)
             bindings.append(isBatch)
-            bindings.append(requestID)
+            bindings.append(requestIDs)
             bindings.append(elapsedMilliseconds)
             bindings.append(wantsProbabilities)
-            bindings.append(keyID)
+            bindings.append(keyIDs)
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Scored {
-            let (id, prediction, probabilities) = try row.decode((String, String?, [Double]?).self)
-            return Scored(predictionID: id, prediction: prediction, probabilities: probabilities)
+        func decodeRow(_ row: PostgresRow) throws -> (Int, Scored) {
+            let (index, id, prediction, probabilities) = try row.decode((Int, String, String?, [Double]?).self)
+            return (index, Scored(predictionID: id, prediction: prediction, probabilities: probabilities))
         }
     }
 }

@@ -8,6 +8,7 @@ final class GatewayMetrics: Sendable {
     private let poolWaiting: Gauge
     private let poolWait: DurationHistogram
     private let poolTimeouts: Counter
+    private let batchSizes: ValueHistogram
     private let counters = NIOLockedValueBox<[String: Counter]>([:])
     private let histograms = NIOLockedValueBox<[String: DurationHistogram]>([:])
 
@@ -28,6 +29,9 @@ final class GatewayMetrics: Sendable {
             labels: [], buckets: Self.latencyBuckets)
         poolTimeouts = registry.makeCounter(descriptor: Self.name(
             "db_pool_timeouts", "total", "Requests that got no connection within --queue-timeout-ms (answered 503)."))
+        batchSizes = registry.makeValueHistogram(
+            descriptor: Self.name("predict_batch_size", "requests", "Prediction requests scored, logged and committed by one statement (--batch-max-size)."),
+            buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
     }
 
     private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -70,9 +74,14 @@ final class GatewayMetrics: Sendable {
         poolWait.record(wait)
     }
 
+    func recordBatch(size: Int) { batchSizes.record(Double(size)) }
+
     func poolReleased() { poolInUse.decrement() }
 
     func poolGaveUp() { poolWaiting.decrement() }
+
+    /// A prediction waited for a batch lane past --queue-timeout-ms (answered 503).
+    func queueTimedOut() { poolTimeouts.increment() }
 
     func poolTimedOut() {
         poolWaiting.decrement()

@@ -5,55 +5,33 @@ extension Gateway {
     /// `{"instances": [...]}`. The body is checked against the deployed version's
     /// features here (a 422 names every bad one), then each instance is scored by
     /// `ml.predict(project, jsonb)` and logged to `ml.predictions` in one prepared
-    /// statement, answered once its commit is confirmed (`Database.withSingleWrite`).
+    /// statement, shared with the requests that queued behind the ones in flight
+    /// (``PredictionBatcher``), and answered once its commit is confirmed.
     func addPredictRoutes(to router: Router<GatewayContext>) {
         router.post("/v1/projects/{project}/predict") { request, context -> Response in
             let caller = try await authenticator.require(.predict, request, context, openRoute: true)
             let project = try projectName(context)
             let (body, text) = try await jsonBodyAndText(of: request)
             let (instances, isBatch) = try Self.instances(in: body)
-            let requestID = context.requestID
-            let arrival = context.arrival
-            let specs = self.specs
-
-            let (spec, scored) = try await database.withSingleWrite { connection -> (FeatureSpec, [PredictionQueries.Scored]) in
-                // Steady state: one statement with the spec last used for the project. It
-                // returns nothing if another version is deployed now; then look it up.
-                // (A body that does not fit it takes the full path: a newer version may
-                // have other columns, and the 422 must name the deployed version's.)
-                if let spec = specs.latest(project: project),
-                   (try? Self.check(instances, against: spec, isBatch: isBatch)) != nil {
-                    let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
-                    if let scored = try await PredictionQueries.scoreAndLog(
-                        spec: spec, body: text, isBatch: isBatch, requestID: requestID, keyID: caller.keyID,
-                        elapsedMilliseconds: elapsed, on: connection)
-                    {
-                        return (spec, scored)
-                    }
-                }
-                // A deploy between reading the spec and scoring makes the guarded statement
-                // return nothing; read the new spec and score again.
-                for _ in 0..<3 {
-                    guard let deployed = try await PredictionQueries.deployed(project: project, on: connection) else {
-                        throw Problem.conflict("project \"\(project)\" has no deployed version; deploy one (POST /v1/projects/\(project)/deploy)")
-                    }
-                    let spec: FeatureSpec
-                    if let cached = specs.spec(modelID: deployed.modelID) {
-                        spec = cached
-                    } else {
-                        spec = try await PredictionQueries.spec(project: project, deployed: deployed, on: connection)
-                        specs.store(spec)
-                    }
-                    try Self.check(instances, against: spec, isBatch: isBatch)
-                    let elapsed = (ContinuousClock.now - arrival) / .milliseconds(1)
-                    if let scored = try await PredictionQueries.scoreAndLog(
-                        spec: spec, body: text, isBatch: isBatch, requestID: requestID, keyID: caller.keyID,
-                        elapsedMilliseconds: elapsed, on: connection)
-                    {
-                        return (spec, scored)
-                    }
-                }
-                throw Problem.unavailable("the deployment of \"\(project)\" kept changing while scoring; try again")
+            let requestID = context.requestID, arrival = context.arrival, deadline = Database.deadline
+            let scoring: @Sendable (FeatureSpec) -> PredictionQueries.Request = { spec in
+                PredictionQueries.Request(
+                    project: project, version: spec.version, body: text, isBatch: isBatch, requestID: requestID,
+                    keyID: caller.keyID, arrival: arrival, wantsProbabilities: spec.task == "classification",
+                    deadline: deadline)
+            }
+            // Steady state: the spec last used for the project, batched with other requests.
+            // Nothing is scored if another version is deployed now; then look it up. (A body
+            // that does not fit it takes the full path: a newer version may have other
+            // columns, and the 422 must name the deployed version's.)
+            let spec: FeatureSpec, scored: [PredictionQueries.Scored]
+            if let latest = specs.latest(project: project),
+               (try? Self.check(instances, against: latest, isBatch: isBatch)) != nil,
+               let rows = try await batcher.submit(scoring(latest)) {
+                (spec, scored) = (latest, rows)
+            } else {
+                (spec, scored) = try await scoreWithDeployedVersion(
+                    project: project, instances: instances, isBatch: isBatch, scoring: scoring)
             }
             metrics.recordPredictions(project: project, count: scored.count)
             let answers = scored.map { Self.answer($0, spec: spec) }
@@ -61,6 +39,36 @@ extension Gateway {
                 return .json(.fields(("predictions", .array(answers)), ("version", .number(Double(spec.version)))))
             }
             return .json(answers[0])
+        }
+    }
+
+    /// Looks up the deployed version's spec, checks the body against it, and scores alone
+    /// (not batched): the first request after a start or a deploy. A deploy between
+    /// reading the spec and scoring makes the guarded statement score nothing; then the
+    /// new spec is read and the request scored again.
+    private func scoreWithDeployedVersion(
+        project: String, instances: [[String: JSONValue]], isBatch: Bool,
+        scoring: @escaping @Sendable (FeatureSpec) -> PredictionQueries.Request
+    ) async throws -> (FeatureSpec, [PredictionQueries.Scored]) {
+        let specs = self.specs
+        return try await database.withSingleWrite { connection in
+            for _ in 0..<3 {
+                guard let deployed = try await PredictionQueries.deployed(project: project, on: connection) else {
+                    throw Problem.conflict("project \"\(project)\" has no deployed version; deploy one (POST /v1/projects/\(project)/deploy)")
+                }
+                let spec: FeatureSpec
+                if let cached = specs.spec(modelID: deployed.modelID) {
+                    spec = cached
+                } else {
+                    spec = try await PredictionQueries.spec(project: project, deployed: deployed, on: connection)
+                    specs.store(spec)
+                }
+                try Self.check(instances, against: spec, isBatch: isBatch)
+                if let scored = try await PredictionQueries.scoreAndLog([scoring(spec)], on: connection)[0] {
+                    return (spec, scored)
+                }
+            }
+            throw Problem.unavailable("the deployment of \"\(project)\" kept changing while scoring; try again")
         }
     }
 

@@ -7,6 +7,8 @@ struct Gateway: Sendable {
     let authenticator: Authenticator
     let metrics: GatewayMetrics
     let specs: FeatureSpecCache
+    /// group commit of predictions
+    let batcher: PredictionBatcher
     /// nil when this daemon runs no jobs (`--no-jobs`): runs queued here wait for a replica that does
     let jobs: JobRunner?
     let maxBodyBytes: Int
