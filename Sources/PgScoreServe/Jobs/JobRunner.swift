@@ -64,6 +64,7 @@ final class JobRunner: Service, Sendable {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.runMonitors() }
+                group.addTask { await self.maintainPredictionLog() }
                 group.addTask { await self.listen() }
                 // At shutdown the queue loop ends once the run in progress is recorded
                 // (cancelled, failed, retry queued); only then are the others stopped.
@@ -185,6 +186,31 @@ final class JobRunner: Service, Sendable {
                 logger.warning("monitors could not run", metadata: ["error": "\(Self.describe(error))"])
             }
             try? await Task.sleep(for: settings.monitorInterval)
+        }
+    }
+
+    /// `ml.maintain_prediction_log()` at start and every 10 minutes (after a failure,
+    /// again in a minute): the daily partitions of ml.predictions are made two days
+    /// ahead, and those past `ml.set_retention` dropped.
+    private func maintainPredictionLog() async {
+        while !Task.isCancelled && isAccepting {
+            var pause = Duration.seconds(600)
+            do {
+                let changed = try await database.withTransaction { connection in
+                    try await connection.firstRow(
+                        "SELECT array_to_string(created, ' '), array_to_string(dropped, ' '), deleted FROM ml.maintain_prediction_log()",
+                        as: (String?, String?, Int?).self)
+                }
+                if let (created, dropped, deleted) = changed,
+                   !(created ?? "").isEmpty || !(dropped ?? "").isEmpty || (deleted ?? 0) > 0 {
+                    logger.notice("prediction log maintained", metadata: [
+                        "created": .string(created ?? ""), "dropped": .string(dropped ?? ""), "deleted": "\(deleted ?? 0)"])
+                }
+            } catch {
+                logger.warning("the prediction log could not be maintained", metadata: ["error": "\(Self.describe(error))"])
+                pause = .seconds(60)
+            }
+            try? await Task.sleep(for: pause)
         }
     }
 

@@ -29,8 +29,8 @@ extension Gateway {
             let row = try await database.withTransaction { connection in
                 try await connection.firstRow(
                     """
-                    INSERT INTO ml.feedback (prediction_id, label)
-                    SELECT p.id, \(label) FROM ml.predictions p
+                    INSERT INTO ml.feedback (prediction_id, prediction_created_at, label)
+                    SELECT p.id, p.created_at, \(label) FROM ml.predictions p
                      WHERE p.public_id = \(predictionID)::uuid
                        AND (p.key_id IS NOT DISTINCT FROM \(caller.keyID)::bigint OR \(caller.isAdmin))
                        AND (\(caller.projects)::text[] IS NULL OR p.project = ANY (\(caller.projects)::text[]))
