@@ -62,12 +62,14 @@ def create_key(scope, name="test", dbname=GATEWAY_DB):
 class Daemon:
     """`pgscore serve --port 0 ...` with its JSON log in a file; the port is read from the log."""
 
-    def __init__(self, tmp_path, *args, dbname=GATEWAY_DB, user=None):
+    def __init__(self, tmp_path, *args, dbname=GATEWAY_DB, user=None, env=None):
+        """`env`: the connection's environment instead of PGSCORE_DATABASE_URL (libpq's PG* variables)."""
         if not BIN.exists():
             pytest.fail(f"{BIN} is missing: run `make daemon` first")
         self.log_path = tmp_path / f"pgscore-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
-        env = dict(os.environ, PGSCORE_DATABASE_URL=database_url(dbname, user))
+        if env is None:
+            env = dict(os.environ, PGSCORE_DATABASE_URL=database_url(dbname, user))
         self.proc = subprocess.Popen([str(BIN), "serve", "--host", "127.0.0.1", "--port", "0", *args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.port = self._wait_for_port()

@@ -1,0 +1,165 @@
+"""pgscore serve's life cycle: what cannot work ends the process at once, with one
+message and a non-zero status (a taken port, a refused role, a missing database or
+extension); signals always end it; a loop that keeps failing backs off and says so once.
+Real processes, real sockets, the private cluster.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import psycopg
+import pytest
+
+from conftest import create_database, drop_database, dsn
+from daemon_helpers import BIN, Daemon, database_url
+
+DB = "pgscore_lifecycle"
+
+
+@pytest.fixture(scope="module")
+def db():
+    create_database(DB)
+    yield DB
+    drop_database(DB)
+
+
+def serve(tmp_path, *args, url):
+    """Starts `pgscore serve` (not waiting for it); its log (stdout + stderr) in a file."""
+    log_path = tmp_path / f"serve-{time.monotonic_ns()}.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([str(BIN), "serve", "--host", "127.0.0.1", *args], stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PGSCORE_DATABASE_URL=url))
+    return proc, log_path
+
+
+def messages(log_path):
+    """The log's lines, JSON decoded into "msg: error" (other lines as they are)."""
+    out = []
+    for line in log_path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+            out.append(f"{entry.get('msg')}: {entry.get('error', '')}")
+        except ValueError:
+            out.append(line)
+    return "\n".join(out)
+
+
+def exit_within(proc, seconds):
+    """The exit status, and how long it took; fails (and kills) past `seconds`."""
+    start = time.monotonic()
+    try:
+        code = proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the process did not exit within {seconds} s")
+    return code, time.monotonic() - start
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_taken_port_ends_the_process_with_a_message_naming_it(tmp_path, db):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc, log = serve(tmp_path, "--port", str(port), url=database_url(db))
+        code, took = exit_within(proc, 10)
+    assert code != 0
+    text = messages(log)
+    assert f"cannot listen on 127.0.0.1:{port}" in text and "Address already in use" in text, text
+    assert took < 5
+    # no retry loop: a few lines, not megabytes
+    assert len(log.read_text()) < 4000, text
+
+
+def test_sigterm_after_a_failed_start_ends_the_process(tmp_path, db):
+    """SIGTERM while the start fails, and while the database does not answer at all."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc, _ = serve(tmp_path, "--port", str(taken.getsockname()[1]), url=database_url(db))
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        code, took = exit_within(proc, 5)
+    assert code != 0
+    # a "server" that accepts TCP but never answers: the start-up check waits for it
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"postgres://pgscore@127.0.0.1:{silent.getsockname()[1]}/x?sslmode=disable"
+        proc, log = serve(tmp_path, "--port", "0", "--drain-timeout", "2", url=url)
+        time.sleep(1)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        code, took = exit_within(proc, 3)
+    assert code != 0
+    # left alone, the silent server is given up on after the connect timeout, with a message
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"postgres://pgscore@127.0.0.1:{silent.getsockname()[1]}/x?sslmode=disable"
+        proc, log = serve(tmp_path, "--port", "0", url=url)
+        code, took = exit_within(proc, 15)
+    assert code != 0 and "cannot connect to 127.0.0.1" in messages(log), messages(log)
+
+
+@pytest.mark.parametrize("case", ["unknown role", "missing database", "missing extension", "refused port"])
+def test_a_database_that_cannot_serve_ends_the_start(tmp_path, db, case):
+    port = os.environ.get("PGPORT", "55432")
+    url, expected = {
+        "unknown role": (database_url(db, user="no_such_role"), 'role "no_such_role" does not exist'),
+        "missing database": (database_url("no_such_database"), 'database "no_such_database" does not exist'),
+        "missing extension": (database_url("postgres"), "the pgscore extension is not installed in database postgres"),
+        "refused port": ("postgres://pgscore@127.0.0.1:1/x?sslmode=disable", "cannot connect to 127.0.0.1:1"),
+    }[case]
+    proc, log = serve(tmp_path, "--port", "0", url=url)
+    code, took = exit_within(proc, 10)
+    text = messages(log)
+    assert code == 1 and expected in text, text
+    assert "listening" not in text and "no database connection became free" not in text
+    assert took < 5 and port
+
+
+def test_keys_says_what_failed(db):
+    out = subprocess.run([str(BIN), "keys", "list"], capture_output=True, text=True, timeout=30,
+                         env=dict(os.environ, PGSCORE_DATABASE_URL=database_url("no_such_database")))
+    assert out.returncode != 0
+    assert 'database "no_such_database" does not exist' in out.stderr, out.stderr
+
+
+def test_sigterm_and_sigint_end_a_running_daemon(tmp_path, db):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        daemon = Daemon(tmp_path, "--drain-timeout", "3", dbname=db)
+        daemon.proc.send_signal(sig)
+        code, took = exit_within(daemon.proc, 6)
+        daemon.log.close()
+        assert code == 0, daemon.log_path.read_text()
+
+
+def test_a_failing_loop_backs_off_and_warns_once(tmp_path, db):
+    """ml.run_monitors failing at each of 100 checks a second: one warning, no spin; back in order once it works."""
+    daemon = Daemon(tmp_path, "--monitor-interval-ms", "10", dbname=db)
+    try:
+        with psycopg.connect(dsn(db), autocommit=True) as c:
+            c.execute("ALTER FUNCTION ml.run_monitors(text, timestamptz) RENAME TO run_monitors_away")
+            try:
+                before = cpu_seconds(daemon.proc.pid)
+                time.sleep(4)
+                used = cpu_seconds(daemon.proc.pid) - before
+            finally:
+                c.execute("ALTER FUNCTION ml.run_monitors_away(text, timestamptz) RENAME TO run_monitors")
+        warnings = [e for e in daemon.entries() if e.get("msg") == "monitors could not run"]
+        assert len(warnings) == 1, warnings
+        assert "run_monitors" in warnings[0]["error"]
+        assert used < 1.0, f"{used} s of CPU in 4 s"
+        assert daemon.proc.poll() is None
+    finally:
+        daemon.stop()
