@@ -115,6 +115,40 @@ class Daemon:
         self.log.close()
 
 
+def serve(tmp_path, *args, url=None, env=None):
+    """Starts `pgscore serve` (not waiting for it: for a start that fails) with the database
+    `url`, or the environment `env`; its log (stdout + stderr) in a file."""
+    log_path = tmp_path / f"serve-{time.monotonic_ns()}.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([str(BIN), "serve", "--host", "127.0.0.1", *args], stdout=log, stderr=subprocess.STDOUT,
+                            env=env if env is not None else dict(os.environ, PGSCORE_DATABASE_URL=url))
+    return proc, log_path
+
+
+def messages(log_path):
+    """The log's lines, JSON decoded into "msg: error" (other lines as they are)."""
+    out = []
+    for line in log_path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+            out.append(f"{entry.get('msg')}: {entry.get('error', '')}")
+        except ValueError:
+            out.append(line)
+    return "\n".join(out)
+
+
+def exit_within(proc, seconds):
+    """The exit status, and how long it took; fails (and kills) past `seconds`."""
+    start = time.monotonic()
+    try:
+        code = proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the process did not exit within {seconds} s")
+    return code, time.monotonic() - start
+
+
 @contextmanager
 def daemon_starter(tmp_path, dbname=GATEWAY_DB):
     """`start(*args)` starts a Daemon; all it started are stopped at the end (for a fixture)."""

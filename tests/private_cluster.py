@@ -57,6 +57,7 @@ class PrivateCluster:
             for path in (self.dir, self.socket_dir):
                 os.chown(path, uid, -1)
         as_server(pg_bin("initdb"), "-D", str(self.data), "-U", "pgscore", "--auth=trust", "-E", "UTF8", "--no-locale")
+        os.chmod(key, 0o644)                   # a copy for the server's user to take
         # the server's key: owned by the server's user, mode 0600 (PostgreSQL refuses others)
         as_server("cp", str(self.cert), str(key), str(self.data))
         as_server("chmod", "0600", str(self.data / "server.key"))

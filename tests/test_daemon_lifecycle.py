@@ -3,7 +3,6 @@ message and a non-zero status (a taken port, a refused role, a missing database 
 extension); signals always end it; a loop that keeps failing backs off and says so once.
 Real processes, real sockets, the private cluster.
 """
-import json
 import os
 import signal
 import socket
@@ -14,7 +13,7 @@ import psycopg
 import pytest
 
 from conftest import create_database, drop_database, dsn
-from daemon_helpers import BIN, Daemon, database_url
+from daemon_helpers import BIN, Daemon, database_url, exit_within, messages, serve
 
 DB = "pgscore_lifecycle"
 
@@ -24,39 +23,6 @@ def db():
     create_database(DB)
     yield DB
     drop_database(DB)
-
-
-def serve(tmp_path, *args, url):
-    """Starts `pgscore serve` (not waiting for it); its log (stdout + stderr) in a file."""
-    log_path = tmp_path / f"serve-{time.monotonic_ns()}.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([str(BIN), "serve", "--host", "127.0.0.1", *args], stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, PGSCORE_DATABASE_URL=url))
-    return proc, log_path
-
-
-def messages(log_path):
-    """The log's lines, JSON decoded into "msg: error" (other lines as they are)."""
-    out = []
-    for line in log_path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-            out.append(f"{entry.get('msg')}: {entry.get('error', '')}")
-        except ValueError:
-            out.append(line)
-    return "\n".join(out)
-
-
-def exit_within(proc, seconds):
-    """The exit status, and how long it took; fails (and kills) past `seconds`."""
-    start = time.monotonic()
-    try:
-        code = proc.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"the process did not exit within {seconds} s")
-    return code, time.monotonic() - start
 
 
 def cpu_seconds(pid):
