@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -32,10 +33,7 @@ def cpu_seconds(pid):
 
 
 def test_a_taken_port_ends_the_process_with_a_message_naming_it(tmp_path, db):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with listening_socket() as port:
         proc, log = serve(tmp_path, "--port", str(port), url=database_url(db))
         code, took = exit_within(proc, 10)
     assert code != 0
@@ -48,33 +46,38 @@ def test_a_taken_port_ends_the_process_with_a_message_naming_it(tmp_path, db):
 
 def test_sigterm_after_a_failed_start_ends_the_process(tmp_path, db):
     """SIGTERM while the start fails, and while the database does not answer at all."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        proc, _ = serve(tmp_path, "--port", str(taken.getsockname()[1]), url=database_url(db))
+    with listening_socket() as port:
+        proc, _ = serve(tmp_path, "--port", str(port), url=database_url(db))
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
         code, took = exit_within(proc, 5)
     assert code != 0
     # a "server" that accepts TCP but never answers: the start-up check waits for it
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
-        url = f"postgres://pgscore@127.0.0.1:{silent.getsockname()[1]}/x?sslmode=disable"
-        proc, log = serve(tmp_path, "--port", "0", "--drain-timeout", "2", url=url)
+    with listening_socket() as silent:
+        proc, log = serve(tmp_path, "--port", "0", "--drain-timeout", "2", url=silent_url(silent))
         time.sleep(1)
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         code, took = exit_within(proc, 3)
     assert code != 0
     # left alone, the silent server is given up on after the connect timeout, with a message
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
-        url = f"postgres://pgscore@127.0.0.1:{silent.getsockname()[1]}/x?sslmode=disable"
-        proc, log = serve(tmp_path, "--port", "0", url=url)
+    with listening_socket() as silent:
+        proc, log = serve(tmp_path, "--port", "0", url=silent_url(silent))
         code, took = exit_within(proc, 15)
     assert code != 0 and "cannot connect to 127.0.0.1" in messages(log), messages(log)
+
+
+def silent_url(port):
+    return f"postgres://pgscore@127.0.0.1:{port}/x?sslmode=disable"
+
+
+@contextmanager
+def listening_socket():
+    """A loopback port taken: it accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield s.getsockname()[1]
 
 
 @pytest.mark.parametrize("case", ["unknown role", "missing database", "missing extension", "refused port"])

@@ -123,10 +123,11 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
         (env["HOME"] ?? "") + "/.postgresql/root.crt"
     }
 
-    /// The TLS settings of the mode: prefer and require encrypt without looking at the
-    /// certificate (libpq's meaning: they protect against eavesdropping, not against a
-    /// man in the middle); verify-ca checks the chain, verify-full the host name too.
-    func tlsConfiguration(environment env: [String: String] = ProcessEnvironment.current) -> TLSConfiguration? {
+    /// The TLS settings of the mode, and whether TLS is required (else preferred); nil:
+    /// no TLS. prefer and require encrypt without looking at the certificate (libpq's
+    /// meaning: they protect against eavesdropping, not against a man in the middle);
+    /// verify-ca checks the chain, verify-full the host name too.
+    func tls(environment env: [String: String] = ProcessEnvironment.current) -> (configuration: TLSConfiguration, required: Bool)? {
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch sslMode {
         case .disable:
@@ -137,7 +138,7 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
             configuration.certificateVerification = sslMode == .verifyCA ? .noHostnameVerification : .fullVerification
             configuration.trustRoots = .file(sslRootCert ?? Self.defaultRootCert(environment: env))
         }
-        return configuration
+        return (configuration, ![.allow, .prefer].contains(sslMode))
     }
 
     /// The pool's configuration; `startupParameters` are sent with every new connection.
@@ -147,12 +148,7 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
         if isUnixSocket {
             configuration = .init(unixSocketPath: unixSocketPath, username: username, password: password, database: database)
         } else {
-            let tls: PostgresClient.Configuration.TLS
-            switch (sslMode, tlsConfiguration()) {
-            case (_, nil): tls = .disable
-            case (.allow, let settings?), (.prefer, let settings?): tls = .prefer(settings)
-            case (_, let settings?): tls = .require(settings)
-            }
+            let tls: PostgresClient.Configuration.TLS = self.tls().map { $0.required ? .require($0.configuration) : .prefer($0.configuration) } ?? .disable
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
         }
         configuration.options.maximumConnections = maximumConnections
@@ -180,15 +176,14 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
         if isUnixSocket {
             configuration = .init(unixSocketPath: unixSocketPath, username: username, password: password, database: database)
         } else {
-            let tls: PostgresConnection.Configuration.TLS
-            do {
-                switch (sslMode, try tlsConfiguration().map(NIOSSLContext.init(configuration:))) {
-                case (_, nil): tls = .disable
-                case (.allow, let context?), (.prefer, let context?): tls = .prefer(context)
-                case (_, let context?): tls = .require(context)
+            var tls = PostgresConnection.Configuration.TLS.disable
+            if let (settings, required) = self.tls() {
+                do {
+                    let context = try NIOSSLContext(configuration: settings)
+                    tls = required ? .require(context) : .prefer(context)
+                } catch {
+                    throw ConnectionFailure(description: "the TLS settings for sslmode=\(sslMode.rawValue) could not be loaded (root certificate \(sslRootCert ?? Self.defaultRootCert(environment: ProcessEnvironment.current))): \(error)")
                 }
-            } catch {
-                throw ConnectionFailure(description: "the TLS settings for sslmode=\(sslMode.rawValue) could not be loaded (root certificate \(sslRootCert ?? Self.defaultRootCert(environment: ProcessEnvironment.current))): \(error)")
             }
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
         }
