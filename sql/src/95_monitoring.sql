@@ -20,7 +20,7 @@
 -- the deployed version are found through the index below (not among every version's rows
 -- of the project), the drift of all features is measured on one sample read once (the
 -- window's latest ml._drift_sample_rows predictions), and the feedback of a prediction is
--- one index probe. tools/bench_monitor.py measures a check under an insert load.
+-- one index probe. tests/test_monitor_load.py checks a check under an insert load.
 
 CREATE TABLE ml.monitors (
     project          text PRIMARY KEY REFERENCES ml.projects (name) ON UPDATE CASCADE ON DELETE CASCADE,
