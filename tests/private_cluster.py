@@ -45,6 +45,13 @@ class PrivateCluster:
 
     def __init__(self, hba):
         self.dir = Path(tempfile.mkdtemp(prefix="pgscore-private-", dir="/tmp"))
+        try:
+            self._start(hba)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, hba):
         os.chmod(self.dir, 0o755)
         self.data = self.dir / "data"
         self.socket_dir = self.dir / "socket"
@@ -86,6 +93,7 @@ fsync = off
 
     def stop(self):
         try:
-            as_server(pg_bin("pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate", "-w", "-t", "60")
+            if (self.data / "postmaster.pid").exists():
+                as_server(pg_bin("pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate", "-w", "-t", "60")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -5,6 +5,7 @@ TLS, a Unix socket directory in PGHOST, passwords from PGPASSFILE. A cluster of 
 """
 import os
 import subprocess
+import time
 
 import psycopg
 import pytest
@@ -46,9 +47,14 @@ def clean_env(**variables):
 def daemon_encrypted(cluster, daemon):
     """The daemon's own word (start-up check) and the server's (pg_stat_ssl of its connection)."""
     started = next(e for e in daemon.entries() if e.get("msg") == "pgscore serve listening")
-    rows = cluster.psql("SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
-                        "WHERE a.application_name = 'pgscore serve (listen)'")
-    return started["database_tls"], rows
+    # the LISTEN connection opens just after the start: wait for it
+    deadline = time.monotonic() + 10
+    while True:
+        rows = cluster.psql("SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                            "WHERE a.application_name = 'pgscore serve (listen)'")
+        if rows or time.monotonic() > deadline:
+            return started["database_tls"], rows
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("mode", ["prefer", "require", "allow"])
@@ -105,9 +111,13 @@ def test_a_socket_directory_in_pghost(tmp_path, cluster):
     env = clean_env(PGHOST=str(cluster.socket_dir), PGPORT=str(cluster.port), PGUSER="pgscore", PGDATABASE=DB)
     daemon = Daemon(tmp_path, env=env)
     try:
-        # a Unix-socket session has no client address
-        assert cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgscore serve (listen)' "
-                            "AND client_addr IS NULL AND client_port = -1") == "1"
+        # a Unix-socket session has no client address (the LISTEN connection opens just after the start)
+        deadline = time.monotonic() + 10
+        sql = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgscore serve (listen)' "
+               "AND client_addr IS NULL AND client_port = -1")
+        while cluster.psql(sql) != "1" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cluster.psql(sql) == "1"
     finally:
         daemon.stop()
     out = subprocess.run([str(BIN), "keys", "create", "--scope", "predict", "--name", "socket"],
