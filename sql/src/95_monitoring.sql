@@ -45,7 +45,8 @@ CREATE TABLE ml.monitors (
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX ON ml.monitors (next_check_at);
-CREATE INDEX predictions_monitor_window_idx ON ml.predictions (project, version, created_at);
+-- (the monitor's window reads ml.predictions through each partition's (project, version,
+-- created_at) index: ml._index_prediction_partition in 90_gateway.sql)
 
 -- the most predictions of a window a drift check reads (the latest ones; at least drift_rows)
 CREATE FUNCTION ml._drift_sample_rows() RETURNS int

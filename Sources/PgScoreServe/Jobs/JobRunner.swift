@@ -219,7 +219,8 @@ final class JobRunner: Service, Sendable {
                         "created": .string(created ?? ""), "dropped": .string(dropped ?? ""), "deleted": "\(deleted ?? 0)"])
                 }
             } catch {
-                logger.warning("the prediction log could not be maintained", metadata: ["error": "\(Self.describe(error))"])
+                if Self.isCancellation(error) { return }
+                warnings.warning("the prediction log could not be maintained", error: Self.describe(error))
                 pause = .seconds(60)
             }
             try? await Task.sleep(for: pause)
