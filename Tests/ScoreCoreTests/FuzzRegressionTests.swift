@@ -37,3 +37,14 @@ import Testing
         #expect(p == [0.5, 0.5, 0])
     }
 }
+
+/// Found by tests/test_sql_campaign.py: a numeric column given as text accepted "0x10"
+/// (Double(String) reads hexadecimal) while ml.train's rule is decimal only.
+@Suite struct NumericTextTests {
+    @Test func numericTextIsDecimalOnly() {
+        for ok in ["1", "-2.5", "+.5", "5.", "1e5", "1E-3", "007"] { #expect(Preprocessor.decimal(ok) != nil, "\(ok)") }
+        for bad in ["0x10", "0x1p3", "0X1A", "nan", "inf", "Infinity", "", ".", "e5", "1e", "1e+", "1.2.3", "--1", "1 2"] {
+            #expect(Preprocessor.decimal(bad) == nil, "\(bad)")
+        }
+    }
+}
