@@ -151,6 +151,12 @@ def sqlstate(conn, sql, params=()):
 RAW = "public.hostile_raw(%s::bytea, ''::bytea)"
 
 
+# 300 rows: three features, a 3-class text label k and a float label y (trained_models)
+TRAIN_TABLE = ("CREATE TABLE train AS SELECT g AS id, sin(g) AS x1, cos(g * 1.3) AS x2, sin(g * 0.7) * 3 AS x3,"
+               " CASE WHEN sin(g) + cos(g * 1.3) > 0.3 THEN 'hi' WHEN sin(g) > -0.2 THEN 'mid' ELSE 'lo' END AS k,"
+               " 2 * sin(g) - cos(g * 1.3) + 0.1 * sin(g * 17) AS y FROM generate_series(1, 300) g")
+
+
 def trained_models(conn):
     feats = "ARRAY[x1, x2, x3]"
     queries = {

@@ -19,7 +19,7 @@ import struct
 import psycopg
 import pytest
 
-from hostile_values import (D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, assert_crc_is_xz, crc64, f64s,
+from hostile_values import (TRAIN_TABLE, D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, assert_crc_is_xz, crc64, f64s,
                             guarded_database, linreg, logreg, model, mutate, reseal, seal, section, sqlstate, th,
                             trained_models, tree)
 
@@ -77,9 +77,7 @@ def crafted():
 def db():
     with guarded_database(DB) as dsn:
         with psycopg.connect(dsn, autocommit=True) as c:
-            c.execute("CREATE TABLE train AS SELECT g AS id, sin(g) AS x1, cos(g * 1.3) AS x2, sin(g * 0.7) * 3 AS x3,"
-                      " CASE WHEN sin(g) + cos(g * 1.3) > 0.3 THEN 'hi' WHEN sin(g) > -0.2 THEN 'mid' ELSE 'lo' END AS k,"
-                      " 2 * sin(g) - cos(g * 1.3) + 0.1 * sin(g * 17) AS y FROM generate_series(1, 300) g")
+            c.execute(TRAIN_TABLE)
         yield dsn
 
 

@@ -26,7 +26,7 @@ import random
 import psycopg
 import pytest
 
-from hostile_values import guarded_database, mutate, sqlstate, trained_models
+from hostile_values import TRAIN_TABLE, guarded_database, mutate, sqlstate, trained_models
 
 DB = "pgscore_campaign"
 SEED = 20261203
@@ -89,9 +89,7 @@ def db():
     with guarded_database(DB) as dsn:
         with psycopg.connect(dsn, autocommit=True) as c:
             c.execute(HELPER)
-            c.execute("CREATE TABLE train AS SELECT g AS id, sin(g) AS x1, cos(g * 1.3) AS x2, sin(g * 0.7) * 3 AS x3,"
-                      " CASE WHEN sin(g) + cos(g * 1.3) > 0.3 THEN 'hi' WHEN sin(g) > -0.2 THEN 'mid' ELSE 'lo' END AS k,"
-                      " 2 * sin(g) - cos(g * 1.3) + 0.1 * sin(g * 17) AS y FROM generate_series(1, 300) g")
+            c.execute(TRAIN_TABLE)
             c.execute("CREATE TABLE small AS SELECT * FROM train WHERE id <= 40")
         yield dsn
     print(f"\nSQL campaign: {sum(DISTINCT.values())} distinct values ("
