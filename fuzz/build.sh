@@ -8,7 +8,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 out="$here/.build"
 mkdir -p "$out"
-flags=(-sanitize=fuzzer,address -parse-as-library -O -g -wmo -use-ld=lld)
+flags=(-sanitize=fuzzer,address -parse-as-library -O -g -wmo -use-ld=lld -suppress-warnings)
 
 module() {  # name, sources...: one object + swiftmodule per module, rebuilt when a source changed
     local name="$1"; shift

@@ -101,7 +101,12 @@ public struct Preprocessor: Sendable, Equatable {
                     x = d
                 }
             }
-            out[slot] = (x - numericParameters[3 * n + 1]) * numericParameters[3 * n + 2]
+            let encoded = (x - numericParameters[3 * n + 1]) * numericParameters[3 * n + 2]
+            // a finite value far from center, over a tiny scale, overflows: NaN only for a kept missing value
+            guard encoded.isFinite || x.isNaN else {
+                throw .outOfRange("column \"\(columns[i].name)\" = \(JSONValue.format(x)) standardises to a number beyond float8")
+            }
+            out[slot] = encoded
             slot += 1
         }
         for i in categoricalColumns {

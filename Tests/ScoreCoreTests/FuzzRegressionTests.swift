@@ -48,3 +48,19 @@ import Testing
         }
     }
 }
+
+/// fuzz/regressions/preprocess/standardised-overflow.json (PreprocessFuzz): a column
+/// centred at 1e308 with scale 1e-300 encoded 7 as -Infinity; now 22003 (out of range).
+@Suite struct PreprocessOverflowTests {
+    @Test func standardisingBeyondFloat8IsOutOfRange() throws {
+        let spec = try Preprocessor(json: try JSONValue.parse(
+            #"{"columns":[{"name":"a","kind":"numeric","center":1e308,"scale":1e-300}]}"#))
+        var out = [Double](repeating: 0, count: 1)
+        #expect(throws: ScoreError.self) {
+            try typed { try out.withUnsafeMutableBufferPointer { try spec.encode({ _ in .number(7) }, into: $0.baseAddress!) } }
+        }
+        let near = try Preprocessor(json: try JSONValue.parse(#"{"columns":[{"name":"a","kind":"numeric","center":7,"scale":1e-300}]}"#))
+        try typed { try out.withUnsafeMutableBufferPointer { try near.encode({ _ in .number(7) }, into: $0.baseAddress!) } }
+        #expect(out == [0])
+    }
+}
