@@ -4,7 +4,7 @@ value with its own exception block, so a batch of thousands is one round trip):
 
   models     mutated real models (checksum recomputed) through the cast, ml.describe,
              ml.predict, ml.predict_proba, ml.export_onnx, and deployed (stored past the
-             cast) behind ml.predict(project, ...)
+             cast) behind ml.predict(project, ...) and ml.export(project, version, format)
   arrays     feature arrays: several dimensions, lower bounds other than 1, NULLs,
              NaN/Infinity, empty, huge lengths
   options    options jsonb of every fit and hyperparams of ml.train
@@ -120,7 +120,7 @@ def test_mutated_models_everywhere(conn, models):
     cast = run(conn, "models: cast", "SELECT ml.describe($1::bytea::ml.model)::text", values)
     for state, _ in cast:
         assert state in {"ok", "22P03", "54000", "0A000"}, state
-    accepted = [v for v, (state, _) in zip(values, cast) if state == "ok"]
+    accepted = {v for v, (state, _) in zip(values, cast) if state == "ok"}
     feats = "array_fill(0.3::float8, ARRAY[3])"
     for use, stmt in [("describe", f"SELECT ml.describe({raw})::text"),
                       ("predict", f"SELECT ml.predict({raw}, {feats})"),
@@ -152,9 +152,11 @@ def test_deployed_crafted_models(conn, models):
         conn.execute("SELECT ml._record_deployment('crafted', %s, 'pinned', 'campaign')", (version,))
         for sql in ["SELECT ml.predict('crafted', ARRAY[0.1, 0.2, 0.3]::float8[])",
                     "SELECT ml.predict_proba('crafted', ARRAY[0.1, 0.2, 0.3]::float8[])",
-                    """SELECT ml.predict('crafted', '{"x1": 1, "x2": 2, "x3": 3}'::jsonb)"""]:
+                    """SELECT ml.predict('crafted', '{"x1": 1, "x2": 2, "x3": 3}'::jsonb)""",
+                    f"SELECT length(ml.export('crafted', {version}, 'onnx'))",
+                    f"SELECT length(ml.export('crafted', {version}, 'json'))"]:
             sqlstate(conn, sql)
-    count("deployed models: predict, predict_proba, jsonb", len(values))
+    count("deployed models: predict, predict_proba, jsonb, export onnx and json", len(values))
 
 
 # ------------------------------------------------------------------ feature arrays
