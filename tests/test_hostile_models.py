@@ -25,6 +25,7 @@ from hostile_values import (TRAIN_TABLE, D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, 
 
 DB = "pgscore_hostile"
 
+
 def crafted():
     """(name, value, SQLSTATE the cast must give)."""
     dag = [(0, th(0.5), 0, 1, 2), (1, th(1.5), 0, 3, 4), (0, th(0.2), 0, 3, 4), (-1, D0, 0, 0, -1), (-1, D0, 0, 1, -1)]
