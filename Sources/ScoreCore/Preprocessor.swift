@@ -94,14 +94,19 @@ public struct Preprocessor: Sendable, Equatable {
                 let c = columns[i]
                 let trimmed = t.trimmingSpaces
                 if !c.missing.contains(trimmed) {
-                    guard let d = Double(trimmed), d.isFinite else {
+                    guard let d = Preprocessor.decimal(trimmed), d.isFinite else {
                         throw .badValue("column \"\(c.name)\" holds \"\(t)\", which is not a number",
                                         hint: c.missing.isEmpty ? "" : "Missing values may be written as \(c.missing.map { "\"\($0)\"" }.joined(separator: ", ")).")
                     }
                     x = d
                 }
             }
-            out[slot] = (x - numericParameters[3 * n + 1]) * numericParameters[3 * n + 2]
+            let encoded = (x - numericParameters[3 * n + 1]) * numericParameters[3 * n + 2]
+            // a finite value far from center, over a tiny scale, overflows: NaN only for a kept missing value
+            guard encoded.isFinite || x.isNaN else {
+                throw .outOfRange("column \"\(columns[i].name)\" = \(JSONValue.format(x)) standardises to a number beyond float8")
+            }
+            out[slot] = encoded
             slot += 1
         }
         for i in categoricalColumns {
@@ -124,6 +129,27 @@ public struct Preprocessor: Sendable, Equatable {
             }
             slot += c.categories.count
         }
+    }
+
+    /// A number written in decimal, the rule ml.train uses to call a text column numeric
+    /// (80_workflow.sql, numeric_re): sign, digits with an optional point, optional
+    /// exponent. Not hexadecimal ("0x10", "0x1p3"), "nan" or "inf", which Double(String) reads.
+    static func decimal(_ s: String) -> Double? {
+        var digits = 0, i = s.utf8.startIndex
+        let u = s.utf8
+        func skipDigits() { while i < u.endIndex, (0x30...0x39).contains(u[i]) { i = u.index(after: i); digits += 1 } }
+        if i < u.endIndex, u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-") { i = u.index(after: i) }
+        skipDigits()
+        if i < u.endIndex, u[i] == UInt8(ascii: ".") { i = u.index(after: i); skipDigits() }
+        guard digits > 0 else { return nil }
+        if i < u.endIndex, u[i] == UInt8(ascii: "e") || u[i] == UInt8(ascii: "E") {
+            i = u.index(after: i)
+            if i < u.endIndex, u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-") { i = u.index(after: i) }
+            digits = 0
+            skipDigits()
+            guard digits > 0 else { return nil }
+        }
+        return i == u.endIndex ? Double(s) : nil
     }
 
     // MARK: JSON form
