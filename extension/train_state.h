@@ -54,6 +54,7 @@ typedef struct TrainState
 	int32		blocks;			/* blocks allocated */
 	RowStore	store;
 	Size		row_bytes;		/* memory held by the row store */
+	Size		table_bytes;	/* ... by the labels and the moments blocks */
 } TrainState;
 
 extern TrainState *train_state_create(MemoryContext context, int32 algorithm, int32 label_kind,

@@ -92,9 +92,8 @@ public struct Preprocessor: Sendable, Equatable {
                 x = d
             case let .text(t):
                 let c = columns[i]
-                let trimmed = t.trimmingSpaces
-                if !c.missing.contains(trimmed) {
-                    guard let d = Double(trimmed), d.isFinite else {
+                if !c.missing.contains(t.trimmingSpacesOnly) {
+                    guard let d = NumericText.number(t) else {
                         throw .badValue("column \"\(c.name)\" holds \"\(t)\", which is not a number",
                                         hint: c.missing.isEmpty ? "" : "Missing values may be written as \(c.missing.map { "\"\($0)\"" }.joined(separator: ", ")).")
                     }
@@ -199,14 +198,5 @@ extension Model {
             throw .badModel("preprocessing encodes \(p.featureCount) features but the model has \(featureCount)")
         }
         return p
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
     }
 }
