@@ -61,3 +61,30 @@ def backend_rss_anon_kb(conn):
 def pg_bin(tool):
     bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
     return os.path.join(bindir, tool)
+
+
+# ------------------------------------------------------------------ server log (crash detection)
+
+def server_log():
+    out = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "pgcluster.sh"), "status"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("log:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def log_since(path, offset):
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -21,7 +21,7 @@ import subprocess
 import psycopg
 import pytest
 
-from conftest import create_database, drop_database
+from conftest import create_database, drop_database, log_since, log_size, server_log
 
 DB = "pgscore_hostile"
 
@@ -165,31 +165,6 @@ def crafted():
 
 
 # ------------------------------------------------------------------ server plumbing
-
-def server_log():
-    out = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "pgcluster.sh"), "status"],
-                         capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if line.startswith("log:"):
-            return line.split(":", 1)[1].strip()
-    return None
-
-
-def log_size(path):
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def log_since(path, offset):
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
 
 @pytest.fixture(scope="module")
 def db():

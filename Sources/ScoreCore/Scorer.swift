@@ -172,10 +172,14 @@ public final class Scorer: @unchecked Sendable {
             if c > 0, s > out[best] { best = c }
             top = max(top, s)
         }
+        // softmax relative to the top score, divided by the sum actually formed: finite,
+        // and summing to 1 within rounding even when the scores are near ±1e308
         var sum = 0.0
-        for c in 0..<rowCount { sum += exp(out[c] - top) }
-        let lse = top + log(sum)
-        for c in 0..<rowCount { out[c] = exp(out[c] - lse) }
+        for c in 0..<rowCount {
+            out[c] = exp(out[c] - top)
+            sum += out[c]
+        }
+        for c in 0..<rowCount { out[c] /= sum }
         return best
     }
 }
