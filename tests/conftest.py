@@ -3,6 +3,7 @@
 make test exports PGHOST/PGPORT/PGUSER from tools/pgcluster.sh; these tests talk to
 that real server (no mocks) and drop their database at the end.
 """
+import contextlib
 import os
 import subprocess
 
@@ -88,3 +89,20 @@ def log_since(path, offset):
             return f.read().decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+@contextlib.contextmanager
+def watched_database(name):
+    """A fresh database `name` (yields its DSN) watched for crashes: a sentinel session
+    must survive and the server log must not report a backend terminated by a signal."""
+    log = server_log()
+    start = log_size(log) if log else 0
+    url = create_database(name)
+    sentinel = psycopg.connect(url, autocommit=True)
+    pid = sentinel.execute("SELECT pg_backend_pid()").fetchone()[0]
+    yield url
+    assert sentinel.execute("SELECT pg_backend_pid()").fetchone()[0] == pid, "a backend crashed"
+    sentinel.close()
+    if log:
+        assert "terminated by signal" not in log_since(log, start)
+    drop_database(name)

@@ -13,24 +13,15 @@ import time
 import psycopg
 import pytest
 
-from conftest import create_database, drop_database, dsn, log_since, log_size, pg_bin, server_log
+from conftest import create_database, drop_database, dsn, pg_bin, watched_database
 
 DB = "pgscore_real_tables"
 
 
 @pytest.fixture(scope="module")
 def db():
-    log = server_log()
-    start = log_size(log) if log else 0
-    url = create_database(DB)
-    sentinel = psycopg.connect(url, autocommit=True)
-    pid = sentinel.execute("SELECT pg_backend_pid()").fetchone()[0]
-    yield url
-    assert sentinel.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
-    sentinel.close()
-    if log:
-        assert "terminated by signal" not in log_since(log, start)
-    drop_database(DB)
+    with watched_database(DB) as url:
+        yield url
 
 
 @pytest.fixture

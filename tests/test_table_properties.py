@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from conftest import create_database, drop_database, dsn, log_since, log_size, pg_bin, server_log
+from conftest import create_database, drop_database, dsn, pg_bin, watched_database
 
 DB = "pgscore_table_properties"
 ROWS = 40
@@ -76,19 +76,10 @@ def tables(draw):
 
 @pytest.fixture(scope="module")
 def db():
-    log = server_log()
-    start = log_size(log) if log else 0
-    url = create_database(DB)
-    sentinel = psycopg.connect(url, autocommit=True)
-    pid = sentinel.execute("SELECT pg_backend_pid()").fetchone()[0]
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute("CREATE TABLE kept_models (id serial PRIMARY KEY, model ml.model)")
-    yield url
-    assert sentinel.execute("SELECT pg_backend_pid()").fetchone()[0] == pid, "a backend crashed"
-    sentinel.close()
-    if log:
-        assert "terminated by signal" not in log_since(log, start)
-    drop_database(DB)
+    with watched_database(DB) as url:
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("CREATE TABLE kept_models (id serial PRIMARY KEY, model ml.model)")
+        yield url
 
 
 def ident(name):
@@ -156,7 +147,7 @@ def run_table(c, table):
             assert answers[i] == ("error", e.sqlstate), (i, answers[i], e.sqlstate)
 
 
-@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(table=tables())
 # kept regression cases: a column named "s" and one named "d" (the generated SQL's
