@@ -136,6 +136,24 @@ reserve_memory(TrainState *st, Size more, bool rows, const char *function)
 			 errhint("Raise pgscore.max_training_memory, or use a label with fewer values or fewer features.")));
 }
 
+/*
+ * Scratch a fit allocates at the end (logistic regression's Hessians), checked against
+ * what the state already holds; the state itself is not changed (window aggregates
+ * call the final function again).
+ */
+void
+train_state_check_scratch(const TrainState *st, Size scratch, const char *function)
+{
+	Size		limit = (Size) pgscore_max_training_memory * 1024 * 1024;
+
+	if (st->row_bytes + st->table_bytes + scratch > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: the fit needs %zu MB of scratch next to %zu MB of rows, more than pgscore.max_training_memory (%d MB)",
+						function, scratch >> 20, (st->row_bytes + st->table_bytes) >> 20, pgscore_max_training_memory),
+				 errhint("Use fewer classes or features, raise pgscore.max_training_memory, or use ml.nb_fit.")));
+}
+
 /* ---------------------------------------------------------------- labels */
 
 static int32

@@ -272,6 +272,10 @@ def test_naive_bayes_per_class_tables_count_against_max_training_memory(c):
             c.execute("SELECT ml.nb_fit(array_fill(g::float8, ARRAY[1000]), (g % 1001)::text) FROM generate_series(1, 2002) g")
         assert e.value.sqlstate == "54000" and "pgscore.max_training_memory" in str(e.value)
         assert time.monotonic() - t0 < 10
+        # softmax regression over 999 classes: its Hessians (4 x 1998² doubles) are counted too
+        with pytest.raises(psycopg.Error) as e:
+            c.execute("SELECT ml.logreg_fit(ARRAY[g::float8], (g % 999)::text) FROM generate_series(1, 2000) g")
+        assert e.value.sqlstate == "54000" and "scratch" in str(e.value)
     finally:
         c.execute("RESET pgscore.max_training_memory")
     # the case: 600 classes of 1000 features is a 9.6 MB model, not gigabytes
