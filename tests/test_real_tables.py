@@ -8,6 +8,7 @@ tests/test_table_properties.py. A sentinel session and the server log prove that
 backend crashed.
 """
 import subprocess
+import threading
 import time
 
 import psycopg
@@ -298,3 +299,18 @@ def test_statement_timeout_ends_the_issues_fits_within_a_second(c, fit):
     finally:
         c.execute("RESET statement_timeout")
     assert state == "57014" and elapsed < 1.0, (state, elapsed)
+
+
+def test_pg_cancel_backend_ends_softmax_regression_over_many_classes(c, db):
+    pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+    with psycopg.connect(db, autocommit=True) as other:
+        timer = threading.Timer(0.3, lambda: other.execute("SELECT pg_cancel_backend(%s)", (pid,)))
+        t0 = time.monotonic()
+        timer.start()
+        try:
+            state = sqlstate(c, "SELECT ml.logreg_fit(ARRAY[g::float8], (g % 999)::text) IS NOT NULL "
+                                "FROM generate_series(1, 20000) g")
+        finally:
+            timer.join()
+        elapsed = time.monotonic() - t0
+    assert state == "57014" and elapsed < 1.3, (state, elapsed)
