@@ -5,13 +5,11 @@ statement goes through, and a database guarded by a sentinel session and the ser
 (a crashed backend makes the postmaster reset every session).
 """
 import contextlib
-import os
 import struct
-import subprocess
 
 import psycopg
 
-from conftest import create_database, drop_database
+from conftest import watched_database
 
 # ------------------------------------------------------------------ the model format
 
@@ -106,31 +104,6 @@ def th(v):
 GOOD_TREE = [(0, th(0.5), 0, 1, 2), (1, th(1.5), 1, 3, 4), (-1, D0, 0, 0, -1), (-1, D0, 0, 1, -1), (-1, D0, 0, 2, -1)]
 
 
-def server_log():
-    out = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "pgcluster.sh"), "status"],
-                         capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if line.startswith("log:"):
-            return line.split(":", 1)[1].strip()
-    return None
-
-
-def log_size(path):
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def log_since(path, offset):
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def sqlstate(conn, sql, params=()):
     """None when the statement succeeds, else its SQLSTATE (never XX000)."""
     try:
@@ -206,22 +179,9 @@ def mutate(rng, value, seeds):
 def guarded_database(name):
     """A fresh database with the extension and the superuser-only hostile_raw helper
     (an ml.model without the cast's check, as if stored by an older build or damaged on
-    disk); on leaving, the sentinel session must have survived and the server log must
-    not mention a backend terminated by a signal."""
-    log = server_log()
-    start = log_size(log) if log else 0
-    dsn = create_database(name)
-    sentinel = psycopg.connect(dsn, autocommit=True)
-    pid = sentinel.execute("SELECT pg_backend_pid()").fetchone()[0]
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute("CREATE FUNCTION public.hostile_raw(bytea, bytea) RETURNS ml.model"
-                  " LANGUAGE internal IMMUTABLE STRICT AS 'byteacat'")
-    yield dsn
-    assert sentinel.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
-    sentinel.close()
-    if log:
-        text = log_since(log, start)
-        assert "terminated by signal" not in text, text[-3000:]
-        assert "server process" not in text or "was terminated" not in text
-    drop_database(name)
-
+    disk), watched for crashes (conftest.watched_database)."""
+    with watched_database(name) as dsn:
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("CREATE FUNCTION public.hostile_raw(bytea, bytea) RETURNS ml.model"
+                      " LANGUAGE internal IMMUTABLE STRICT AS 'byteacat'")
+        yield dsn

@@ -92,9 +92,8 @@ public struct Preprocessor: Sendable, Equatable {
                 x = d
             case let .text(t):
                 let c = columns[i]
-                let trimmed = t.trimmingSpaces
-                if !c.missing.contains(trimmed) {
-                    guard let d = Preprocessor.decimal(trimmed), d.isFinite else {
+                if !c.missing.contains(t.trimmingSpacesOnly) {
+                    guard let d = NumericText.number(t) else {
                         throw .badValue("column \"\(c.name)\" holds \"\(t)\", which is not a number",
                                         hint: c.missing.isEmpty ? "" : "Missing values may be written as \(c.missing.map { "\"\($0)\"" }.joined(separator: ", ")).")
                     }
@@ -129,27 +128,6 @@ public struct Preprocessor: Sendable, Equatable {
             }
             slot += c.categories.count
         }
-    }
-
-    /// A number written in decimal, the rule ml.train uses to call a text column numeric
-    /// (80_workflow.sql, numeric_re): sign, digits with an optional point, optional
-    /// exponent. Not hexadecimal ("0x10", "0x1p3"), "nan" or "inf", which Double(String) reads.
-    static func decimal(_ s: String) -> Double? {
-        var digits = 0, i = s.utf8.startIndex
-        let u = s.utf8
-        func skipDigits() { while i < u.endIndex, (0x30...0x39).contains(u[i]) { i = u.index(after: i); digits += 1 } }
-        if i < u.endIndex, u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-") { i = u.index(after: i) }
-        skipDigits()
-        if i < u.endIndex, u[i] == UInt8(ascii: ".") { i = u.index(after: i); skipDigits() }
-        guard digits > 0 else { return nil }
-        if i < u.endIndex, u[i] == UInt8(ascii: "e") || u[i] == UInt8(ascii: "E") {
-            i = u.index(after: i)
-            if i < u.endIndex, u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-") { i = u.index(after: i) }
-            digits = 0
-            skipDigits()
-            guard digits > 0 else { return nil }
-        }
-        return i == u.endIndex ? Double(s) : nil
     }
 
     // MARK: JSON form
@@ -225,14 +203,5 @@ extension Model {
             throw .badModel("preprocessing encodes \(p.featureCount) features but the model has \(featureCount)")
         }
         return p
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
     }
 }

@@ -133,12 +133,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
       trim_scale(btrim(label)::numeric)::text
     ELSE label END $$;
 
--- a number from text, NULL when it is not one ('?', 'NaN', 'Infinity', '')
+-- a number from text, NULL when it is not one ('?', 'NaN', 'Infinity', '', '0x10'):
+-- the one numeric-text rule of training and serving (ml._numeric_text)
 CREATE FUNCTION ml._text_float(value text) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN v = 0 OR abs(v) BETWEEN 1e-307 AND 1e308 THEN v::float8 END
-    FROM (SELECT CASE WHEN btrim(value) ~ '^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]{1,4})?$'
-                      THEN btrim(value)::numeric END AS v) q $$;
+  SELECT ml._numeric_text(value) $$;
 
 -- a numeric feature from the JSON a prediction was sent with: numbers, numeric text, booleans (1/0)
 CREATE FUNCTION ml._json_float(value jsonb) RETURNS float8
