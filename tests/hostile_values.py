@@ -73,10 +73,10 @@ def linreg(d, info=b"{}", coefficients=None, **kw):
     return model(LINREG, FLOAT8, d, [], f64s([0.25]) + f64s(coefficients), info=info, **kw)
 
 
-def logreg(classes, d=1):
+def logreg(classes, d=1, label_kind=TEXT):
     rows = 1 if len(classes) == 2 else len(classes)
     params = struct.pack("<I", rows) + f64s([0.0] * rows) + f64s([1.0] * (rows * d))
-    return model(LOGREG, TEXT, d, classes, params)
+    return model(LOGREG, label_kind, d, classes, params)
 
 
 def tree(d, nodes, values, outputs=1, classes=(), label_kind=FLOAT8, algorithm=DTREE, importance=None,

@@ -19,7 +19,7 @@ import struct
 import psycopg
 import pytest
 
-from hostile_values import (TRAIN_TABLE, D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, assert_crc_is_xz, crc64, f64s,
+from hostile_values import (BOOLEAN, INTEGER, TRAIN_TABLE, D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, assert_crc_is_xz, crc64, f64s,
                             guarded_database, linreg, logreg, model, mutate, reseal, seal, section, sqlstate, th,
                             trained_models, tree)
 
@@ -58,6 +58,8 @@ def crafted():
         ("invalid UTF-8 label", logreg(["ok", b"\xff\xfe"]), "22P03"),
         ("NUL in a label", logreg(["ok", b"a\x00b"]), "22P03"),
         ("repeated label", logreg(["a", "a"]), "22P03"),
+        ("boolean model labelled maybe", logreg(["false", "maybe"], label_kind=BOOLEAN), "22P03"),
+        ("integer model labelled 1.5", logreg(["1", "1.5"], label_kind=INTEGER), "22P03"),
         ("info not JSON", linreg(2, info=b"{oops"), "22P03"),
         ("NUL in info", linreg(2, info=b'{"a":"\\u0000"}'), "22P03"),
         ("invalid UTF-8 info", linreg(2, info=b'{"a":"\xc3\x28"}'), "22P03"),
