@@ -23,11 +23,14 @@ def cluster():
         "local   all  all                       trust",
         "hostssl all  pgscore     127.0.0.1/32  trust",
         "hostssl all  scram_user  127.0.0.1/32  scram-sha-256",
+        "host    all  both_user   127.0.0.1/32  trust",
     ])
     try:
         c.psql(f"CREATE DATABASE {DB}")
         c.psql("CREATE EXTENSION pgscore", dbname=DB)
         c.psql("CREATE ROLE scram_user LOGIN PASSWORD 'pa:ss\\word'")
+        c.psql("CREATE ROLE both_user LOGIN")
+        c.psql("SELECT ml.grant_gateway('both_user')", dbname=DB)
         yield c
     finally:
         c.stop()
@@ -66,6 +69,17 @@ def test_prefer_and_require_encrypt_against_a_self_signed_certificate(tmp_path, 
         daemon.stop()
 
 
+@pytest.mark.parametrize("mode, encrypted", [("allow", ("false", "f")), ("prefer", ("true", "t"))])
+def test_allow_is_plain_and_prefer_is_tls_where_the_server_takes_both(tmp_path, cluster, mode, encrypted):
+    """libpq's order: allow tries a plain connection first (TLS only when refused, as the
+    hostssl-only role above shows), prefer tries TLS first."""
+    daemon = Daemon(tmp_path, env=clean_env(PGSCORE_DATABASE_URL=url(cluster, mode, user="both_user")))
+    try:
+        assert daemon_encrypted(cluster, daemon) == encrypted
+    finally:
+        daemon.stop()
+
+
 def test_the_default_sslmode_is_prefer(tmp_path, cluster):
     env = clean_env(PGHOST="127.0.0.1", PGPORT=str(cluster.port), PGUSER="pgscore", PGDATABASE=DB)
     daemon = Daemon(tmp_path, env=env)
@@ -85,6 +99,20 @@ def test_verify_checks_the_certificate_against_the_root(tmp_path, cluster, mode)
     wrong, _ = self_signed(tmp_path, "wrong")
     proc, log = serve(tmp_path, "--port", "0", env=clean_env(
         PGSCORE_DATABASE_URL=url(cluster, mode, extra=f"&sslrootcert={wrong}")))
+    code, _ = exit_within(proc, 15)
+    assert code == 1 and "the TLS handshake with 127.0.0.1" in messages(log), messages(log)
+
+
+def test_require_with_a_root_certificate_checks_the_chain(tmp_path, cluster):
+    """libpq: with a root CA file, sslmode=require behaves as verify-ca."""
+    good = Daemon(tmp_path, env=clean_env(PGSCORE_DATABASE_URL=url(cluster, "require"), PGSSLROOTCERT=str(cluster.cert)))
+    try:
+        assert daemon_encrypted(cluster, good) == ("true", "t")
+    finally:
+        good.stop()
+    wrong, _ = self_signed(tmp_path, "wrong-require")
+    proc, log = serve(tmp_path, "--port", "0", env=clean_env(
+        PGSCORE_DATABASE_URL=url(cluster, "require", extra=f"&sslrootcert={wrong}")))
     code, _ = exit_within(proc, 15)
     assert code == 1 and "the TLS handshake with 127.0.0.1" in messages(log), messages(log)
 

@@ -258,11 +258,14 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// Builds and runs the services until a signal (or a fatal error).
-    static func serve(_ settings: Settings, logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) async throws {
+    static func serve(_ given: Settings, logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) async throws {
         // Before anything is declared ready: the database answers, takes the role and has
         // the extension. A signal meanwhile ends the process (no handler is installed yet),
         // and the check is bounded by the connect timeout.
-        let check = try await StartupCheck.run(settings.databaseURL, logger: logger)
+        let check = try await StartupCheck.run(given.databaseURL, logger: logger)
+        var resolved = given
+        resolved.databaseURL = DirectConnection.resolved(given.databaseURL, encrypted: check.ssl)
+        let settings = resolved
         ShutdownWatchdog.arm(after: settings.drainTimeout + .seconds(2), logger: logger)
         let poolClient = PostgresClient(
             configuration: try settings.databaseURL.clientConfiguration(

@@ -7,9 +7,11 @@ import PostgresNIO
 /// (only postgres-kit does, which is not a dependency, and it knows neither `allow`,
 /// `verify-*`, socket directories nor `.pgpass`).
 struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
-    /// libpq's sslmode. `allow` is served as `prefer`: PostgresNIO cannot retry a
-    /// refused plain connection with TLS, and both connect to any server that accepts
-    /// either; they differ only in which one a server that takes both gets.
+    /// libpq's sslmode. `allow` (plain first, TLS when the server refuses plain) is
+    /// decided once, by the direct connection of the start-up check or of `pgscore keys`
+    /// (``DirectConnection/with(_:applicationName:logger:_:)``), which resolves it to
+    /// `disable` or `require` for the pools: PostgresNIO retries no refused connection
+    /// with TLS.
     enum SSLMode: String, Sendable, CaseIterable {
         case disable, allow, prefer, require
         case verifyCA = "verify-ca"
@@ -132,7 +134,12 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
         switch sslMode {
         case .disable:
             return nil
+        case .require where FileManager.default.fileExists(atPath: sslRootCert ?? Self.defaultRootCert(environment: env)):
+            // libpq: "if a root CA file exists, the behavior of sslmode=require is the same as verify-ca"
+            configuration.certificateVerification = .noHostnameVerification
+            configuration.trustRoots = .file(sslRootCert ?? Self.defaultRootCert(environment: env))
         case .allow, .prefer, .require:
+            // (allow tries plain first: see SSLMode; here it is the TLS retry's settings)
             configuration.certificateVerification = .none
         case .verifyCA, .verifyFull:
             configuration.certificateVerification = sslMode == .verifyCA ? .noHostnameVerification : .fullVerification

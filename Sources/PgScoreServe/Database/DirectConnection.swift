@@ -9,16 +9,25 @@ import PostgresNIO
 /// ready, and `pgscore keys` does its work on one.
 enum DirectConnection {
     /// Connects (within the connect timeout), runs `body`, closes; a failure to connect
-    /// becomes a ``ConnectionFailure`` saying what failed.
+    /// becomes a ``ConnectionFailure`` saying what failed. sslmode=allow tries a plain
+    /// connection first and, when the server refuses it (pg_hba.conf takes only TLS:
+    /// SQLSTATE 28000), TLS; ``resolved(_:)`` tells the pools which one it was.
     static func with<T: Sendable>(
         _ url: DatabaseURL, applicationName: String, logger: Logger,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let configuration = try url.connectionConfiguration(startupParameters: [("application_name", applicationName)])
+        var attempt = url
+        if url.sslMode == .allow { attempt.sslMode = .disable }
         let connection: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(
-                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 1, logger: logger).get()
+            connection = try await connect(attempt, applicationName: applicationName, logger: logger)
+        } catch let error as PSQLError where url.sslMode == .allow && error.serverInfo?[.sqlState] == "28000" {
+            attempt.sslMode = .require
+            do {
+                connection = try await connect(attempt, applicationName: applicationName, logger: logger)
+            } catch {
+                throw ConnectionFailure(description: explain(error, url: url))
+            }
         } catch {
             throw ConnectionFailure(description: explain(error, url: url))
         }
@@ -30,6 +39,21 @@ enum DirectConnection {
             try? await connection.close()
             throw error
         }
+    }
+
+    private static func connect(_ url: DatabaseURL, applicationName: String, logger: Logger) async throws -> PostgresConnection {
+        let configuration = try url.connectionConfiguration(startupParameters: [("application_name", applicationName)])
+        return try await PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 1, logger: logger).get()
+    }
+
+    /// The settings the pools use after a direct connection succeeded: sslmode=allow
+    /// becomes what that connection used (`encrypted`: pg_stat_ssl of its session).
+    static func resolved(_ url: DatabaseURL, encrypted: Bool) -> DatabaseURL {
+        guard url.sslMode == .allow else { return url }
+        var resolved = url
+        resolved.sslMode = encrypted ? .require : .disable
+        return resolved
     }
 
     /// What failed, in words: the server's own message for a refused role or database,
