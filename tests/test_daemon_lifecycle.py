@@ -132,3 +132,46 @@ def test_a_failing_loop_backs_off_and_warns_once(tmp_path, db):
         assert daemon.proc.poll() is None
     finally:
         daemon.stop()
+
+
+def test_a_pool_that_cannot_connect_says_why(tmp_path):
+    """After the start, new connections are refused (the role may no longer log in): the
+    503 says what the server said, not only that no connection came; and it recovers."""
+    from daemon_helpers import PATIENT, make_database
+    import requests
+    name = "pgscore_diagnosis"
+    url = make_database(name)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("DROP ROLE IF EXISTS diag_daemon")
+        c.execute("CREATE ROLE diag_daemon LOGIN")
+        c.execute("SELECT ml.grant_gateway('diag_daemon')")
+    d = Daemon(tmp_path, "--open-predict", "--no-jobs", "--queue-timeout-ms", "500", dbname=name, user="diag_daemon")
+    try:
+        predict = d.url + "/v1/projects/heart/predict"
+        assert requests.post(predict, json=PATIENT, timeout=10).status_code == 200
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("ALTER ROLE diag_daemon NOLOGIN")
+            c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'diag_daemon'")
+        details = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = requests.post(predict, json=PATIENT, timeout=10)
+            if r.status_code == 503:
+                details.append(r.json()["detail"])
+                if "not permitted to log in" in details[-1]:
+                    break
+            time.sleep(0.2)
+        assert details and "not permitted to log in" in details[-1], details[-3:]
+        assert "the pool gets no database connection" in messages(d.log_path), messages(d.log_path)[-2000:]
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("ALTER ROLE diag_daemon LOGIN")
+        deadline = time.monotonic() + 20
+        while requests.post(predict, json=PATIENT, timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "served again once the role may log in"
+            time.sleep(0.2)
+    finally:
+        d.stop()
+        drop_database(name)
+        with psycopg.connect(dsn("postgres"), autocommit=True) as c:
+            c.execute("DROP OWNED BY diag_daemon")
+            c.execute("DROP ROLE diag_daemon")

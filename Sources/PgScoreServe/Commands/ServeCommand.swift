@@ -288,8 +288,9 @@ struct ServeCommand: AsyncParsableCommand {
                 maximumConnections: 1, startupParameters: [("application_name", "pgscore serve (listen)")]),
             backgroundLogger: logger)
         let metrics = GatewayMetrics(poolSize: settings.poolSize, registry: registry)
-        let database = Database(client: poolClient, queueTimeout: .milliseconds(settings.queueTimeoutMs),
+        var database = Database(client: poolClient, queueTimeout: .milliseconds(settings.queueTimeoutMs),
                                 poolSize: settings.poolSize, metrics: metrics)
+        database.diagnosis = ConnectionDiagnosis(url: settings.databaseURL, logger: logger)
         let runner = settings.jobs ? JobRunner(
             database: database, jobClient: jobClient, listenClient: listenClient,
             settings: .init(worker: settings.workerID, pollInterval: .milliseconds(settings.jobsPollMs),

@@ -18,11 +18,21 @@ struct Database: Sendable {
     let queueTimeout: Duration
     let poolSize: Int
     let metrics: GatewayMetrics
+    /// why no connection comes, when it cannot be made (nil: not looked into)
+    var diagnosis: ConnectionDiagnosis? = nil
 
     /// No connection became free in time.
     struct PoolUnavailable: Error {
         let waited: Duration
         let poolSize: Int
+        /// what a direct connection attempt found failed (the pool cannot connect), if recent
+        var reason: String? = nil
+    }
+
+    /// No pooled connection in time: the error to answer with, and a look at why.
+    func unavailable(after waited: Duration) -> PoolUnavailable {
+        diagnosis?.poolTimedOut()
+        return PoolUnavailable(waited: waited, poolSize: poolSize, reason: diagnosis?.recentFailure)
     }
 
     /// The request's deadline passed while its connection worked; the connection was closed.
@@ -124,7 +134,6 @@ struct Database: Sendable {
         deadline: RequestDeadline?
     ) {
         let metrics = self.metrics
-        let poolSize = self.poolSize
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         let queueTimer = loop.scheduleTask(in: .nanoseconds(queueTimeout.nanoseconds)) {
             let (continuation, work) = lease.withLockedValue { state -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?) in
@@ -135,7 +144,7 @@ struct Database: Sendable {
             guard let continuation else { return }
             work?.cancel()
             metrics.poolTimedOut()
-            continuation.resume(throwing: PoolUnavailable(waited: queueTimeout, poolSize: poolSize))
+            continuation.resume(throwing: self.unavailable(after: queueTimeout))
         }
         var timers = [queueTimer]
         if let deadline {

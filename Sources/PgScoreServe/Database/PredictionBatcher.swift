@@ -122,13 +122,13 @@ final class PredictionBatcher: Sendable {
     /// connection (`--queue-timeout-ms`, never past its deadline): then it is answered
     /// 503 like a request that got no connection, and nothing of it was sent.
     private func armQueueTimer(_ id: UInt64, request: PredictionQueries.Request) {
+        let (database, metrics) = (self.database, self.metrics)
         let now = ContinuousClock.now
         let wait = request.deadline.map { min(database.queueTimeout, max($0.instant - now, .zero)) } ?? database.queueTimeout
-        let (poolSize, metrics) = (database.poolSize, self.metrics)
         let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(wait.nanoseconds)) { [state] in
             guard let pending = state.withLockedValue({ $0.remove(id) }) else { return }
             metrics.queueTimedOut()
-            pending.continuation.resume(throwing: Database.PoolUnavailable(waited: wait, poolSize: poolSize))
+            pending.continuation.resume(throwing: database.unavailable(after: wait))
         }
         state.withLockedValue { state in
             // (taken already: a lane runs it; nothing to time)

@@ -7,6 +7,9 @@ extension Problem {
     static func from(database error: any Error) -> Problem? {
         if let unavailable = error as? Database.PoolUnavailable {
             let ms = unavailable.waited.components.seconds * 1000 + unavailable.waited.components.attoseconds / 1_000_000_000_000_000
+            if let reason = unavailable.reason {
+                return .unavailable("no database connection became free within \(ms) ms: new connections fail: \(reason)")
+            }
             return .unavailable(
                 "no database connection became free within \(ms) ms: the database is unreachable or all \(unavailable.poolSize) pooled connections are busy")
         }
