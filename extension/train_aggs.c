@@ -377,6 +377,9 @@ fit(const TrainState *st, void **model, char *err)
 		case PGSC_DTREE:
 		case PGSC_FOREST:
 		case PGSC_GBT:
+			train_state_check_scratch(st, (Size) pgsc_tree_scratch_bytes(st->algorithm, st->rows, st->features, k),
+									  st->algorithm == PGSC_GBT ? "ml.gbt_fit" :
+									  st->algorithm == PGSC_FOREST ? "ml.forest_fit" : "ml.tree_fit");
 			return pgsc_tree_fit(st->algorithm, (const double *const *) st->store.x,
 								 (const int32 *const *) st->store.y, (const double *const *) st->store.t,
 								 st->store.rows, st->store.chunks, st->features,

@@ -1,6 +1,9 @@
 """Training and scoring many times in one session does not grow the backend's private
 memory: aggregate state lives in the aggregate's memory context and Swift model handles
 are released with the query's memory."""
+import psycopg
+import pytest
+
 from conftest import backend_rss_anon_kb
 
 
@@ -41,3 +44,22 @@ def test_errors_do_not_leak(conn):
         fail()
     after = backend_rss_anon_kb(conn)
     assert after - before < 4096, f"backend private memory grew by {after - before} kB"
+
+
+def test_tree_fits_count_their_scratch_against_max_training_memory(conn):
+    """Boosting keeps scores, gradients and hessians per row and class: with 200 classes
+    that is ~240x the rows it holds. The fit is refused (54000) before it allocates them,
+    not after the backend grew past the limit; with fewer classes it trains."""
+    conn.execute("SET pgscore.max_training_memory = 100")
+    try:
+        before = backend_rss_anon_kb(conn)
+        with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="scratch"):
+            conn.execute("SELECT ml.gbt_fit(ARRAY[random(), random()], (g % 200)::text, '{\"n_trees\": 2}') "
+                         "FROM generate_series(1, 100000) g")
+        assert backend_rss_anon_kb(conn) - before < 100 * 1024
+        for fit in ("ml.gbt_fit", "ml.forest_fit", "ml.tree_fit"):
+            options = '{"n_trees": 2}' if fit != "ml.tree_fit" else '{}'
+            conn.execute(f"SELECT {fit}(ARRAY[random(), random()], (g % 2)::text, '{options}') "
+                         "FROM generate_series(1, 20000) g")
+    finally:
+        conn.execute("RESET pgscore.max_training_memory")

@@ -62,6 +62,14 @@ public func pgsc_tree_fit(_ algo: Int32,
     }
 }
 
+/// Bytes a tree fit allocates next to the host's rows (counted against
+/// pgscore.max_training_memory before the fit starts): ``TreeModels/scratchBytes``.
+@_cdecl("pgsc_tree_scratch_bytes")
+public func pgsc_tree_scratch_bytes(_ algo: Int32, _ rows: Int64, _ features: Int64, _ classes: Int64) -> Int64 {
+    guard let a = try? algorithm(algo), a.isTree else { return 0 }
+    return Int64(clamping: TreeModels.scratchBytes(a, rows: Int(rows), features: Int(features), classes: Int(classes)))
+}
+
 /// 1 when the model takes NaN (a NULL element of a features array) as a missing value
 /// (tree models), 0 when missing features make the prediction unknown.
 @_cdecl("pgsc_model_accepts_missing")

@@ -26,6 +26,10 @@
 #define PGSC_NULLS_SKIP		1
 #define PGSC_NULLS_MISSING	2
 
+/* Bytes a tree fit allocates next to the rows it reads (an upper bound), counted against
+ * pgscore.max_training_memory before the fit. */
+extern int64_t pgsc_tree_scratch_bytes(int32_t algorithm, int64_t rows, int64_t features, int64_t classes);
+
 /*
  * Trains a tree model over the rows an aggregate keeps in chunks. Classification
  * (label_kind boolean/integer/text): chunk_labels holds label ids, class_of_id maps

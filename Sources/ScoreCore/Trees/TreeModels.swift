@@ -49,3 +49,29 @@ public enum TreeModels {
                      classes: classes, parameters: .trees(ensemble), options: o.json(for: algorithm))
     }
 }
+
+extension TreeModels {
+    /// An upper bound of what a fit allocates beyond the rows it reads, from the arrays
+    /// TreeData and the growers make: the binned codes (a byte per value), labels or
+    /// targets, the sort keys and ranks of the binning pass, the per-feature value
+    /// samples, the split histograms (at most two budgets of them), and per algorithm the
+    /// row lists (forest: bootstrap draws) or boosting's scores, gradients and hessians
+    /// per class. Counted before the fit, so a fit that would not fit stops at once.
+    public static func scratchBytes(_ algorithm: Algorithm, rows n: Int, features d: Int, classes k: Int) -> Int {
+        let n = max(n, 0), d = max(d, 1), outputs = max(k, 1)
+        var bytes = n.multipliedReportingOverflow(by: d).partialValue     // codes
+        bytes += n * 8 + n * 24 + n * 4                                     // labels/targets, sort keys, ranks
+        bytes += min(n, TreeData.sampleLimit + 1) * 8 * d                   // value samples
+        let histogram = d * 257 * (2 * outputs + 1) * 8
+        bytes += min(2 * TreeGrower.histogramBudget, histogram * 16)
+        switch algorithm {
+        case .gradientBoosting:
+            bytes += 3 * n * outputs * 8 + 2 * n * 4
+        case .randomForest:
+            bytes += 2 * n * 4 + n * 4
+        default:
+            bytes += 2 * n * 4
+        }
+        return bytes
+    }
+}
