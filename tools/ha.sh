@@ -63,6 +63,12 @@ command -v pg_autoctl >/dev/null 2>&1 ||
 IS_ROOT=0
 [ "$(id -u)" -eq 0 ] && IS_ROOT=1
 
+# A client's libpq settings (say from 'eval "$(tools/ha.sh env)"': PGPORT=a,b)
+# must not reach pg_autoctl or the postgres it starts.
+for v in $(compgen -e); do
+    case "$v" in PG_CONFIG) ;; PG*) unset "$v" ;; esac
+done
+
 # pg_autoctl keeps its config, state and pid files under HOME/XDG dirs: all in HA_DIR.
 AUTOCTL_ENV=(
     "HOME=$HA_DIR/home" "XDG_CONFIG_HOME=$HA_DIR/home/config"
@@ -224,6 +230,14 @@ create_node() {
     local name=$1 d
     d=$(pgdata "$name")
     [ -f "$d/PG_VERSION" ] && [ -f "$HA_DIR/home/config/pg_autoctl$d/pg_autoctl.cfg" ] && return 0
+    # A standby is made by pg_basebackup from the running primary: wait for one.
+    if [ -n "$(node_states)" ]; then
+        local i
+        for ((i = 0; i < 240; i++)); do
+            node_states | awk '$2 ~ /^(single|wait_primary|primary)$/ { ok = 1 } END { exit !ok }' && break
+            sleep 0.5
+        done
+    fi
     info "creating $name on $HOST:$(port_of "$name")"
     as_server pg_autoctl create postgres --pgdata "$d" --pgport "$(port_of "$name")" \
         --listen "$HOST" --hostname "$HOST" --name "$name" --dbname "$DB_NAME" \
@@ -238,7 +252,7 @@ ensure_extension() {
     port=$(port_of "$primary")
     psql_at "$port" "$DB_NAME" -c "SELECT 1 FROM pg_available_extensions WHERE name = 'pgscore'" | grep -q 1 ||
         die "extension pgscore is not installed in $BINDIR's PostgreSQL; run: make install PG_CONFIG=$PG_CONFIG"
-    psql_at "$port" "$DB_NAME" -c "CREATE EXTENSION IF NOT EXISTS pgscore" >/dev/null
+    psql_at "$port" "$DB_NAME" -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pgscore" >/dev/null
 }
 
 cmd_start() {
@@ -255,12 +269,6 @@ cmd_start() {
     for name in "${NODES[@]}"; do
         create_node "$name"
         run_service "$name"
-        # A standby is made by pg_basebackup from a running primary: one at a time.
-        local i
-        for ((i = 0; i < 240; i++)); do
-            node_states | awk -v n="$name" '$1 == n && $2 == $3 && $2 ~ /^(single|primary|secondary)$/ { ok = 1 } END { exit !ok }' && break
-            sleep 0.5
-        done
     done
     wait_healthy 180 || die "no primary and secondary after 180 s; see $HA_DIR/logs/"
     ensure_extension
