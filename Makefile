@@ -4,14 +4,18 @@
 #   make demo    install what is needed, start a private PostgreSQL, run the demo
 #   make test    everything: swift test, pg_regress, the SQL and gateway tests
 #   make daemon  the REST gateway binary, .build/release/pgscore (pgscore serve)
+#   make fuzz    the libFuzzer targets of fuzz/, FUZZ_SECONDS (300) each
 #
 # and the usual extension targets: make, make install, make installcheck.
 
 SHELL     := /bin/bash
 PG_CONFIG ?= pg_config
 PYTHON    ?= python3
+FUZZ_SECONDS      ?= 300
+# the bounded fuzz run inside make test, per target
+FUZZ_TEST_SECONDS ?= 30
 
-.PHONY: all install installcheck clean deps cluster demo daemon test test-swift test-regress test-sql bench
+.PHONY: all install installcheck clean deps cluster demo daemon test test-swift test-fuzz test-regress test-sql bench fuzz
 
 all:
 	$(MAKE) -C extension
@@ -29,7 +33,7 @@ daemon:
 
 clean:
 	$(MAKE) -C extension clean
-	rm -rf .build
+	rm -rf .build fuzz/.build
 
 deps:
 	tools/install_deps.sh
@@ -40,10 +44,17 @@ cluster: deps
 demo: deps install cluster daemon
 	tools/demo.sh
 
-test: deps install cluster daemon test-swift test-regress test-sql
+test: deps install cluster daemon test-swift test-fuzz test-regress test-sql
 
 test-swift:
 	swift test
+
+# fails on any crash; the input is saved in fuzz/.crashes/ and printed as hex
+test-fuzz:
+	FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) fuzz/run.sh
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 test-regress:
 	eval "$$(tools/pgcluster.sh env)" && $(MAKE) -C extension installcheck || \

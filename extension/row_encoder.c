@@ -9,6 +9,36 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
+#include "utils/fmgrprotos.h"
+
+/*
+ * Numbers that SQL writes as text: money, dates, timestamps and intervals. ml.train
+ * reads them as numbers (see number_of); a JSON object sends them as strings, which
+ * are read with the type's input function. And char(n), whose JSON text is padded. Types are recognised by the name ml.train
+ * records (regtype output), never by parsing an arbitrary name from a model value.
+ */
+static Oid
+trained_type(const char *name)
+{
+	static const struct
+	{
+		const char *name;
+		Oid			type;
+	}			known[] = {
+		{"money", CASHOID},
+		{"date", DATEOID},
+		{"timestamp without time zone", TIMESTAMPOID},
+		{"timestamp with time zone", TIMESTAMPTZOID},
+		{"interval", INTERVALOID},
+		{"character", BPCHAROID},
+	};
+
+	if (name != NULL)
+		for (int k = 0; k < lengthof(known); k++)
+			if (strcmp(name, known[k].name) == 0)
+				return known[k].type;
+	return InvalidOid;
+}
 
 RowEncoder *
 row_encoder_create(MemoryContext context, void *pre)
@@ -27,6 +57,9 @@ row_encoder_create(MemoryContext context, void *pre)
 	enc->numbers = MemoryContextAllocZero(context, sizeof(double) * Max(n, 1));
 	enc->texts = MemoryContextAllocZero(context, sizeof(char *) * Max(n, 1));
 	enc->lengths = MemoryContextAllocZero(context, sizeof(int32) * Max(n, 1));
+	enc->trained = MemoryContextAllocZero(context, sizeof(Oid) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		enc->trained[i] = trained_type(pgsc_preprocessor_column_type(pre, i));
 	enc->rowtype = InvalidOid;
 	return enc;
 }
@@ -48,7 +81,8 @@ static bool
 is_number_type(Oid t)
 {
 	return t == FLOAT8OID || t == FLOAT4OID || t == INT2OID || t == INT4OID ||
-		t == INT8OID || t == NUMERICOID || t == BOOLOID;
+		t == INT8OID || t == NUMERICOID || t == BOOLOID || t == CASHOID ||
+		t == DATEOID || t == TIMESTAMPOID || t == TIMESTAMPTZOID || t == INTERVALOID;
 }
 
 static bool
@@ -101,10 +135,28 @@ row_encoder_map(RowEncoder *enc, TupleDesc desc, Oid rowtype, int32 rowtypmod, c
 }
 
 static double
+numeric_number(Datum n)
+{
+	/* NaN and infinities come through, for the preprocessor to refuse by column name */
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, n));
+}
+
+/* A number as ml.train reads it: money as numeric, date/time as epoch seconds. */
+static double
 number_of(Oid t, Datum d)
 {
 	switch (t)
 	{
+		case CASHOID:
+			return numeric_number(DirectFunctionCall1(cash_numeric, d));
+		case DATEOID:
+			return numeric_number(DirectFunctionCall2(extract_date, CStringGetTextDatum("epoch"), d));
+		case TIMESTAMPOID:
+			return numeric_number(DirectFunctionCall2(extract_timestamp, CStringGetTextDatum("epoch"), d));
+		case TIMESTAMPTZOID:
+			return numeric_number(DirectFunctionCall2(extract_timestamptz, CStringGetTextDatum("epoch"), d));
+		case INTERVALOID:
+			return numeric_number(DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"), d));
 		case FLOAT8OID:
 			return DatumGetFloat8(d);
 		case FLOAT4OID:
@@ -118,7 +170,7 @@ number_of(Oid t, Datum d)
 		case BOOLOID:
 			return DatumGetBool(d) ? 1.0 : 0.0;
 		default:				/* NUMERICOID */
-			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+			return numeric_number(d);
 	}
 }
 
@@ -159,7 +211,9 @@ row_encoder_encode(RowEncoder *enc, HeapTuple tuple, TupleDesc desc, double *out
 
 			enc->kinds[i] = PGSC_VALUE_TEXT;
 			enc->texts[i] = VARDATA_ANY(txt);
-			enc->lengths[i] = VARSIZE_ANY_EXHDR(txt);
+			/* char(n) without its padding, as its ::text cast in ml.train gives it */
+			enc->lengths[i] = t == BPCHAROID ? bpchartruelen(VARDATA_ANY(txt), VARSIZE_ANY_EXHDR(txt))
+				: VARSIZE_ANY_EXHDR(txt);
 		}
 		else
 		{
@@ -242,9 +296,21 @@ row_encoder_encode_jsonb(RowEncoder *enc, Jsonb *object, double *out, const char
 				enc->numbers[i] = v->val.boolean ? 1.0 : 0.0;
 				break;
 			case jbvString:
+				if (OidIsValid(enc->trained[i]) && enc->trained[i] != BPCHAROID)
+				{
+					Oid			input,
+								ioparam;
+					char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+
+					getTypeInputInfo(enc->trained[i], &input, &ioparam);
+					enc->kinds[i] = PGSC_VALUE_NUMBER;
+					enc->numbers[i] = number_of(enc->trained[i], OidInputFunctionCall(input, s, ioparam, -1));
+					break;
+				}
 				enc->kinds[i] = PGSC_VALUE_TEXT;
 				enc->texts[i] = v->val.string.val;
-				enc->lengths[i] = v->val.string.len;
+				enc->lengths[i] = enc->trained[i] == BPCHAROID ? bpchartruelen(v->val.string.val, v->val.string.len)
+					: v->val.string.len;
 				break;
 			default:
 				ereport(ERROR,

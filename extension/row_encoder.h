@@ -18,6 +18,8 @@ typedef struct RowEncoder
 	void	   *pre;			/* Swift preprocessor handle (owned by whoever made it) */
 	int			columns;		/* columns the preprocessor reads */
 	int			features;		/* length of the encoded vector */
+	Oid		   *trained;		/* column i's type in training when JSON text must be
+								 * read with its input function (money, date/time) */
 	/* mapping onto one row type, rebuilt when the row type changes */
 	Oid			rowtype;
 	int32		rowtypmod;

@@ -383,6 +383,13 @@ fit(const TrainState *st, void **model, char *err)
 								 class_of, k, st->labels.kind, texts, lengths, k,
 								 st->options, olen, pgscore_stop_requested, model, err);
 		default:
+			{
+				/* p parameters: a p x p Hessian per evaluation, a trial one, the
+				 * damped copy and the Cholesky factor */
+				Size		p = (Size) (st->features + 1) * (k > 2 ? k : 1);
+
+				train_state_check_scratch(st, 4 * p * p * sizeof(double), "ml.logreg_fit");
+			}
 			return pgsc_logreg_fit((const double *const *) st->store.x, (const int32 *const *) st->store.y,
 								   st->store.rows, st->store.chunks, st->features,
 								   class_of, k, st->labels.kind, texts, lengths, k,

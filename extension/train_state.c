@@ -100,6 +100,60 @@ train_state_set_features(TrainState *st, int features, const char *function)
 	}
 }
 
+/*
+ * Every part of a state that grows with the data (row store, labels, per-class
+ * moments) counts against pgscore.max_training_memory before it is allocated, so a
+ * fit stops with 54000 instead of growing the backend without bound.
+ */
+static Size row_bytes(const TrainState *st);
+
+static void
+reserve_memory(TrainState *st, Size more, bool rows, const char *function)
+{
+	Size		limit = (Size) pgscore_max_training_memory * 1024 * 1024;
+
+	if (st->row_bytes + st->table_bytes + more <= limit)
+	{
+		if (rows)
+			st->row_bytes += more;
+		else
+			st->table_bytes += more;
+		return;
+	}
+	if (rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: the training rows need more than pgscore.max_training_memory (%d MB)",
+						function, pgscore_max_training_memory),
+				 errdetail("%lld rows of %d features are held so far; each row takes %d bytes.",
+						   (long long) st->rows, st->features, (int) row_bytes(st)),
+				 errhint("Raise pgscore.max_training_memory, train on a sample (TABLESAMPLE), or use ml.nb_fit, which keeps no rows.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("%s: the per-class tables need more than pgscore.max_training_memory (%d MB)",
+					function, pgscore_max_training_memory),
+			 errdetail("%d classes of %d features are held so far.", st->labels.count, st->features),
+			 errhint("Raise pgscore.max_training_memory, or use a label with fewer values or fewer features.")));
+}
+
+/*
+ * Scratch a fit allocates at the end (logistic regression's Hessians), checked against
+ * what the state already holds; the state itself is not changed (window aggregates
+ * call the final function again).
+ */
+void
+train_state_check_scratch(const TrainState *st, Size scratch, const char *function)
+{
+	Size		limit = (Size) pgscore_max_training_memory * 1024 * 1024;
+
+	if (st->row_bytes + st->table_bytes + scratch > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: the fit needs %zu MB of scratch next to %zu MB of rows, more than pgscore.max_training_memory (%d MB)",
+						function, scratch >> 20, (st->row_bytes + st->table_bytes) >> 20, pgscore_max_training_memory),
+				 errhint("Use fewer classes or features, raise pgscore.max_training_memory, or use ml.nb_fit.")));
+}
+
 /* ---------------------------------------------------------------- labels */
 
 static int32
@@ -116,6 +170,7 @@ label_add(TrainState *st, const char *function)
 	{
 		int32		cap = ls->capacity == 0 ? 8 : ls->capacity * 2;
 
+		reserve_memory(st, (sizeof(int64) + sizeof(char *) + sizeof(int32)) * (cap - ls->capacity), false, function);
 		if (ls->capacity == 0)
 		{
 			ls->ints = MemoryContextAlloc(st->context, sizeof(int64) * cap);
@@ -165,6 +220,7 @@ label_id_text(TrainState *st, const char *bytes, int32 len, const char *function
 		if (TEXT_EQ(i))
 			return ls->last = i;
 #undef TEXT_EQ
+	reserve_memory(st, Max(len, 1), false, function);
 	i = label_add(st, function);
 	ls->texts[i] = MemoryContextAlloc(st->context, Max(len, 1));
 	memcpy(ls->texts[i], bytes, len);
@@ -180,6 +236,10 @@ train_state_block(TrainState *st, int32 id)
 	{
 		int32		want = Max(id + 1, st->blocks * 2);
 		Size		bytes = sizeof(double) * st->block_len * want;
+
+		/* twice: the fit reads each block into its own per-class means and variances */
+		reserve_memory(st, 2 * sizeof(double) * st->block_len * (want - st->blocks), false,
+					   algorithm_function(st->algorithm));
 
 		if (st->moments == NULL)
 			st->moments = MemoryContextAllocZero(st->context, bytes);
@@ -214,14 +274,7 @@ row_store_reserve(TrainState *st, const char *function)
 	{
 		Size		chunk_bytes = row_bytes(st) * rs->chunk_rows;
 
-		if (st->row_bytes + chunk_bytes > (Size) pgscore_max_training_memory * 1024 * 1024)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("%s: the training rows need more than pgscore.max_training_memory (%d MB)",
-							function, pgscore_max_training_memory),
-					 errdetail("%lld rows of %d features are held so far; each row takes %d bytes.",
-							   (long long) st->rows, st->features, (int) row_bytes(st)),
-					 errhint("Raise pgscore.max_training_memory, train on a sample (TABLESAMPLE), or use ml.nb_fit, which keeps no rows.")));
+		reserve_memory(st, chunk_bytes, true, function);
 		if (rs->chunks == rs->capacity)
 		{
 			int32		cap = rs->capacity == 0 ? 16 : rs->capacity * 2;
@@ -251,7 +304,6 @@ row_store_reserve(TrainState *st, const char *function)
 		else
 			rs->y[c] = MemoryContextAlloc(st->context, sizeof(int32) * rs->chunk_rows);
 		rs->rows[c] = 0;
-		st->row_bytes += chunk_bytes;
 	}
 }
 

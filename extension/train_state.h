@@ -54,6 +54,7 @@ typedef struct TrainState
 	int32		blocks;			/* blocks allocated */
 	RowStore	store;
 	Size		row_bytes;		/* memory held by the row store */
+	Size		table_bytes;	/* ... by the labels and the moments blocks */
 } TrainState;
 
 extern TrainState *train_state_create(MemoryContext context, int32 algorithm, int32 label_kind,
@@ -62,6 +63,7 @@ extern void train_state_set_features(TrainState *st, int features, const char *f
 extern int32 label_id_int(TrainState *st, int64 value, const char *function);
 extern int32 label_id_text(TrainState *st, const char *bytes, int32 len, const char *function);
 extern double *train_state_block(TrainState *st, int32 id);
+extern void train_state_check_scratch(const TrainState *st, Size scratch, const char *function);
 extern void row_store_append(TrainState *st, const double *x, int32 id, const char *function);
 extern void row_store_append_value(TrainState *st, const double *x, double y, const char *function);
 extern bool train_state_keeps_rows(int32 algorithm);

@@ -3,6 +3,7 @@
 make test exports PGHOST/PGPORT/PGUSER from tools/pgcluster.sh; these tests talk to
 that real server (no mocks) and drop their database at the end.
 """
+import contextlib
 import os
 import subprocess
 
@@ -61,3 +62,49 @@ def backend_rss_anon_kb(conn):
 def pg_bin(tool):
     bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
     return os.path.join(bindir, tool)
+
+
+# ------------------------------------------------------------------ server log (crash detection)
+
+def server_log():
+    out = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "pgcluster.sh"), "status"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("log:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def log_since(path, offset):
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def watched_database(name):
+    """A fresh database `name` (yields its DSN) watched for crashes: a sentinel session
+    must survive and the server log must not report a backend terminated by a signal."""
+    log = server_log()
+    start = log_size(log) if log else 0
+    url = create_database(name)
+    sentinel = psycopg.connect(url, autocommit=True)
+    pid = sentinel.execute("SELECT pg_backend_pid()").fetchone()[0]
+    yield url
+    assert sentinel.execute("SELECT pg_backend_pid()").fetchone()[0] == pid, "a backend crashed"
+    sentinel.close()
+    if log:
+        text = log_since(log, start)
+        assert "terminated by signal" not in text, text[-3000:]
+        assert "server process" not in text or "was terminated" not in text, text[-3000:]
+    drop_database(name)

@@ -64,12 +64,14 @@ def create_key(scope, name="test", dbname=GATEWAY_DB):
 class Daemon:
     """`pgscore serve --port 0 ...` with its JSON log in a file; the port is read from the log."""
 
-    def __init__(self, tmp_path, *args, dbname=GATEWAY_DB, user=None):
+    def __init__(self, tmp_path, *args, dbname=GATEWAY_DB, user=None, env=None):
+        """`env`: the connection's environment instead of PGSCORE_DATABASE_URL (libpq's PG* variables)."""
         if not BIN.exists():
             pytest.fail(f"{BIN} is missing: run `make daemon` first")
         self.log_path = tmp_path / f"pgscore-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
-        env = dict(os.environ, PGSCORE_DATABASE_URL=database_url(dbname, user))
+        if env is None:
+            env = dict(os.environ, PGSCORE_DATABASE_URL=database_url(dbname, user))
         self.proc = subprocess.Popen([str(BIN), "serve", "--host", "127.0.0.1", "--port", "0", *args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.port = self._wait_for_port()
@@ -113,6 +115,40 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def serve(tmp_path, *args, url=None, env=None):
+    """Starts `pgscore serve` (not waiting for it: for a start that fails) with the database
+    `url`, or the environment `env`; its log (stdout + stderr) in a file."""
+    log_path = tmp_path / f"serve-{time.monotonic_ns()}.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([str(BIN), "serve", "--host", "127.0.0.1", *args], stdout=log, stderr=subprocess.STDOUT,
+                            env=env if env is not None else dict(os.environ, PGSCORE_DATABASE_URL=url))
+    return proc, log_path
+
+
+def messages(log_path):
+    """The log's lines, JSON decoded into "msg: error" (other lines as they are)."""
+    out = []
+    for line in log_path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+            out.append(f"{entry.get('msg')}: {entry.get('error', '')}")
+        except ValueError:
+            out.append(line)
+    return "\n".join(out)
+
+
+def exit_within(proc, seconds):
+    """The exit status, and how long it took; fails (and kills) past `seconds`."""
+    start = time.monotonic()
+    try:
+        code = proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the process did not exit within {seconds} s")
+    return code, time.monotonic() - start
 
 
 @contextmanager

@@ -13,109 +13,17 @@ To reach the functions with values the cast refuses (as if stored by an older bu
 damaged on disk), a superuser-only helper of LANGUAGE internal (byteacat) makes an
 ml.model without the cast's check.
 """
-import os
 import random
 import struct
-import subprocess
 
 import psycopg
 import pytest
 
-from conftest import create_database, drop_database
+from hostile_values import (BOOLEAN, INTEGER, TRAIN_TABLE, D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, assert_crc_is_xz, crc64, f64s,
+                            guarded_database, linreg, logreg, model, mutate, reseal, seal, section, sqlstate, th,
+                            trained_models, tree)
 
 DB = "pgscore_hostile"
-
-# ------------------------------------------------------------------ the model format
-
-_POLY = 0xC96C5795D7870F42  # CRC-64/XZ, reflected (Sources/ScoreCore/CRC64.swift)
-_TABLE = []
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ _POLY if _c & 1 else _c >> 1
-    _TABLE.append(_c)
-
-
-def crc64(data: bytes) -> int:
-    crc = 0xFFFFFFFFFFFFFFFF
-    for b in data:
-        crc = _TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFFFFFFFFFF
-
-
-def assert_crc_is_xz():
-    assert crc64(b"123456789") == 0x995DC9BBDF1939FA
-
-
-def seal(body: bytes, version=1, reserved1=0, reserved2=0) -> bytes:
-    """Header (magic, format, reserved, body length, reserved, CRC-64) + body."""
-    return b"PGSM" + struct.pack("<HHII", version, reserved1, len(body), reserved2) + struct.pack("<Q", crc64(body)) + body
-
-
-def reseal(value: bytes) -> bytes:
-    """A value whose body was edited, with its length and checksum made right again."""
-    if len(value) < 24:
-        return value
-    return value[:8] + struct.pack("<I", len(value) - 24) + value[12:16] + struct.pack("<Q", crc64(value[24:])) + value[24:]
-
-
-def section(tag, flags, content: bytes) -> bytes:
-    return struct.pack("<HHI", tag, flags, len(content)) + content
-
-
-def f64s(values) -> bytes:
-    return b"".join(struct.pack("<d", v) for v in values)
-
-
-LINREG, LOGREG, NB, DTREE, FOREST, GBT = 1, 2, 3, 4, 5, 6
-FLOAT8, BOOLEAN, INTEGER, TEXT = 0, 1, 2, 3
-
-
-def model(algorithm, label_kind, d, classes, params: bytes, options=b"{}", info=b"{}", rows=10,
-          core_reserved=0, extra_sections=b"", core_tail=b""):
-    core = struct.pack("<HBBIQI", algorithm, label_kind, core_reserved, d, rows, len(classes))
-    for c in classes:
-        c = c.encode() if isinstance(c, str) else c
-        core += struct.pack("<I", len(c)) + c
-    body = (section(1, 1, core + core_tail) + section(2, 1, params) + section(3, 0, options)
-            + section(4, 0, info) + extra_sections)
-    return seal(body)
-
-
-def linreg(d, info=b"{}", coefficients=None, **kw):
-    coefficients = coefficients if coefficients is not None else [0.5] * d
-    return model(LINREG, FLOAT8, d, [], f64s([0.25]) + f64s(coefficients), info=info, **kw)
-
-
-def logreg(classes, d=1):
-    rows = 1 if len(classes) == 2 else len(classes)
-    params = struct.pack("<I", rows) + f64s([0.0] * rows) + f64s([1.0] * (rows * d))
-    return model(LOGREG, TEXT, d, classes, params)
-
-
-def tree(d, nodes, values, outputs=1, classes=(), label_kind=FLOAT8, algorithm=DTREE, importance=None,
-         reserved=0):
-    """nodes: (feature, threshold, missing_left, left, right) per node of one tree."""
-    leaves = len(values) // outputs
-    p = struct.pack("<BBHIIIII", 0, reserved, 0, outputs, outputs, 1, len(nodes), leaves)
-    p += f64s([0.0] * outputs)
-    p += struct.pack("<ii", 0, 0)
-    for f, th, ml, l, r in nodes:
-        p += struct.pack("<i", f) + th + struct.pack("<B", ml) + struct.pack("<ii", l, r)
-    p += f64s(values)
-    p += f64s(importance if importance is not None else [1.0] + [0.0] * (d - 1))
-    return model(algorithm, label_kind, d, list(classes), p)
-
-
-D0 = struct.pack("<d", 0.0)
-NAN = struct.pack("<Q", 0x7FF8000000000000)
-
-
-def th(v):
-    return struct.pack("<d", v)
-
-
-GOOD_TREE = [(0, th(0.5), 0, 1, 2), (1, th(1.5), 1, 3, 4), (-1, D0, 0, 0, -1), (-1, D0, 0, 1, -1), (-1, D0, 0, 2, -1)]
 
 
 def crafted():
@@ -150,6 +58,8 @@ def crafted():
         ("invalid UTF-8 label", logreg(["ok", b"\xff\xfe"]), "22P03"),
         ("NUL in a label", logreg(["ok", b"a\x00b"]), "22P03"),
         ("repeated label", logreg(["a", "a"]), "22P03"),
+        ("boolean model labelled maybe", logreg(["false", "maybe"], label_kind=BOOLEAN), "22P03"),
+        ("integer model labelled 1.5", logreg(["1", "1.5"], label_kind=INTEGER), "22P03"),
         ("info not JSON", linreg(2, info=b"{oops"), "22P03"),
         ("NUL in info", linreg(2, info=b'{"a":"\\u0000"}'), "22P03"),
         ("invalid UTF-8 info", linreg(2, info=b'{"a":"\xc3\x28"}'), "22P03"),
@@ -166,53 +76,12 @@ def crafted():
 
 # ------------------------------------------------------------------ server plumbing
 
-def server_log():
-    out = subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "pgcluster.sh"), "status"],
-                         capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if line.startswith("log:"):
-            return line.split(":", 1)[1].strip()
-    return None
-
-
-def log_size(path):
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def log_since(path, offset):
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 @pytest.fixture(scope="module")
 def db():
-    log = server_log()
-    start = log_size(log) if log else 0
-    dsn = create_database(DB)
-    sentinel = psycopg.connect(dsn, autocommit=True)
-    pid = sentinel.execute("SELECT pg_backend_pid()").fetchone()[0]
-    with psycopg.connect(dsn, autocommit=True) as c:
-        c.execute("CREATE FUNCTION public.hostile_raw(bytea, bytea) RETURNS ml.model"
-                  " LANGUAGE internal IMMUTABLE STRICT AS 'byteacat'")
-        c.execute("CREATE TABLE train AS SELECT g AS id, sin(g) AS x1, cos(g * 1.3) AS x2, sin(g * 0.7) * 3 AS x3,"
-                  " CASE WHEN sin(g) + cos(g * 1.3) > 0.3 THEN 'hi' WHEN sin(g) > -0.2 THEN 'mid' ELSE 'lo' END AS k,"
-                  " 2 * sin(g) - cos(g * 1.3) + 0.1 * sin(g * 17) AS y FROM generate_series(1, 300) g")
-    yield dsn
-    # the sentinel session must have survived everything
-    assert sentinel.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
-    sentinel.close()
-    if log:
-        text = log_since(log, start)
-        assert "terminated by signal" not in text, text[-3000:]
-        assert "server process" not in text or "was terminated" not in text
-    drop_database(DB)
+    with guarded_database(DB) as dsn:
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute(TRAIN_TABLE)
+        yield dsn
 
 
 @pytest.fixture
@@ -220,26 +89,6 @@ def conn(db):
     with psycopg.connect(db, autocommit=True) as c:
         c.execute("SET statement_timeout = '10s'")
         yield c
-
-
-def sqlstate(conn, sql, params=()):
-    """None when the statement succeeds, else its SQLSTATE (never XX000)."""
-    try:
-        cur = conn.execute(sql, params)
-        rows = cur.fetchall() if cur.description is not None else []
-    except psycopg.Error as e:
-        assert e.sqlstate is not None, f"{sql}: connection lost? {e}"
-        assert e.sqlstate != "XX000", f"{sql}: internal error {e}"
-        assert not e.sqlstate.startswith("58"), f"{sql}: system error {e}"
-        return e.sqlstate
-    for row in rows:
-        for v in row:
-            if isinstance(v, str):
-                assert "\x00" not in v
-    return None
-
-
-RAW = "public.hostile_raw(%s::bytea, ''::bytea)"
 
 
 def every_use(conn, value, d):
@@ -362,49 +211,6 @@ def test_deployed_model_at_the_feature_limit_scores_everywhere(conn):
     js = conn.execute("""SELECT ml.predict('edge', '{"c0":"v13"}'::jsonb)::float8""").fetchone()[0]
     arr = conn.execute("SELECT ml.predict('edge', array_fill(0.0::float8, ARRAY[1000]))::float8").fetchone()[0]
     assert (row, js, arr) == (got[1], got[1], 0.25)
-
-
-def trained_models(conn):
-    feats = "ARRAY[x1, x2, x3]"
-    queries = {
-        "linreg": f"SELECT ml.linreg_fit({feats}, y) FROM train",
-        "logreg": f"SELECT ml.logreg_fit({feats}, k) FROM train",
-        "nb": f"SELECT ml.nb_fit({feats}, k) FROM train",
-        "tree": f"SELECT ml.tree_fit({feats}, k, '{{\"max_depth\": 4}}') FROM train",
-        "forest": f"SELECT ml.forest_fit({feats}, k, '{{\"n_trees\": 4, \"max_depth\": 3}}') FROM train",
-        "gbt": f"SELECT ml.gbt_fit({feats}, y, '{{\"n_trees\": 4, \"max_depth\": 3}}') FROM train",
-        "gbt3": f"SELECT ml.gbt_fit({feats}, k, '{{\"n_trees\": 3, \"max_depth\": 2}}') FROM train",
-    }
-    out = {}
-    for name, q in queries.items():
-        out[name] = bytes(conn.execute(f"SELECT m::bytea FROM ({q}) s(m)").fetchone()[0])
-    spec = ('{"preprocess":{"columns":[{"name":"x1","kind":"numeric","center":0.1,"scale":2},'
-            '{"name":"x2","kind":"numeric"},{"name":"x3","kind":"numeric","keep_missing":true}]}}')
-    out["gbt_pre"] = bytes(conn.execute("SELECT ml.with_info(%s::bytea::ml.model, %s::jsonb)::bytea",
-                                        (out["gbt"], spec)).fetchone()[0])
-    return out
-
-
-def mutate(rng, value, seeds):
-    b = bytearray(value)
-    for _ in range(rng.randint(1, 3)):
-        at = rng.randrange(24, max(len(b), 25))
-        op = rng.randrange(6)
-        if op == 0 and at < len(b):
-            b[at] ^= 1 << rng.randrange(8)
-        elif op == 1 and at < len(b):
-            b[at] = rng.randrange(256)
-        elif op == 2:
-            del b[at:]
-        elif op == 3:
-            other = rng.choice(seeds)
-            start = rng.randrange(len(other))
-            b[at:at] = other[start:start + rng.randrange(64)]
-        elif op == 4 and at + 4 <= len(b):
-            b[at:at + 4] = struct.pack("<I", rng.choice([0, 1, 2, 3, 0xFFFF, 0x10001, 0x7FFFFFFF, 0xFFFFFFFF, 1000, 1001]))
-        else:
-            del b[at:at + rng.randrange(16)]
-    return reseal(bytes(b))
 
 
 def test_mutation_campaign(conn):

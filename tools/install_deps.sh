@@ -111,6 +111,8 @@ PY_DEPS=(
     # tests/test_trees.py compares the tree models with scikit-learn's
     "numpy|import numpy"
     "scikit-learn|import sklearn"
+    # tests/test_table_properties.py: the property-based campaign over generated tables
+    "hypothesis|import hypothesis"
 )
 if [ "$FIXTURES" -eq 1 ]; then
     PY_DEPS+=(

@@ -3,20 +3,23 @@ import ScoreCore
 /// What a C preprocessor handle points at.
 final class PreprocessorHandle {
     let pre: Preprocessor
-    /// Column names as C strings, valid until the handle is released.
+    /// Column names and training types as C strings, valid until the handle is released.
     let names: [UnsafeMutableBufferPointer<CChar>]
+    let types: [UnsafeMutableBufferPointer<CChar>]
 
     init(_ pre: Preprocessor) {
         self.pre = pre
-        names = pre.columns.map { c in
-            let bytes = Array(c.name.utf8CString)
+        func cString(_ s: String) -> UnsafeMutableBufferPointer<CChar> {
+            let bytes = Array(s.utf8CString)
             let b = UnsafeMutableBufferPointer<CChar>.allocate(capacity: bytes.count)
             _ = b.initialize(from: bytes)
             return b
         }
+        names = pre.columns.map { cString($0.name) }
+        types = pre.columns.map { cString($0.sqlType) }
     }
 
-    deinit { for n in names { n.deallocate() } }
+    deinit { for n in names + types { n.deallocate() } }
 
     static func from(_ p: UnsafeMutableRawPointer) -> PreprocessorHandle {
         Unmanaged<PreprocessorHandle>.fromOpaque(p).takeUnretainedValue()
@@ -70,6 +73,14 @@ public func pgsc_preprocessor_column(_ p: UnsafeMutableRawPointer, _ i: Int64) -
     let h = PreprocessorHandle.from(p)
     guard i >= 0, Int(i) < h.names.count else { return nil }
     return UnsafePointer(h.names[Int(i)].baseAddress)
+}
+
+/// NUL-terminated SQL type column i had in training ("unknown" when not recorded), or NULL.
+@_cdecl("pgsc_preprocessor_column_type")
+public func pgsc_preprocessor_column_type(_ p: UnsafeMutableRawPointer, _ i: Int64) -> UnsafePointer<CChar>? {
+    let h = PreprocessorHandle.from(p)
+    guard i >= 0, Int(i) < h.types.count else { return nil }
+    return UnsafePointer(h.types[Int(i)].baseAddress)
 }
 
 /// Encodes one row. Per column i: kinds[i] 0 = NULL, 1 = numbers[i], 2 = texts[i]

@@ -27,7 +27,14 @@ func labels(_ ptrs: UnsafePointer<UnsafePointer<CChar>?>?, _ lens: UnsafePointer
 /// (whatever pgscore stores, the cast reads back).
 func publish(_ model: Model, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws(ScoreError) {
     let encoded = ModelCodec.encode(model)
-    _ = try ModelCodec.decode(encoded)
+    // the cast's own rules: a model that could not be read back (pg_restore, COPY) is never stored
+    do {
+        _ = try ModelCodec.decode(encoded)
+    } catch {
+        guard case let .badModel(why) = error else { throw error }
+        throw .unfitData("the trained model cannot be stored: \(why)",
+                         hint: "The labels or features are too large for double precision arithmetic (near 1e308); rescale them.")
+    }
     out.pointee = ModelHandle(model, encoded: encoded).retainedPointer()
 }
 

@@ -13,7 +13,9 @@ struct PgScore: AsyncParsableCommand {
         discussion: """
             Every setting can also come from the environment (PGSCORE_…); a flag wins over \
             its variable. Without --database-url or PGSCORE_DATABASE_URL the connection is \
-            built from PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE, as psql does.
+            built from PGHOST (a directory: a Unix socket), PGPORT, PGUSER, PGPASSWORD, \
+            PGDATABASE, PGSSLMODE and PGSSLROOTCERT, as psql does; without a password, \
+            PGPASSFILE or ~/.pgpass gives it.
             """,
         version: GatewayVersion.daemon,
         subcommands: [ServeCommand.self, KeysCommand.self]

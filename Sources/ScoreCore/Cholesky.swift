@@ -7,11 +7,15 @@ public enum Cholesky {
         case dependentColumn(Int)
         /// A diagonal element is zero or negative: the column carries no information.
         case emptyColumn(Int)
+        /// `stop` asked to end (a query cancel or statement_timeout).
+        case interrupted
     }
 
     /// Returns x. `pivotTolerance` is relative to the unit diagonal (1e-10 ≈ condition 1e10).
+    /// `stop` is polled between columns: a system of thousands of unknowns (softmax
+    /// regression over many classes) takes seconds.
     public static func solve(_ a: [Double], _ b: [Double], n: Int,
-                             pivotTolerance: Double = 1e-10) throws(Failure) -> [Double] {
+                             pivotTolerance: Double = 1e-10, stop: StopCheck = { false }) throws(Failure) -> [Double] {
         var scale = [Double](repeating: 1, count: n)
         for i in 0..<n {
             let d = a[i * n + i]
@@ -22,7 +26,7 @@ public enum Cholesky {
         for i in 0..<n {
             for j in 0...i { l[i * n + j] = a[i * n + j] * scale[i] * scale[j] }
         }
-        try factorInPlace(&l, n: n, pivotTolerance: pivotTolerance)
+        try factorInPlace(&l, n: n, pivotTolerance: pivotTolerance, stop: stop)
         var x = [Double](repeating: 0, count: n)
         for i in 0..<n { x[i] = b[i] * scale[i] }
         substitute(l, n: n, &x)
@@ -31,8 +35,10 @@ public enum Cholesky {
     }
 
     /// Lower-triangular factor of the lower triangle of `l` (upper part ignored).
-    static func factorInPlace(_ l: inout [Double], n: Int, pivotTolerance: Double) throws(Failure) {
+    static func factorInPlace(_ l: inout [Double], n: Int, pivotTolerance: Double,
+                              stop: StopCheck) throws(Failure) {
         for j in 0..<n {
+            if j & 15 == 0, stop() { throw .interrupted }
             let diagonal = l[j * n + j]
             var s = diagonal
             for p in 0..<j { s -= l[j * n + p] * l[j * n + p] }

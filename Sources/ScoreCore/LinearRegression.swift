@@ -33,6 +33,8 @@ public enum LinearRegression {
             case .emptyColumn(let j):
                 throw .unfitData("feature \(j + 1) is constant\(options.intercept ? "" : " zero"), so its coefficient is undetermined",
                                  hint: "Drop the column, or add a ridge penalty, e.g. '{\"l2\": 1}'.")
+            case .interrupted:
+                throw .interrupted
             case .dependentColumn(let j):
                 throw .unfitData("feature \(j + 1) is collinear with features before it (a linear combination of them)",
                                  hint: "Drop one of the dependent columns, or add a ridge penalty, e.g. '{\"l2\": 1}'.")

@@ -138,7 +138,7 @@ public enum LogisticRegression {
         var theta = [Double](repeating: 0, count: p)
         var current = try evaluate(pr, theta, rows: rows, stop: stop)
         for _ in 0..<options.maxIterations {
-            let step = try newtonStep(current, p: p)
+            let step = try newtonStep(current, p: p, stop: stop)
             var decrease = 0.0
             for i in 0..<p { decrease += current.gradient[i] * step[i] }
             let largest = theta.reduce(0) { max($0, abs($1)) }
@@ -172,12 +172,16 @@ public enum LogisticRegression {
     }
 
     /// Solves H·step = g; adds a growing ridge if H is numerically not positive definite.
-    static func newtonStep(_ e: Evaluation, p: Int) throws(ScoreError) -> [Double] {
+    static func newtonStep(_ e: Evaluation, p: Int, stop: StopCheck) throws(ScoreError) -> [Double] {
         var damping = 0.0
         for _ in 0..<30 {
             var h = e.hessian
             if damping > 0 { for i in 0..<p { h[i * p + i] *= 1 + damping } }
-            if let s = try? Cholesky.solve(h, e.gradient, n: p, pivotTolerance: 1e-15) { return s }
+            do {
+                return try Cholesky.solve(h, e.gradient, n: p, pivotTolerance: 1e-15, stop: stop)
+            } catch {
+                if error == .interrupted { throw .interrupted }
+            }
             damping = damping == 0 ? 1e-10 : damping * 10
         }
         throw .unfitData("the Hessian is singular; the features may be collinear", hint: "Raise l2 or drop columns.")
@@ -200,6 +204,9 @@ public enum LogisticRegression {
                 try rows.forEachBlock { (x, labels, count) throws(ScoreError) in
                     if stop() { throw .interrupted }
                     for row in 0..<count {
+                        // a softmax row costs k² work: with hundreds of classes a block
+                        // of rows takes seconds, so poll within it too
+                        if k > 2, row & 15 == 15, stop() { throw .interrupted }
                         let xr = x + row * d
                         for j in 0..<d { u[j] = (xr[j] - pr.center[j]) * invScale[j] }
                         let y = Int(pr.classOf[Int(labels[row])])

@@ -91,36 +91,57 @@ public struct MomentsLayout: Sendable {
         let n = p[0]
         let sh = shift(pp), a = s1(pp), b = s2(pp)
         var mean = [Double](repeating: 0, count: m)
-        var co = [Double](repeating: 0, count: m * m)
-        guard n > 0 else { return CenteredMoments(count: 0, mean: mean, comoment: co) }
+        guard n > 0 else { return CenteredMoments(count: 0, mean: mean, squares: mean, dense: full ? [Double](repeating: 0, count: m * m) : nil) }
         for i in 0..<m { mean[i] = sh[i] + a[i] / n }
-        if full {
-            var k = 0
-            for i in 0..<m {
-                for j in i..<m {
-                    let v = b[k] - a[i] * a[j] / n
-                    co[i * m + j] = v
-                    co[j * m + i] = v
-                    k += 1
-                }
-            }
-        } else {
-            for i in 0..<m { co[i * m + i] = b[i] - a[i] * a[i] / n }
-        }
         // A sum of squares cannot be negative; tiny negatives are rounding.
-        for i in 0..<m where co[i * m + i] < 0 { co[i * m + i] = 0 }
-        return CenteredMoments(count: Int(n), mean: mean, comoment: co)
+        let squares = (0..<m).map { i in max(0, b[full ? i * m - i * (i - 1) / 2 : i] - a[i] * a[i] / n) }
+        guard full else { return CenteredMoments(count: Int(n), mean: mean, squares: squares, dense: nil) }
+        var co = [Double](repeating: 0, count: m * m)
+        var k = 0
+        for i in 0..<m {
+            for j in i..<m {
+                let v = i == j ? squares[i] : b[k] - a[i] * a[j] / n
+                co[i * m + j] = v
+                co[j * m + i] = v
+                k += 1
+            }
+        }
+        return CenteredMoments(count: Int(n), mean: mean, squares: squares, dense: co)
     }
 }
 
-/// n, mean, and the dense m×m matrix of centered co-moments (diagonal only when the
-/// layout was diagonal).
+/// n, mean, and the centered co-moments: the diagonal (sums of squared deviations)
+/// always, the dense m×m matrix only for a full layout -- a diagonal layout (naive
+/// Bayes, one per class) must not cost m² doubles per class.
 public struct CenteredMoments: Sendable {
     public let count: Int
     public let mean: [Double]
-    public let comoment: [Double]
+    /// centered sum of squares of each component
+    public let squares: [Double]
+    let dense: [Double]?
+
+    public init(count: Int, mean: [Double], squares: [Double], dense: [Double]?) {
+        self.count = count
+        self.mean = mean
+        self.squares = squares
+        self.dense = dense
+    }
+
+    public init(count: Int, mean: [Double], comoment: [Double]) {
+        let m = mean.count
+        self.init(count: count, mean: mean, squares: (0..<m).map { comoment[$0 * m + $0] }, dense: comoment)
+    }
+
+    /// The dense m×m matrix (zeros off the diagonal for a diagonal layout).
+    public var comoment: [Double] {
+        if let dense { return dense }
+        let m = mean.count
+        var co = [Double](repeating: 0, count: m * m)
+        for i in 0..<m { co[i * m + i] = squares[i] }
+        return co
+    }
 
     public func variance(_ i: Int) -> Double {
-        count > 0 ? comoment[i * mean.count + i] / Double(count) : 0
+        count > 0 ? squares[i] / Double(count) : 0
     }
 }

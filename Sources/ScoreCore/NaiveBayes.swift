@@ -20,7 +20,7 @@ public enum NaiveBayes {
             var ss = 0.0
             for c in perClass {
                 let dm = c.mean[j] - grand[j]
-                ss += c.comoment[j * d + j] + Double(c.count) * dm * dm
+                ss += c.squares[j] + Double(c.count) * dm * dm
             }
             largest = max(largest, ss / Double(n))
         }

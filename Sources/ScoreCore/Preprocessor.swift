@@ -92,16 +92,20 @@ public struct Preprocessor: Sendable, Equatable {
                 x = d
             case let .text(t):
                 let c = columns[i]
-                let trimmed = t.trimmingSpaces
-                if !c.missing.contains(trimmed) {
-                    guard let d = Double(trimmed), d.isFinite else {
+                if !c.missing.contains(t.trimmingSpacesOnly) {
+                    guard let d = NumericText.number(t) else {
                         throw .badValue("column \"\(c.name)\" holds \"\(t)\", which is not a number",
                                         hint: c.missing.isEmpty ? "" : "Missing values may be written as \(c.missing.map { "\"\($0)\"" }.joined(separator: ", ")).")
                     }
                     x = d
                 }
             }
-            out[slot] = (x - numericParameters[3 * n + 1]) * numericParameters[3 * n + 2]
+            let encoded = (x - numericParameters[3 * n + 1]) * numericParameters[3 * n + 2]
+            // a finite value far from center, over a tiny scale, overflows: NaN only for a kept missing value
+            guard encoded.isFinite || x.isNaN else {
+                throw .outOfRange("column \"\(columns[i].name)\" = \(JSONValue.format(x)) standardises to a number beyond float8")
+            }
+            out[slot] = encoded
             slot += 1
         }
         for i in categoricalColumns {
@@ -199,14 +203,5 @@ extension Model {
             throw .badModel("preprocessing encodes \(p.featureCount) features but the model has \(featureCount)")
         }
         return p
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
     }
 }

@@ -172,10 +172,19 @@ public final class Scorer: @unchecked Sendable {
             if c > 0, s > out[best] { best = c }
             top = max(top, s)
         }
-        var sum = 0.0
-        for c in 0..<rowCount { sum += exp(out[c] - top) }
-        let lse = top + log(sum)
-        for c in 0..<rowCount { out[c] = exp(out[c] - lse) }
+        Scorer.softmax(out, count: rowCount, top: top)
         return best
+    }
+
+    /// Scores (finite, `top` the largest) to probabilities in place. Divides by the sum
+    /// instead of subtracting log(sum) from top: with scores near 1e308, top + log(sum)
+    /// rounds back to top and tied classes would each get probability 1.
+    static func softmax(_ out: UnsafeMutablePointer<Double>, count: Int, top: Double) {
+        var sum = 0.0
+        for c in 0..<count {
+            out[c] = exp(out[c] - top)
+            sum += out[c]
+        }
+        for c in 0..<count { out[c] /= sum }
     }
 }

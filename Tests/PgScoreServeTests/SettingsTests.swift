@@ -1,20 +1,64 @@
 import ArgumentParser
+import Foundation
+import NIOSSL
 import Testing
 
 @testable import PgScoreServe
 
 @Suite struct SettingsTests {
     @Test func parsesADatabaseURL() throws {
-        let url = try DatabaseURL(parsing: "postgres://app:s%40cret@db.local:6543/scores?sslmode=require")
+        let url = try DatabaseURL(parsing: "postgres://app:s%40cret@db.local:6543/scores?sslmode=require", environment: [:])
         #expect(url == DatabaseURL(host: "db.local", port: 6543, username: "app", password: "s@cret", database: "scores", sslMode: .require))
         #expect(!url.description.contains("cret"))
         #expect(throws: DatabaseURL.ParseError.self) { try DatabaseURL(parsing: "mysql://x@y/z") }
         #expect(throws: DatabaseURL.ParseError.self) { try DatabaseURL(parsing: "postgres://u@h/d?sslmode=maybe") }
     }
 
-    @Test func buildsTheURLFromLibpqVariables() {
-        let url = DatabaseURL(libpqEnvironment: ["PGHOST": "127.0.0.1", "PGPORT": "55432", "PGUSER": "pgscore", "PGDATABASE": "gw"])
+    @Test func buildsTheURLFromLibpqVariables() throws {
+        let url = try DatabaseURL(libpqEnvironment: ["PGHOST": "127.0.0.1", "PGPORT": "55432", "PGUSER": "pgscore", "PGDATABASE": "gw"])
         #expect(url == DatabaseURL(host: "127.0.0.1", port: 55432, username: "pgscore", password: nil, database: "gw", sslMode: .prefer))
+        #expect(throws: DatabaseURL.ParseError.self) { try DatabaseURL(libpqEnvironment: ["PGSSLMODE": "sometimes"]) }
+    }
+
+    @Test func everySSLModeOfLibpq() throws {
+        for mode in ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] {
+            let url = try DatabaseURL(parsing: "postgres://u@h/d?sslmode=\(mode)&sslrootcert=/r.crt", environment: [:])
+            #expect(url.sslMode.rawValue == mode && url.sslRootCert == "/r.crt")
+            let tls = url.tls(environment: [:])
+            #expect((tls == nil) == (mode == "disable"))
+            #expect(tls?.required == (["require", "verify-ca", "verify-full"].contains(mode) ? true : (mode == "disable" ? nil : false)))
+            let checks = tls?.configuration.certificateVerification
+            #expect(checks == (mode == "disable" ? nil : mode == "verify-full" ? .fullVerification : mode == "verify-ca" ? .noHostnameVerification : CertificateVerification.none))
+        }
+        let defaulted = try DatabaseURL(parsing: "postgres://u@h/d?sslmode=verify-full", environment: ["HOME": "/home/x"])
+        #expect(defaulted.tls(environment: ["HOME": "/home/x"])?.configuration.trustRoots == .file("/home/x/.postgresql/root.crt"))
+    }
+
+    @Test func aSocketDirectoryInPGHOST() throws {
+        let url = try DatabaseURL(libpqEnvironment: ["PGHOST": "/run/postgresql", "PGPORT": "5433"])
+        #expect(url.isUnixSocket && url.unixSocketPath == "/run/postgresql/.s.PGSQL.5433")
+        #expect(try url.clientConfiguration(maximumConnections: 1, startupParameters: []).unixSocketPath == "/run/postgresql/.s.PGSQL.5433")
+        let fromURL = try DatabaseURL(parsing: "postgres://u@/d?host=/tmp/s&port=7", environment: [:])
+        #expect(fromURL.unixSocketPath == "/tmp/s/.s.PGSQL.7")
+    }
+
+    @Test func thePasswordFileAsLibpqReadsIt() throws {
+        let path = "/tmp/pgscore-settings-test-\(getpid()).pgpass"
+        defer { unlink(path) }
+        let text = "# a comment\nother:5432:*:*:no\n*:5432:d\\:b:u:pa\\:ss\\\\w\nlocalhost:*:*:u:socket\n"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]))
+        let env = ["PGPASSFILE": path]
+        let tcp = DatabaseURL(host: "h", port: 5432, username: "u", password: nil, database: "d:b", sslMode: .prefer)
+        #expect(PassFile.password(for: tcp, environment: env) == "pa:ss\\w")
+        var socket = tcp
+        socket.host = "/run/postgresql"
+        socket.database = "other"
+        #expect(PassFile.password(for: socket, environment: env) == "socket")
+        var given = tcp
+        given.password = "given"
+        #expect(try given.resolvedPassword(environment: env) == "given")
+        chmod(path, 0o644)
+        #expect(PassFile.password(for: tcp, environment: env) == nil)
     }
 
     @Test func flagsWinOverEnvironmentOverDefaults() throws {
@@ -42,11 +86,20 @@ import Testing
         #expect(throws: (any Error).self) { try ServeCommand.parse(["--max-connections", "0"]).settings(environment: [:]) }
     }
 
-    @Test func thePoolOpensConnectionsOnDemand() {
+    @Test func thePoolOpensConnectionsOnDemand() throws {
         // minimum = maximum reaches a precondition of PostgresNIO 1.33.2's pool after a restart
-        let options = DatabaseURL(host: "h", port: 1, username: "u", password: nil, database: "d", sslMode: .disable)
+        let options = try DatabaseURL(host: "h", port: 1, username: "u", password: "p", database: "d", sslMode: .disable)
             .clientConfiguration(maximumConnections: 4, startupParameters: []).options
         #expect(options.minimumConnections == 0 && options.maximumConnections == 4)
+    }
+
+    @Test func backoffGrowsWithJitterUpToItsCap() {
+        var backoff = RetryBackoff(initial: .milliseconds(100), cap: .seconds(1))
+        let waits = (0..<12).map { _ in backoff.next() }
+        #expect(waits.allSatisfy { $0 >= .milliseconds(10) && $0 <= .seconds(1) })
+        #expect(waits[0] <= .milliseconds(100) && waits.suffix(4).allSatisfy { $0 >= .milliseconds(100) })
+        backoff.reset()
+        #expect(backoff.next() <= .milliseconds(100))
     }
 
     @Test func rejectsBadSettings() throws {

@@ -96,6 +96,40 @@ END $$;
 COMMENT ON FUNCTION ml.set_deploy_policy(text, text) IS
   'Whether ml.train deploys its new version: best_score (when it beats the deployed one), most_recent (always) or manual (never).';
 
+-- ---------------------------------------------------------------- feature values
+
+-- THE numeric-text rule (training, serving in Preprocessor.swift, drift monitoring): text
+-- is a number when, spaces around it ignored, it is a plain decimal -- optional sign,
+-- digits with an optional point, an optional exponent of at most 4 digits -- whose value
+-- is 0 or between 1e-307 and 1e308 in magnitude. Hexadecimal ('0x10', '0x1p3'), 'inf',
+-- 'nan', '1_000' and values out of that range are not numbers.
+CREATE FUNCTION ml._numeric_text(value text) RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN v = 0 OR abs(v) BETWEEN 1e-307 AND 1e308 THEN v::float8 END
+    FROM (SELECT CASE WHEN btrim(value) ~ '^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]{1,4})?$'
+                      THEN btrim(value)::numeric END AS v) q $$;
+
+-- How ml.train reads a column of this type (domains: their base type): 'number',
+-- 'money' (as numeric), 'boolean' (0/1), 'text' (categories, or numbers when the text
+-- is numeric), 'datetime' (epoch seconds: date, timestamp, timestamptz; interval: its
+-- length in seconds), or NULL: not a feature type (arrays, json, geometry, ...).
+CREATE FUNCTION ml._feature_family(type regtype) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE base(oid, typbasetype, typtype, depth) AS (
+    SELECT t.oid, t.typbasetype, t.typtype, 0 FROM pg_type t WHERE t.oid = type
+    UNION ALL
+    SELECT t.oid, t.typbasetype, t.typtype, b.depth + 1 FROM pg_type t JOIN base b ON t.oid = b.typbasetype
+     WHERE b.typtype = 'd' AND b.depth < 32)
+  SELECT CASE
+           WHEN b.oid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                          'float8'::regtype, 'numeric'::regtype) THEN 'number'
+           WHEN b.oid = 'money'::regtype THEN 'money'
+           WHEN b.oid = 'bool'::regtype THEN 'boolean'
+           WHEN b.oid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype) OR b.typtype = 'e' THEN 'text'
+           WHEN b.oid IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype, 'interval'::regtype) THEN 'datetime'
+         END
+    FROM base b WHERE b.typtype <> 'd' $$;
+
 -- ---------------------------------------------------------------- ml.train
 
 CREATE FUNCTION ml.train(
@@ -116,12 +150,13 @@ DECLARE
   who          name := ml._acting_role();
   src          text;
   user_src     text;
-  numeric_re   constant text := '^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$';
   markers      constant text[] := ARRAY['?', '', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', '-'];
   col          record;
   label_type   regtype;
   label_cat    "char";
   label_expr   text;
+  family       text;
+  eval_spec    jsonb;
   task         text;
   proj         ml.projects;
   algo         text;
@@ -197,6 +232,11 @@ BEGIN
             HINT = 'Columns: ' || (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
                                    WHERE attrelid = 'pg_temp.pgscore_train_raw'::regclass AND attnum > 0 AND NOT attisdropped);
   END IF;
+  IF EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass
+               AND a.attname = 'pgscore_test__' AND a.attnum > 0 AND NOT a.attisdropped) THEN
+    RAISE EXCEPTION 'ml.train: the source has a column named "pgscore_test__", the one name ml.train reserves (its train/test split)'
+      USING ERRCODE = 'duplicate_column', HINT = 'Rename that column in a query source.';
+  END IF;
   SELECT array_agg(e) INTO bad FROM unnest(exclude) e
    WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass
                         AND a.attname = e AND a.attnum > 0 AND NOT a.attisdropped);
@@ -251,7 +291,7 @@ BEGIN
     CREATE TEMP TABLE pgscore_train_data AS
     SELECT s.*, (row_number() OVER w) <= round(count(*) OVER g * %s) AS pgscore_test__
       FROM %s s WHERE s.%I IS NOT NULL
-    WINDOW g AS (PARTITION BY %s), w AS (PARTITION BY %s ORDER BY hashtextextended(s::text, %s), s::text)$q$,
+    WINDOW g AS (PARTITION BY %s), w AS (PARTITION BY %s ORDER BY hashtextextended((s.*)::text, %s), (s.*)::text)$q$,
     test_fraction, src, label,
     CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END,
     CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END, seed);
@@ -271,35 +311,54 @@ BEGIN
 
   -- preprocessing, learned from the training rows only
   FOR col IN
-    SELECT a.attname::text AS name, a.atttypid::regtype AS type, t.typcategory AS cat
-      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+    SELECT a.attname::text AS name, a.atttypid::regtype AS type, ml._feature_family(a.atttypid) AS family
+      FROM pg_attribute a
      WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass AND a.attnum > 0 AND NOT a.attisdropped
        AND a.attname <> label AND a.attname <> 'pgscore_test__' AND a.attname <> ALL (exclude)
      ORDER BY a.attnum
   LOOP
     expr := NULL;
-    IF col.cat = 'N' THEN
+    IF col.family IS NULL THEN
+      RAISE EXCEPTION 'ml.train: column "%" is of type %, which is not a feature type', col.name, col.type
+        USING ERRCODE = 'datatype_mismatch',
+              HINT = 'Features are numbers, money, booleans, text, enums, dates, timestamps and intervals; '
+                     'exclude it (exclude => ARRAY[' || quote_literal(col.name) || ']) or convert it in a query.';
+    ELSIF col.family = 'number' THEN
       expr := format('d.%I::float8', col.name);
-    ELSIF col.cat = 'B' THEN
+    ELSIF col.family = 'money' THEN
+      expr := format('d.%I::numeric::float8', col.name);
+    ELSIF col.family = 'boolean' THEN
       expr := format('d.%I::int::float8', col.name);
-    ELSIF col.cat = 'S' THEN
-      -- numeric text ("63.0", with "?" for missing) is numeric
-      EXECUTE format($q$SELECT array_agg(DISTINCT btrim(d.%1$I)) FILTER (WHERE btrim(d.%1$I) !~ %2$L),
-                              count(*) FILTER (WHERE btrim(d.%1$I) ~ %2$L)
-                         FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__$q$, col.name, numeric_re)
+    ELSIF col.family = 'datetime' THEN
+      -- epoch seconds (an interval: its length); 'infinity' gives a non-finite value, refused below
+      expr := format('extract(epoch FROM d.%I)::float8', col.name);
+    ELSE
+      -- numeric text ("63.0", with "?" for missing) is numeric, by the rule of ml._numeric_text
+      EXECUTE format($q$SELECT array_agg(DISTINCT btrim(d.%1$I::text)) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NULL),
+                              count(*) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NOT NULL)
+                         FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__$q$, col.name)
         INTO s;
       IF s.count > 0 AND (s.array_agg IS NULL OR s.array_agg <@ markers) THEN
-        expr := format('CASE WHEN btrim(d.%I) ~ %L THEN btrim(d.%I)::float8 END', col.name, numeric_re, col.name);
+        expr := format('ml._numeric_text(d.%I::text)', col.name);
         -- every usual marker counts as missing, also ones the training rows happen not to hold
         cats := markers;
       END IF;
     END IF;
     IF expr IS NOT NULL THEN
-      EXECUTE format($q$SELECT avg(v) AS mean, stddev_pop(v) AS sd, min(v) AS lo, max(v) AS hi,
-                              count(*) FILTER (WHERE v IS NULL)::float8 / greatest(count(*), 1) AS null_fraction,
-                              percentile_cont(ARRAY[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]) WITHIN GROUP (ORDER BY v) AS deciles
-                         FROM (SELECT %s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q$q$, expr)
-        INTO s;
+      BEGIN
+        EXECUTE format($q$SELECT avg(v) AS mean, stddev_pop(v) AS sd, min(v) AS lo, max(v) AS hi,
+                                count(*) FILTER (WHERE v IS NULL)::float8 / greatest(count(*), 1) AS null_fraction,
+                                percentile_cont(ARRAY[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]) WITHIN GROUP (ORDER BY v) AS deciles
+                           FROM (SELECT %s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q$q$, expr)
+          INTO s;
+      EXCEPTION WHEN numeric_value_out_of_range THEN
+        SELECT 'Infinity'::float8 AS mean, 'Infinity'::float8 AS sd INTO s;   -- refused just below
+      END;
+      IF s.mean = 'NaN' OR s.mean IN ('Infinity', '-Infinity') OR s.sd IN ('NaN', 'Infinity') THEN
+        RAISE EXCEPTION 'ml.train: column "%" holds NaN, Infinity or values too large to average; features must be finite numbers', col.name
+          USING ERRCODE = 'data_exception',
+                HINT = 'Filter those rows out or turn them into NULL (a missing value) in a query source.';
+      END IF;
       IF s.mean IS NULL OR coalesce(s.sd, 0) = 0 THEN
         dropped := dropped || jsonb_build_object('column', col.name, 'reason',
                      CASE WHEN s.mean IS NULL THEN 'always missing' ELSE 'constant' END);
@@ -308,7 +367,7 @@ BEGIN
       spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'numeric',
                      'impute', s.mean, 'center', CASE WHEN do_scale THEN s.mean ELSE 0 END,
                      'scale', CASE WHEN do_scale THEN s.sd ELSE 1 END, 'keep_missing', trees,
-                     'missing', CASE WHEN col.cat = 'S' THEN to_jsonb(cats) ELSE '[]'::jsonb END);
+                     'missing', CASE WHEN col.family = 'text' THEN to_jsonb(cats) ELSE '[]'::jsonb END);
       numeric_names := numeric_names || col.name;
       -- the share of training values in each bin [c_i, c_i+1) between the distinct deciles
       -- (width_bucket's bins): what drift monitoring compares live traffic with; exact,
@@ -359,9 +418,15 @@ BEGIN
     RAISE NOTICE 'ml.train: columns left out: %', dropped;
   END IF;
   spec := jsonb_build_object('columns', spec_cols);
+  -- one-hot categories sum to 1 like the intercept: a least-squares fit on them has no
+  -- unique solution, so without an l2 of its own a linear regression gets a tiny ridge
+  -- (1e-6 x training rows; the slots are 0/1 and the numbers scaled, so it shrinks by ~1e-6)
+  IF algo = 'linear_regression' AND cardinality(onehot_names) > 0 AND NOT opts ? 'l2' THEN
+    opts := opts || jsonb_build_object('l2', 1e-6 * (n_total - n_test));
+  END IF;
 
   -- train on the training rows
-  EXECUTE format('SELECT %s(ml.encode($1, d), %s, $2) FROM pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__',
+  EXECUTE format('SELECT %s(ml.encode($1, d.*), %s, $2) FROM pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__',
                  agg, label_expr)
     INTO model USING spec, opts;
   model := ml.with_info(model, jsonb_build_object('preprocess', spec, 'project', project, 'label', label,
@@ -371,13 +436,18 @@ BEGIN
   -- evaluate on the held-out rows
   key := CASE task WHEN 'regression' THEN 'r2' ELSE 'accuracy' END;
   IF n_test > 0 THEN
-    EXECUTE format('SELECT ml.metrics($1, ml.encode($1, d), %s) FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__',
+    -- a category only the held-out rows hold is scored as unseen (all zeros), so whether
+    -- a table trains does not depend on where the split falls
+    eval_spec := jsonb_build_object('columns', (SELECT jsonb_agg(CASE WHEN c ->> 'kind' = 'categorical'
+                                                                   THEN c || '{"unknown": "ignore"}' ELSE c END ORDER BY o)
+                                                 FROM jsonb_array_elements(spec_cols) WITH ORDINALITY e(c, o)));
+    EXECUTE format('SELECT ml.metrics($1, ml.encode($2, d.*), %s) FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__',
                    CASE task WHEN 'regression' THEN label_expr ELSE format('d.%I::text', label) END)
-      INTO metrics USING model;
+      INTO metrics USING model, eval_spec;
     score := (metrics ->> key)::float8;
   END IF;
 
-  SELECT count(*) || ' rows, ' || md5(coalesce(sum(hashtextextended(d::text, 0)::numeric), 0)::text)
+  SELECT count(*) || ' rows, ' || md5(coalesce(sum(hashtextextended((d.*)::text, 0)::numeric), 0)::text)
     INTO fingerprint FROM pg_temp.pgscore_train_data d;
 
   v.algorithm := algo;
@@ -427,7 +497,7 @@ BEGIN
   RETURN result;
 END $$;
 COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text) IS
-  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing, one-hot categories), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
+  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
 
 -- ---------------------------------------------------------------- ml.deploy
 
@@ -531,7 +601,7 @@ BEGIN
     RAISE EXCEPTION 'ml.evaluate: the source has no label column "%"', m.label
       USING ERRCODE = 'undefined_column', HINT = 'Version ' || m.version || ' of "' || project || '" was trained to predict "' || m.label || '".';
   END;
-  EXECUTE format('SELECT ml.metrics($1, ml.encode($1, s), s.%I::%s) FROM %s s WHERE s.%I IS NOT NULL',
+  EXECUTE format('SELECT ml.metrics($1, ml.encode($1, s.*), s.%I::%s) FROM %s s WHERE s.%I IS NOT NULL',
                  m.label, CASE task WHEN 'regression' THEN 'float8' ELSE 'text' END, src, m.label)
     INTO result USING m.model;
   RETURN result || jsonb_build_object('project', project, 'version', m.version);

@@ -34,7 +34,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (id)', partition);
   EXECUTE format('CREATE UNIQUE INDEX ON %s (public_id)', partition);
-  EXECUTE format('CREATE INDEX ON %s (project, created_at)', partition);
+  -- a monitor's window: the deployed version's latest predictions (95_monitoring.sql)
+  EXECUTE format('CREATE INDEX ON %s (project, version, created_at)', partition);
 END $$;
 SELECT ml._index_prediction_partition('ml.predictions_default');
 COMMENT ON COLUMN ml.predictions.public_id IS

@@ -9,11 +9,18 @@
 --   * measures feature drift: PSI (ml.psi, computed by the Swift core) between the
 --     training distribution stored with the version (shares of numeric features in bins
 --     between their deciles, frequencies of categories; both measured by ml.train) and
---     the features of the window's predictions: one ml.drift row per feature;
+--     the features of the window's latest predictions (at most 5,000, see
+--     ml._drift_sample_rows): one ml.drift row per feature;
 --   * acts once per version and episode when the version is degraded (the configured
 --     action: alert, retrain or rollback) or its features drifted (alert): one
 --     ml.monitor_actions row with its reason, and a NOTIFY on channel pgscore_alerts.
 -- This file comes after 90_gateway.sql: its views read ml.predictions and ml.feedback.
+--
+-- A check's work is bounded by its window, not by the table: the window's predictions of
+-- the deployed version are found through the index below (not among every version's rows
+-- of the project), the drift of all features is measured on one sample read once (the
+-- window's latest ml._drift_sample_rows predictions), and the feedback of a prediction is
+-- one index probe. tests/test_monitor_load.py checks a check under an insert load.
 
 CREATE TABLE ml.monitors (
     project          text PRIMARY KEY REFERENCES ml.projects (name) ON UPDATE CASCADE ON DELETE CASCADE,
@@ -38,6 +45,12 @@ CREATE TABLE ml.monitors (
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX ON ml.monitors (next_check_at);
+-- (the monitor's window reads ml.predictions through each partition's (project, version,
+-- created_at) index: ml._index_prediction_partition in 90_gateway.sql)
+
+-- the most predictions of a window a drift check reads (the latest ones; at least drift_rows)
+CREATE FUNCTION ml._drift_sample_rows() RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 5000 $$;
 COMMENT ON TABLE ml.monitors IS
   'One monitor per project (ml.monitor sets it): window, thresholds, action (alert | retrain | rollback), optional labels table, how often to check (every) and when next (next_check_at). degraded_version / drifted_version: the version whose degradation / drift was already acted on, until a check finds it healthy again or another version serves.';
 COMMENT ON COLUMN ml.monitors.labels IS
@@ -120,12 +133,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
       trim_scale(btrim(label)::numeric)::text
     ELSE label END $$;
 
--- a number from text, NULL when it is not one ('?', 'NaN', 'Infinity', '')
+-- a number from text, NULL when it is not one ('?', 'NaN', 'Infinity', '', '0x10'):
+-- the one numeric-text rule of training and serving (ml._numeric_text)
 CREATE FUNCTION ml._text_float(value text) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN v = 0 OR abs(v) BETWEEN 1e-307 AND 1e308 THEN v::float8 END
-    FROM (SELECT CASE WHEN btrim(value) ~ '^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]{1,4})?$'
-                      THEN btrim(value)::numeric END AS v) q $$;
+  SELECT ml._numeric_text(value) $$;
 
 -- a numeric feature from the JSON a prediction was sent with: numbers, numeric text, booleans (1/0)
 CREATE FUNCTION ml._json_float(value jsonb) RETURNS float8
@@ -257,7 +269,7 @@ BEGIN
   PERFORM ml._save_monitor(m);
 END $$;
 COMMENT ON FUNCTION ml.monitor(text, interval, int, float8, float8, float8, text, regclass, interval, int, text) IS
-  'Creates or replaces the monitor of a project. Every "every" (default window_size / 5, at least 1 s) ml.run_monitors evaluates the deployed version on its labelled predictions of the last window_size (ml.feedback, plus the optional labels table (prediction_id, label)) and measures feature drift (PSI). Degraded (with at least min_labels labels): accuracy below the test accuracy - max_drop or below min_score; RMSE above the test RMSE * (1 + max_drop) or R2 below min_score. Drifted: a feature''s PSI above drift_threshold (NULL: no drift checks) on at least drift_rows values. On degradation it does action (alert, retrain: ml.enqueue_run, rollback: ml.deploy''s rollback), once per version and episode; drift alone alerts.';
+  'Creates or replaces the monitor of a project. Every "every" (default window_size / 5, at least 1 s) ml.run_monitors evaluates the deployed version on its labelled predictions of the last window_size (ml.feedback, plus the optional labels table (prediction_id, label)) and measures feature drift (PSI). Degraded (with at least min_labels labels): accuracy below the test accuracy - max_drop or below min_score; RMSE above the test RMSE * (1 + max_drop) or R2 below min_score. Drifted: a feature''s PSI above drift_threshold (NULL: no drift checks) on at least drift_rows values (of the window''s latest predictions, at most greatest(drift_rows, ml._drift_sample_rows()) = 5000 by default). On degradation it does action (alert, retrain: ml.enqueue_run, rollback: ml.deploy''s rollback), once per version and episode; drift alone alerts.';
 
 CREATE FUNCTION ml.drop_monitor(project text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -296,6 +308,7 @@ DECLARE
   why        text[] := '{}';
   eval_id    bigint;
   f          record;
+  sample     jsonb[];
   cuts       float8[];
   train_shares        float8[];
   psi        float8;
@@ -340,11 +353,13 @@ BEGIN
   preds := format($q$
     SELECT pr.id, pr.prediction, pr.probabilities, coalesce(fb.label, %s) AS label
       FROM ml.predictions pr
-      LEFT JOIN LATERAL (SELECT f.label FROM ml.feedback f WHERE f.prediction_id = pr.id
+      %s JOIN LATERAL (SELECT f.label FROM ml.feedback f WHERE f.prediction_id = pr.id
                           ORDER BY f.id DESC LIMIT 1) fb ON true
       %s
      WHERE pr.project = $1 AND pr.version = $2 AND pr.created_at > $3 AND pr.created_at <= $4$q$,
     CASE WHEN labels_ok THEN 'lt.label' ELSE 'NULL' END,
+    -- without a labels table only predictions with feedback count: an inner join
+    CASE WHEN labels_ok THEN 'LEFT' ELSE '' END,
     CASE WHEN labels_ok THEN 'LEFT JOIN LATERAL (SELECT l.label FROM pg_temp.pgscore_monitor_labels l WHERE l.prediction_id = pr.id '
                              'ORDER BY 1 LIMIT 1) lt ON true'
          ELSE '' END);
@@ -419,6 +434,12 @@ BEGIN
 
   -- ---- drift: PSI per feature, training distribution vs the window's predictions
   IF mon.drift_threshold IS NOT NULL THEN
+    -- one read of the window for every feature: its latest predictions' features
+    sample := ARRAY(SELECT pr.features FROM ml.predictions pr
+                     WHERE pr.project = mon.project AND pr.version = dep.version
+                       AND pr.created_at > wstart AND pr.created_at <= check_at
+                     ORDER BY pr.created_at DESC
+                     LIMIT greatest(mon.drift_rows, ml._drift_sample_rows()));
     FOR f IN SELECT s.key AS name, s.value AS stats FROM jsonb_each(m.feature_stats) s
               WHERE jsonb_typeof(s.value) = 'object' AND s.value ->> 'kind' IN ('numeric', 'categorical')
               ORDER BY s.key
@@ -433,9 +454,10 @@ BEGIN
         train_shares := ARRAY(SELECT e::float8 FROM jsonb_array_elements_text(f.stats -> 'bins' -> 'shares') WITH ORDINALITY e(e, k)
                       ORDER BY k);
         CONTINUE WHEN cardinality(train_shares) <> cardinality(cuts) + 1;
-        WITH v AS (SELECT ml._json_float(pr.features -> f.name) AS x FROM ml.predictions pr
-                    WHERE pr.project = mon.project AND pr.version = dep.version
-                      AND pr.created_at > wstart AND pr.created_at <= check_at),
+        -- (a JSON number is read here: ml._json_float's call costs more than the read)
+        WITH v AS (SELECT CASE WHEN jsonb_typeof(s.features -> f.name) = 'number' THEN (s.features -> f.name)::float8
+                               ELSE ml._json_float(s.features -> f.name) END AS x
+                     FROM unnest(sample) AS s(features)),
              obs AS (SELECT width_bucket(v.x, cuts) AS bin, count(*) AS cnt
                        FROM v WHERE v.x IS NOT NULL GROUP BY 1),
              bins AS (SELECT j AS bin, train_shares[j + 1] AS e FROM generate_series(0, cardinality(cuts)) j)
@@ -447,9 +469,7 @@ BEGIN
       ELSE
         CONTINUE WHEN jsonb_typeof(f.stats -> 'frequencies') IS DISTINCT FROM 'object';
         -- one bin per training category, one for categories never seen in training
-        WITH v AS (SELECT pr.features ->> f.name AS x FROM ml.predictions pr
-                    WHERE pr.project = mon.project AND pr.version = dep.version
-                      AND pr.created_at > wstart AND pr.created_at <= check_at),
+        WITH v AS (SELECT s.features ->> f.name AS x FROM unnest(sample) AS s(features)),
              obs AS (SELECT CASE WHEN f.stats -> 'frequencies' ? v.x THEN v.x END AS cat, count(*) AS cnt
                        FROM v WHERE v.x IS NOT NULL GROUP BY 1),
              bins AS (SELECT e.key AS cat, e.value::float8 AS e FROM jsonb_each_text(f.stats -> 'frequencies') e

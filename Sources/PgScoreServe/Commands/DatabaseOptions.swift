@@ -11,7 +11,7 @@ struct DatabaseOptions: ParsableArguments {
     @Option(
         name: .customLong("database-url"),
         help: ArgumentHelp(
-            "PostgreSQL URL, postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require] (env PGSCORE_DATABASE_URL; default from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).",
+            "PostgreSQL URL, postgres://user[:password]@host[:port]/database[?sslmode=disable|allow|prefer|require|verify-ca|verify-full&sslrootcert=path&host=/socket/dir] (env PGSCORE_DATABASE_URL; default from PGHOST (a directory: Unix socket), PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, as psql; no password: PGPASSFILE or ~/.pgpass). sslmode default prefer: prefer and require encrypt without checking the certificate, verify-ca checks it against sslrootcert (default ~/.postgresql/root.crt), verify-full also the host name.",
             valueName: "url"
         )
     )
@@ -21,7 +21,7 @@ struct DatabaseOptions: ParsableArguments {
         if let url = databaseURL ?? env["PGSCORE_DATABASE_URL"] {
             return try DatabaseURL(parsing: url)
         }
-        return DatabaseURL(libpqEnvironment: env)
+        return try DatabaseURL(libpqEnvironment: env)
     }
 }
 

@@ -110,25 +110,22 @@ struct KeysCommand: AsyncParsableCommand {
         return logger
     }()
 
-    /// Runs `body` on one connection of a short-lived client; gives up after 10 s without one.
+    /// Runs `body` in a transaction on one connection of its own (no pool: a failure to
+    /// connect says what failed); the connect timeout bounds the wait.
     static func withDatabase<T: Sendable>(
         _ options: DatabaseOptions, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let url = try options.resolve()
-        let client = PostgresClient(
-            configuration: url.clientConfiguration(maximumConnections: 1, startupParameters: [("application_name", "pgscore keys")]),
-            backgroundLogger: logger)
-        let database = Database(client: client, queueTimeout: .seconds(10), poolSize: 1, metrics: GatewayMetrics(poolSize: 1))
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            do {
+        do {
+            return try await DirectConnection.with(url, applicationName: "pgscore keys", logger: logger) { connection in
                 // committed, and the COMMIT confirmed, before the key is printed
-                return try await database.withTransaction(body)
-            } catch {
-                guard let problem = Problem.from(database: error) else { throw error }
-                throw CommandFailure(description: "\(url): \(problem.detail)")
+                try await connection.transaction { try await body($0) }
             }
+        } catch let failure as ConnectionFailure {
+            throw CommandFailure(description: failure.description)
+        } catch {
+            guard let problem = Problem.from(database: error) else { throw error }
+            throw CommandFailure(description: "\(url): \(problem.detail)")
         }
     }
 }

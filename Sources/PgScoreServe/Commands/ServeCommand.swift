@@ -244,13 +244,28 @@ struct ServeCommand: AsyncParsableCommand {
         // metrics the libraries record through swift-metrics land in the same registry
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        try await Self.serve(settings, logger: logger, registry: registry)
+        do {
+            try await Self.serve(settings, logger: logger, registry: registry)
+        } catch let failure as ConnectionFailure {
+            // one message, in the log's format; ArgumentParser prints nothing more
+            logger.critical("pgscore serve cannot start", metadata: ["error": .string(failure.description)])
+            throw ExitCode.failure
+        } catch {
+            if error is ExitCode { throw error }
+            logger.critical("pgscore serve stopped on an error", metadata: ["error": .string(JobRunner.describe(error))])
+            throw ExitCode.failure
+        }
     }
 
     /// Builds and runs the services until a signal (or a fatal error).
     static func serve(_ settings: Settings, logger: Logger, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) async throws {
+        // Before anything is declared ready: the database answers, takes the role and has
+        // the extension. A signal meanwhile ends the process (no handler is installed yet),
+        // and the check is bounded by the connect timeout.
+        let check = try await StartupCheck.run(settings.databaseURL, logger: logger)
+        ShutdownWatchdog.arm(after: settings.drainTimeout + .seconds(2), logger: logger)
         let poolClient = PostgresClient(
-            configuration: settings.databaseURL.clientConfiguration(
+            configuration: try settings.databaseURL.clientConfiguration(
                 maximumConnections: settings.poolSize,
                 startupParameters: [("statement_timeout", String(settings.statementTimeoutMs)),
                                     ("synchronous_commit", settings.synchronousCommit),
@@ -259,14 +274,14 @@ struct ServeCommand: AsyncParsableCommand {
         // training: one connection of its own, no statement timeout; the server checks
         // each second that the daemon is still there, so a killed daemon's training stops
         let jobClient = PostgresClient(
-            configuration: settings.databaseURL.clientConfiguration(
+            configuration: try settings.databaseURL.clientConfiguration(
                 maximumConnections: 1,
                 startupParameters: [("statement_timeout", "0"), ("client_connection_check_interval", "1000"),
                                     ("application_name", "pgscore serve (training)")]),
             backgroundLogger: logger)
         // LISTEN pgscore_jobs: wake-ups only
         let listenClient = PostgresClient(
-            configuration: settings.databaseURL.clientConfiguration(
+            configuration: try settings.databaseURL.clientConfiguration(
                 maximumConnections: 1, startupParameters: [("application_name", "pgscore serve (listen)")]),
             backgroundLogger: logger)
         let metrics = GatewayMetrics(poolSize: settings.poolSize, registry: registry)
@@ -289,17 +304,20 @@ struct ServeCommand: AsyncParsableCommand {
         if let tls = settings.tls {
             server = try HTTPServerBuilder.tls(server, tlsConfiguration: try Self.tlsConfiguration(tls))
         }
+        let listening = ListenState()
         let app = Application(
             router: gateway.makeRouter(),
             server: server,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "pgscore/\(GatewayVersion.daemon)"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
+                listening.markListening()
                 logger.info("pgscore serve listening", metadata: [
                     "address": "\(settings.host):\(port)", "tls": "\(settings.tls != nil)", "database": "\(settings.databaseURL)",
                     "pool_size": "\(settings.poolSize)", "batch_max_size": "\(settings.batching.maxBatch)",
                     "batch_lanes": "\(settings.batching.lanes)", "open_predict": "\(settings.openPredict)",
                     "jobs": "\(settings.jobs)", "worker": .string(settings.workerID),
+                    "extension_version": .string(check.extensionVersion), "database_tls": "\(check.ssl)",
                 ])
             },
             logger: logger)
@@ -308,7 +326,7 @@ struct ServeCommand: AsyncParsableCommand {
         // finish), then the job runner, then the pools the others used.
         var services: [any Service] = [poolClient]
         if let runner { services += [jobClient, listenClient, runner] }
-        services.append(app)
+        services.append(ListeningService(app: app, state: listening, address: "\(settings.host):\(settings.port)"))
         var configuration = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // past the drain timeout the services are cancelled: open requests are answered

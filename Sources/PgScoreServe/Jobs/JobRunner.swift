@@ -32,6 +32,7 @@ final class JobRunner: Service, Sendable {
     private let settings: Settings
     private let metrics: GatewayMetrics
     private let logger: Logger
+    private let warnings: RateLimitedWarnings
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -53,6 +54,7 @@ final class JobRunner: Service, Sendable {
         var logger = logger
         logger[metadataKey: "worker"] = .string(settings.worker)
         self.logger = logger
+        self.warnings = RateLimitedWarnings(logger: logger)
     }
 
     var isAccepting: Bool { !state.withLockedValue { $0.shuttingDown } }
@@ -83,18 +85,23 @@ final class JobRunner: Service, Sendable {
 
     // MARK: the queue
 
+    /// Ends at shutdown and when the runner is cancelled (another service failed): a
+    /// cancellation is never retried.
     private func runQueue() async {
-        while isAccepting {
+        var backoff = RetryBackoff()
+        while isAccepting && !Task.isCancelled {
             do {
-                if try await claimAndExecute() { continue }
+                if try await claimAndExecute() { backoff.reset(); continue }
                 let due = try await database.withConnection { connection in
                     try await connection.firstRow("SELECT ml.next_wakeup()", as: Double?.self)
                 }
+                backoff.reset()
                 let seconds = min(max((due ?? nil) ?? 60, 0), settings.pollInterval / .seconds(1))
                 if seconds > 0 { await sleep(upTo: .milliseconds(Int64(seconds * 1000))) }
             } catch {
-                logger.warning("the training queue could not be read; trying again", metadata: ["error": "\(Self.describe(error))"])
-                await sleep(upTo: .seconds(2))
+                if Self.isCancellation(error) { return }
+                warnings.warning("the training queue could not be read; trying again", error: Self.describe(error))
+                await sleep(upTo: backoff.next())
             }
         }
     }
@@ -173,7 +180,9 @@ final class JobRunner: Service, Sendable {
     // MARK: monitoring
 
     private func runMonitors() async {
+        var backoff = RetryBackoff(initial: settings.monitorInterval)
         while !Task.isCancelled && isAccepting {
+            var wait = settings.monitorInterval
             do {
                 let actions = try await database.withTransaction { connection in
                     try await connection.firstRow(
@@ -182,10 +191,13 @@ final class JobRunner: Service, Sendable {
                 if let actions, actions > 0 {
                     logger.notice("monitors acted", metadata: ["actions": "\(actions)"])
                 }
+                backoff.reset()
             } catch {
-                logger.warning("monitors could not run", metadata: ["error": "\(Self.describe(error))"])
+                if Self.isCancellation(error) { return }
+                warnings.warning("monitors could not run", error: Self.describe(error))
+                wait = max(wait, backoff.next())
             }
-            try? await Task.sleep(for: settings.monitorInterval)
+            try? await Task.sleep(for: wait)
         }
     }
 
@@ -207,7 +219,8 @@ final class JobRunner: Service, Sendable {
                         "created": .string(created ?? ""), "dropped": .string(dropped ?? ""), "deleted": "\(deleted ?? 0)"])
                 }
             } catch {
-                logger.warning("the prediction log could not be maintained", metadata: ["error": "\(Self.describe(error))"])
+                if Self.isCancellation(error) { return }
+                warnings.warning("the prediction log could not be maintained", error: Self.describe(error))
                 pause = .seconds(60)
             }
             try? await Task.sleep(for: pause)
@@ -219,6 +232,7 @@ final class JobRunner: Service, Sendable {
     /// LISTEN pgscore_jobs on a connection of its own; a notification only rings the
     /// doorbell (the queue table is the truth), so a lost one costs one poll interval.
     private func listen() async {
+        var backoff = RetryBackoff(initial: .seconds(1))
         while !Task.isCancelled && isAccepting {
             do {
                 try await listenClient.withConnection { connection in
@@ -228,9 +242,9 @@ final class JobRunner: Service, Sendable {
                 }
             } catch {
                 if Task.isCancelled || !isAccepting { return }
-                logger.debug("LISTEN pgscore_jobs failed; again in a second", metadata: ["error": "\(Self.describe(error))"])
+                logger.debug("LISTEN pgscore_jobs failed; trying again", metadata: ["error": "\(Self.describe(error))"])
             }
-            try? await Task.sleep(for: .seconds(1))
+            try? await Task.sleep(for: backoff.next())
         }
     }
 
@@ -246,6 +260,11 @@ final class JobRunner: Service, Sendable {
             }) { return }
             try? await Task.sleep(for: min(.milliseconds(50), deadline - clock.now))
         }
+    }
+
+    /// The runner is being cancelled: the error is that, or came from it.
+    static func isCancellation(_ error: any Error) -> Bool {
+        error is CancellationError || Task.isCancelled
     }
 
     static func describe(_ error: any Error) -> String {

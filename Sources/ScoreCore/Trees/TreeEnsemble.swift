@@ -478,10 +478,7 @@ final class CompiledTrees: @unchecked Sendable {
                 top = out[c]
                 best = c
             }
-            var sum = 0.0
-            for c in 0..<scores { sum += exp(out[c] - top) }
-            let lse = top + log(sum)
-            for c in 0..<scores { out[c] = exp(out[c] - lse) }
+            Scorer.softmax(out, count: scores, top: top)
             return best
         }
         var best = 0
