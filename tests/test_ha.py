@@ -48,8 +48,12 @@ class Cluster:
             host="127.0.0.1", port=port, user="pgscore", dbname=dbname, connect_timeout=2)
 
     def role_of(self, port):
-        with psycopg.connect(self.node(port, dbname="pgscore"), autocommit=True) as c:
-            return "standby" if c.execute("SELECT pg_is_in_recovery()").fetchone()[0] else "primary"
+        """primary, standby, or down (a lost node refuses connections)."""
+        try:
+            with psycopg.connect(self.node(port, dbname="pgscore"), autocommit=True) as c:
+                return "standby" if c.execute("SELECT pg_is_in_recovery()").fetchone()[0] else "primary"
+        except psycopg.OperationalError:
+            return "down"
 
     def primary(self):
         return next(p for p in self.ports if self.role_of(p) == "primary")
@@ -59,9 +63,10 @@ class Cluster:
 
     def wait_replayed(self, timeout=30):
         """Until the standby has replayed everything the primary wrote so far."""
-        with psycopg.connect(self.node(self.primary()), autocommit=True) as p:
+        # In the database that always exists: the test's own may be replaying its CREATE.
+        with psycopg.connect(self.node(self.primary(), dbname="pgscore"), autocommit=True) as p:
             lsn = p.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
-        with psycopg.connect(self.node(self.standby()), autocommit=True) as s:
+        with psycopg.connect(self.node(self.standby(), dbname="pgscore"), autocommit=True) as s:
             deadline = time.monotonic() + timeout
             while not s.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
                 assert time.monotonic() < deadline, "the standby did not replay the primary's WAL"

@@ -179,13 +179,22 @@ node_states() {
         "SELECT nodename, reportedstate, goalstate FROM pgautofailover.node ORDER BY nodeid" 2>/dev/null
 }
 
+# Reported states lag: a node may still be restarting (a standby following a new timeline).
+all_accept_connections() {
+    local name
+    for name in "${NODES[@]}"; do
+        psql_at "$(port_of "$name")" "$DB_NAME" -c "SELECT 1" >/dev/null 2>&1 || return 1
+    done
+}
+
 # Wait until one node is primary and every other one secondary, settled.
 wait_healthy() {
     local timeout=${1:-180} i states
     for ((i = 0; i < timeout * 2; i++)); do
         states=$(node_states || true)
         if [ "$(echo "$states" | awk '$2 == $3 && $2 == "primary"' | wc -l)" -eq 1 ] &&
-           [ "$(echo "$states" | awk '$2 == $3 && $2 == "secondary"' | wc -l)" -eq $((${#NODES[@]} - 1)) ]; then
+           [ "$(echo "$states" | awk '$2 == $3 && $2 == "secondary"' | wc -l)" -eq $((${#NODES[@]} - 1)) ] &&
+           all_accept_connections; then
             return 0
         fi
         sleep 0.5
