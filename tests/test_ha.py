@@ -247,3 +247,22 @@ def test_losing_the_primary_under_load_loses_no_acknowledged_prediction(cluster)
     assert cluster.role_of(old_port) == "standby"
     cluster.wait_replayed()
     assert logged(old_port) == on_new
+
+
+def test_readyz_names_the_server_and_refuses_a_standby(cluster, tmp_path):
+    from daemon_helpers import Daemon
+    import requests
+
+    for port, writable in ((cluster.primary(), True), (cluster.standby(), False)):
+        url = f"postgres://pgscore@127.0.0.1:{port}/{HA_DB}?sslmode=disable"
+        d = Daemon(tmp_path, env=dict(os.environ, PGSCORE_DATABASE_URL=url))
+        try:
+            r = requests.get(d.url + "/readyz", timeout=10)
+            if writable:
+                assert r.status_code == 200, r.text
+                assert r.json()["server"] == f"127.0.0.1:{port}" and r.json()["writable"] is True
+            else:
+                assert r.status_code == 503 and r.headers["Retry-After"]
+                assert f"127.0.0.1:{port} is read-only" in r.json()["detail"]
+        finally:
+            d.stop()
