@@ -36,6 +36,10 @@ DEB_PKGS=(
     postgresql-15
     postgresql-server-dev-15
     postgresql-contrib
+    # tools/ha.sh and tests/test_ha.py: pg_auto_failover (the monitor's and
+    # keepers' extension, and pg_autoctl)
+    postgresql-15-auto-failover
+    pg-auto-failover-cli
     gcc
     make
 )
