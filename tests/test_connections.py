@@ -89,30 +89,17 @@ def test_the_default_sslmode_is_prefer(tmp_path, cluster):
         daemon.stop()
 
 
-@pytest.mark.parametrize("mode", ["verify-full", "verify-ca"])
+@pytest.mark.parametrize("mode", ["verify-full", "verify-ca", "require"])
 def test_verify_checks_the_certificate_against_the_root(tmp_path, cluster, mode):
+    """require too: with a root CA file libpq's sslmode=require behaves as verify-ca."""
     good = Daemon(tmp_path, env=clean_env(PGSCORE_DATABASE_URL=url(cluster, mode), PGSSLROOTCERT=str(cluster.cert)))
     try:
         assert daemon_encrypted(cluster, good) == ("true", "t")
     finally:
         good.stop()
-    wrong, _ = self_signed(tmp_path, "wrong")
+    wrong, _ = self_signed(tmp_path, f"wrong-{mode}")
     proc, log = serve(tmp_path, "--port", "0", env=clean_env(
         PGSCORE_DATABASE_URL=url(cluster, mode, extra=f"&sslrootcert={wrong}")))
-    code, _ = exit_within(proc, 15)
-    assert code == 1 and "the TLS handshake with 127.0.0.1" in messages(log), messages(log)
-
-
-def test_require_with_a_root_certificate_checks_the_chain(tmp_path, cluster):
-    """libpq: with a root CA file, sslmode=require behaves as verify-ca."""
-    good = Daemon(tmp_path, env=clean_env(PGSCORE_DATABASE_URL=url(cluster, "require"), PGSSLROOTCERT=str(cluster.cert)))
-    try:
-        assert daemon_encrypted(cluster, good) == ("true", "t")
-    finally:
-        good.stop()
-    wrong, _ = self_signed(tmp_path, "wrong-require")
-    proc, log = serve(tmp_path, "--port", "0", env=clean_env(
-        PGSCORE_DATABASE_URL=url(cluster, "require", extra=f"&sslrootcert={wrong}")))
     code, _ = exit_within(proc, 15)
     assert code == 1 and "the TLS handshake with 127.0.0.1" in messages(log), messages(log)
 
