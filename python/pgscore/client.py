@@ -171,6 +171,17 @@ class Client:
 
     # ------------------------------------------------------------ deployment
 
+    def create_project(self, project, task, deploy_policy="best_score"):
+        """ml.create_project: a project ahead of training (task classification or
+        regression, which the label's type would otherwise decide; deploy policy
+        best_score, most_recent or manual)."""
+        self._rows("SELECT ml.create_project(%s, %s, %s)", (project, task, deploy_policy))
+
+    def project_task(self, project):
+        """The project's task, or None when there is no such project (visible to you)."""
+        rows = self._rows("SELECT task FROM ml.projects WHERE name = %s", (project,))
+        return rows[0][0] if rows else None
+
     def deploy(self, project, strategy=None, version=None):
         """ml.deploy: best_score (default), most_recent, rollback or a version. Returns
         the version now serving."""
