@@ -121,7 +121,7 @@ class Client:
             frames.send(cur, frame, table, positions=True)
             if version is None:
                 # the deployment this statement scores with (STABLE: looked up once per query)
-                used = sql.SQL("ml.deployed_version(%(project)s)")
+                used = sql.SQL("(SELECT ml.deployed_version(%(project)s))")
                 model = sql.SQL("%(project)s")
                 join = sql.SQL("")
             else:
@@ -129,10 +129,16 @@ class Client:
                 model = sql.SQL("m.model")
                 join = sql.SQL(""" CROSS JOIN (SELECT mm.model FROM ml.models mm JOIN ml.projects p ON p.id = mm.project_id
                                                WHERE p.name = %(project)s AND mm.version = %(version)s) m""")
-            cur.execute(sql.SQL("SELECT {used}, {fn}({model}, t), t.{pos} FROM pg_temp.{t} t{join} ORDER BY t.{pos}").format(
+            # no ORDER BY: the positions put the answers back in order, cheaper than a sort
+            cur.execute(sql.SQL("SELECT {used}, {fn}({model}, t), t.{pos} FROM pg_temp.{t} t{join}").format(
                 used=used, fn=sql.SQL(function), model=model, pos=sql.Identifier(frames.POSITION), t=t, join=join),
                 {"project": project, "version": version})
             rows = cur.fetchall()
+        if rows:
+            ordered = [None] * len(rows)
+            for r in rows:
+                ordered[r[2]] = r
+            rows = ordered
         if version is not None and len(rows) < len(frame):
             self._version_meta(project, version)          # raises: no such version
         used_version = rows[0][0] if rows else (version if version is not None else self.deployed_version(project))

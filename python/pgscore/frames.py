@@ -115,6 +115,98 @@ def column_names(frame):
     return names
 
 
+# ---------------------------------------------------------------- binary COPY by numpy
+# PostgreSQL's binary COPY format written with numpy, no Python object per value:
+# 100,000 rows in a few hundredths of a second where psycopg's write_row takes a few
+# tenths (scoring a DataFrame should cost about what scoring a table costs). Rows are
+# grouped by their layout (which fields are NULL, how long each text is): within a group
+# every row has the same byte layout, one numpy structured array. Rows go out grouped,
+# not in frame order: the POSITION column (or nothing, for training) needs no order.
+# For numbers, booleans and text; other frames, or ones with too many layouts, go
+# through write_row.
+
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_MAX_LAYOUTS = 2000
+
+
+def _field(series, kind):
+    """(data lengths, -1 for NULL; the values as a numpy array, for text byte strings)."""
+    missing = series.isna().to_numpy()
+    if kind == "text":
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        encoded = [(u if isinstance(u, str) else str(u)).encode() for u in uniques]
+        sizes = np.array([len(e) for e in encoded] + [-1], dtype=np.int64)
+        width = max((len(e) for e in encoded), default=0)
+        table = np.array(encoded + [b""], dtype=f"S{max(width, 1)}")
+        return sizes[codes], table[codes]          # code -1 (missing) picks the entry at the end
+    if kind == "double precision":
+        values, code = series.to_numpy(dtype=float, na_value=np.nan), ">f8"
+    elif kind == "bigint":
+        values, code = series.to_numpy(dtype=np.int64, na_value=0), ">i8"
+    elif kind == "boolean":
+        values, code = series.to_numpy(dtype=bool, na_value=False), "u1"
+    else:
+        return None
+    return np.where(missing, -1, np.dtype(code).itemsize).astype(np.int64), values.astype(code)
+
+
+def _layout_groups(lengths):
+    """Each row's layout number (rows alike in every field length share one), or None
+    beyond _MAX_LAYOUTS. One integer key per row, mixed radix over the columns' own
+    length codes: np.unique over rows (axis=0) sorts far slower."""
+    key = np.zeros(len(lengths), dtype=np.int64)
+    radix = 1
+    for j in range(lengths.shape[1]):
+        values, codes = np.unique(lengths[:, j], return_inverse=True)
+        if len(values) == 1:
+            continue
+        radix *= len(values)
+        if radix > 2 ** 62:
+            return None
+        key = key * len(values) + codes.reshape(-1)
+    keys, group = np.unique(key, return_inverse=True)
+    return group.reshape(-1) if len(keys) <= _MAX_LAYOUTS else None
+
+
+def _binary_copy(frame, kinds, positions):
+    """The frame (and positions 0..n-1) as a binary COPY stream, or None for a frame
+    this writer does not handle."""
+    n = len(frame)
+    fields = []
+    for column, kind in zip(frame.columns, kinds):
+        f = _field(frame[column], kind)
+        if f is None:
+            return None
+        fields.append(f)
+    if positions:
+        fields.append(_field(pd.Series(np.arange(n, dtype=np.int64)), "bigint"))
+    if n == 0 or not fields:
+        return None
+    lengths = np.stack([f[0] for f in fields], axis=1)
+    group = _layout_groups(lengths)
+    if group is None:
+        return None
+    layouts = [lengths[np.argmax(group == g)] for g in range(group.max() + 1)]
+    chunks = [_HEADER]
+    for g, layout in enumerate(layouts):
+        rows = np.flatnonzero(group == g)
+        spec = [("count", ">i2")]
+        for j, size in enumerate(layout):
+            spec.append((f"l{j}", ">i4"))
+            if size > 0:
+                values = fields[j][1]
+                spec.append((f"v{j}", values.dtype.str if values.dtype.kind != "S" else f"S{size}"))
+        block = np.empty(len(rows), dtype=spec)
+        block["count"] = len(fields)
+        for j, size in enumerate(layout):
+            block[f"l{j}"] = size
+            if size > 0:
+                block[f"v{j}"] = fields[j][1][rows]
+        chunks.append(block.tobytes())
+    chunks.append(b"\xff\xff")                   # the trailer: a field count of -1
+    return b"".join(chunks)
+
+
 def send(cursor, frame, table, positions=False):
     """Creates pg_temp.<table> (dropped at commit) from the frame and fills it with one
     binary COPY; with positions, a bigint column POSITION numbers the rows from 0."""
@@ -123,17 +215,20 @@ def send(cursor, frame, table, positions=False):
     columns = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(k)) for n, k in zip(names, kinds)]
     copy_names = [sql.Identifier(n) for n in names]
     copy_types = [_COPY_TYPES[k] for k in kinds]
-    data = [_values(frame[c], k) for c, k in zip(frame.columns, kinds)]
     if positions:
         columns.append(sql.SQL("{} bigint").format(sql.Identifier(POSITION)))
         copy_names.append(sql.Identifier(POSITION))
         copy_types.append("int8")
-        data.append(range(len(frame)))
     cursor.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
         sql.Identifier(table), sql.SQL(", ").join(columns)))
+    packed = _binary_copy(frame, kinds, positions)
     with cursor.copy(sql.SQL("COPY pg_temp.{} ({}) FROM STDIN (FORMAT binary)").format(
             sql.Identifier(table), sql.SQL(", ").join(copy_names))) as copy:
-        copy.set_types(copy_types)
-        for row in zip(*data):
-            copy.write_row(row)
+        if packed is not None:
+            copy.write(packed)
+        else:
+            copy.set_types(copy_types)
+            for row in zip(*(_values(frame[c], k) for c, k in zip(frame.columns, kinds)),
+                           *([range(len(frame))] if positions else [])):
+                copy.write_row(row)
     return dict(zip(names, kinds))
