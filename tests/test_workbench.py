@@ -169,6 +169,21 @@ def test_boolean_and_text_labels_come_back_in_their_type(client):
     assert list(client.predict_proba("wb_bool", df.head(2)).columns) == [False, True]
 
 
+def test_datetimes_and_durations_are_timestamps_and_intervals(client, url):
+    df = mixed_frame(seed=9)
+    rng = np.random.default_rng(9)
+    df["seen"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 10_000, len(df)), unit="min")
+    df["seen_utc"] = df.seen.dt.tz_localize("UTC")
+    df["worn"] = pd.to_timedelta(rng.integers(0, 600, len(df)), unit="s")
+    df.loc[df.index[0], "seen"] = pd.NaT
+    client.train("wb_time", df, "label", unknown_categories="ignore")
+    kinds = {f["name"]: f["type"] for f in sql_rows(
+        url, "SELECT features FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'wb_time'")[0][0]}
+    assert (kinds["seen"], kinds["seen_utc"], kinds["worn"]) == (
+        "timestamp without time zone", "timestamp with time zone", "interval")
+    assert len(client.predict("wb_time", df)) == len(df)
+
+
 def test_regression_predictions_are_numbers(client, url):
     df = heart_frame().drop(columns="num")
     result = client.train("wb_reg", df, "thalach")

@@ -7,7 +7,6 @@ values is a class label), booleans booleans, strings and pandas categoricals tex
 intervals. NaN, None, NA and NaT are SQL NULL: a missing value.
 """
 import itertools
-import numbers
 
 import numpy as np
 import pandas as pd
@@ -42,22 +41,27 @@ def as_frame(data, columns=None):
     return pd.DataFrame(array, columns=columns)
 
 
-def _object_type(name, values):
-    present = [v for v in values if v is not None and not (isinstance(v, float) and v != v) and v is not pd.NA]
-    if not present:
+# pandas' own inference (C speed) of an object column's values, NaN and None skipped
+_INFERRED = {"boolean": "boolean", "integer": "bigint", "floating": "double precision",
+             "mixed-integer-float": "double precision", "decimal": "double precision",
+             "string": "text", "empty": "text", "categorical": "text"}
+
+
+def _object_type(name, series):
+    inferred = pd.api.types.infer_dtype(series, skipna=True)
+    if inferred in _INFERRED:
+        return _INFERRED[inferred]
+    if inferred in ("datetime", "datetime64", "date"):
+        return "timestamp"
+    if inferred in ("timedelta", "timedelta64"):
+        return "interval"
+    if inferred == "mixed":
+        odd = next((v for v in series if isinstance(v, (dict, list, tuple, set))), None)
+        if odd is not None:
+            raise TypeError(f"column {name!r} holds {type(odd).__name__} values, which are not features: "
+                            "drop it or convert it")
         return "text"
-    if all(isinstance(v, (bool, np.bool_)) for v in present):
-        return "boolean"
-    if any(isinstance(v, (bool, np.bool_)) for v in present):
-        return "text"
-    if all(isinstance(v, numbers.Integral) for v in present):
-        return "bigint"
-    if all(isinstance(v, numbers.Real) for v in present):
-        return "double precision"
-    if any(isinstance(v, (dict, list, tuple, set, bytes)) for v in present):
-        kind = next(type(v).__name__ for v in present if isinstance(v, (dict, list, tuple, set, bytes)))
-        raise TypeError(f"column {name!r} holds {kind} values, which are not features: drop it or convert it")
-    return "text"
+    raise TypeError(f"column {name!r} holds {inferred} values, which are not features: drop it or convert it")
 
 
 def sql_type(name, series):
@@ -78,8 +82,10 @@ def sql_type(name, series):
         return "interval"
     if pd.api.types.is_complex_dtype(dtype):
         raise TypeError(f"column {name!r} is complex ({dtype}), which is not a feature type")
+    if isinstance(dtype, pd.StringDtype):
+        return "text"
     if pd.api.types.is_string_dtype(dtype) or dtype == object:
-        return _object_type(name, series.tolist())
+        return _object_type(name, series)
     raise TypeError(f"column {name!r} has dtype {dtype}, which pgscore does not send; convert it first")
 
 
@@ -130,15 +136,18 @@ _MAX_LAYOUTS = 2000
 
 
 def _field(series, kind):
-    """(data lengths, -1 for NULL; the values as a numpy array, for text byte strings)."""
-    missing = series.isna().to_numpy()
+    """(data length of each row, -1 for NULL; the values as a numpy array, text as byte
+    strings; each row's length code, 0..count-1; count, the distinct lengths)."""
     if kind == "text":
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         encoded = [(u if isinstance(u, str) else str(u)).encode() for u in uniques]
         sizes = np.array([len(e) for e in encoded] + [-1], dtype=np.int64)
         width = max((len(e) for e in encoded), default=0)
         table = np.array(encoded + [b""], dtype=f"S{max(width, 1)}")
-        return sizes[codes], table[codes]          # code -1 (missing) picks the entry at the end
+        distinct, size_codes = np.unique(sizes, return_inverse=True)
+        # code -1 (missing) picks the entries at the end
+        return sizes[codes], table[codes], size_codes.reshape(-1)[codes], len(distinct)
+    missing = series.isna().to_numpy()
     if kind == "double precision":
         values, code = series.to_numpy(dtype=float, na_value=np.nan), ">f8"
     elif kind == "bigint":
@@ -147,25 +156,33 @@ def _field(series, kind):
         values, code = series.to_numpy(dtype=bool, na_value=False), "u1"
     else:
         return None
-    return np.where(missing, -1, np.dtype(code).itemsize).astype(np.int64), values.astype(code)
+    any_missing = bool(missing.any())
+    return (np.where(missing, -1, np.dtype(code).itemsize), values.astype(code),
+            missing.astype(np.int64), 2 if any_missing else 1)
 
 
-def _layout_groups(lengths):
+def _layout_groups(fields):
     """Each row's layout number (rows alike in every field length share one), or None
-    beyond _MAX_LAYOUTS. One integer key per row, mixed radix over the columns' own
-    length codes: np.unique over rows (axis=0) sorts far slower."""
-    key = np.zeros(len(lengths), dtype=np.int64)
+    beyond _MAX_LAYOUTS. One integer key per row, mixed radix over the columns' length
+    codes (a column's codes come from its few distinct lengths, not from sorting rows)."""
+    n = len(fields[0][0])
+    key = np.zeros(n, dtype=np.int64)
     radix = 1
-    for j in range(lengths.shape[1]):
-        values, codes = np.unique(lengths[:, j], return_inverse=True)
-        if len(values) == 1:
+    for lengths, _, length_codes, count in fields:
+        if count == 1:
             continue
-        radix *= len(values)
-        if radix > 2 ** 62:
+        radix *= count
+        if radix > 2 ** 40:
             return None
-        key = key * len(values) + codes.reshape(-1)
-    keys, group = np.unique(key, return_inverse=True)
-    return group.reshape(-1) if len(keys) <= _MAX_LAYOUTS else None
+        key = key * count + length_codes
+    if radix <= 4 * n + 1024:
+        used = np.bincount(key, minlength=radix) > 0
+        group = (np.cumsum(used) - 1)[key]
+        groups = int(used.sum())
+    else:
+        keys, group = np.unique(key, return_inverse=True)
+        group, groups = group.reshape(-1), len(keys)
+    return (group, groups) if groups <= _MAX_LAYOUTS else None
 
 
 def _binary_copy(frame, kinds, positions):
@@ -182,14 +199,16 @@ def _binary_copy(frame, kinds, positions):
         fields.append(_field(pd.Series(np.arange(n, dtype=np.int64)), "bigint"))
     if n == 0 or not fields:
         return None
-    lengths = np.stack([f[0] for f in fields], axis=1)
-    group = _layout_groups(lengths)
-    if group is None:
+    grouping = _layout_groups(fields)
+    if grouping is None:
         return None
-    layouts = [lengths[np.argmax(group == g)] for g in range(group.max() + 1)]
+    group, groups = grouping
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(groups + 1))
     chunks = [_HEADER]
-    for g, layout in enumerate(layouts):
-        rows = np.flatnonzero(group == g)
+    for g in range(groups):
+        rows = order[bounds[g]:bounds[g + 1]]
+        layout = [int(f[0][rows[0]]) for f in fields]
         spec = [("count", ">i2")]
         for j, size in enumerate(layout):
             spec.append((f"l{j}", ">i4"))
@@ -201,7 +220,7 @@ def _binary_copy(frame, kinds, positions):
         for j, size in enumerate(layout):
             block[f"l{j}"] = size
             if size > 0:
-                block[f"v{j}"] = fields[j][1][rows]
+                block[f"v{j}"] = fields[j][1] if groups == 1 else fields[j][1][rows]
         chunks.append(block.tobytes())
     chunks.append(b"\xff\xff")                   # the trailer: a field count of -1
     return b"".join(chunks)
