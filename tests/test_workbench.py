@@ -157,6 +157,24 @@ def test_dataframe_types_nulls_and_integer_labels_round_trip(client, url):
     assert list(client.predict("wb_mixed", features_only[features_only.columns[::-1]])) == list(predicted)
 
 
+def test_a_frame_of_several_copy_chunks_scores_every_row_in_its_place(client):
+    # 60,000 rows: three chunks of the packed COPY, NULLs scattered over many row layouts
+    rng = np.random.default_rng(0)
+    n = 60_000
+    df = pd.DataFrame({"a": np.where(rng.random(n) < 0.05, np.nan, rng.normal(size=n)),
+                       "b": rng.choice(["x", "yy", "zzz", None], n)})
+    df["y"] = (df.a.fillna(0) + (df.b == "x")) > 0.3
+    client.train("wb_chunks", df, "y")
+    predicted = client.predict("wb_chunks", df.drop(columns="y"))
+    # each row alone, as JSON: no COPY, no temporary table
+    expected = client.connection.execute(
+        "SELECT ml.predict('wb_chunks', jsonb_build_object('a', a, 'b', b))::boolean "
+        "FROM unnest(%s::float8[], %s::text[]) WITH ORDINALITY u(a, b, o) ORDER BY o",
+        ([None if np.isnan(v) else v for v in df.a], [None if pd.isna(v) else v for v in df.b])).fetchall()
+    assert list(predicted) == [r[0] for r in expected]
+    assert 0.3 < predicted.mean() < 0.7
+
+
 def test_boolean_and_text_labels_come_back_in_their_type(client):
     df = mixed_frame(seed=5)
     df["big"] = df.label == 2

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pandas as pd
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 # the column that carries each row's position, so answers line up with the input index
 POSITION = "pgscore_row__"
@@ -128,8 +129,7 @@ def column_names(frame):
 # grouped by their layout (which fields are NULL, how long each text is): within a group
 # every row has the same byte layout, one numpy structured array. Rows go out grouped,
 # not in frame order: the POSITION column (or nothing, for training) needs no order.
-# For numbers, booleans and text; other frames, or ones with too many layouts, go
-# through write_row.
+# For numbers, booleans and text; frames with other types go through write_row.
 
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _MAX_LAYOUTS = 2000
@@ -185,27 +185,30 @@ def _layout_groups(fields):
     return (group, groups) if groups <= _MAX_LAYOUTS else None
 
 
-def _binary_copy(frame, kinds, positions):
-    """The frame (and positions 0..n-1) as a binary COPY stream, or None for a frame
-    this writer does not handle."""
+_PACKED_KINDS = {"text", "double precision", "bigint", "boolean"}
+# rows packed at a time: the previous chunk travels (QueuedLibpqWriter's thread) while
+# the next one is packed
+_CHUNK_ROWS = 25_000
+
+
+def _packed_rows(frame, kinds, first_position):
+    """The frame's rows (with positions from first_position, if given) in binary COPY
+    tuple format; a frame with too many layouts is packed in halves."""
     n = len(frame)
-    fields = []
-    for column, kind in zip(frame.columns, kinds):
-        f = _field(frame[column], kind)
-        if f is None:
-            return None
-        fields.append(f)
-    if positions:
-        fields.append(_field(pd.Series(np.arange(n, dtype=np.int64)), "bigint"))
-    if n == 0 or not fields:
-        return None
+    if n == 0:
+        return b""
+    fields = [_field(frame[column], kind) for column, kind in zip(frame.columns, kinds)]
+    if first_position is not None:
+        fields.append(_field(pd.Series(np.arange(first_position, first_position + n, dtype=np.int64)), "bigint"))
     grouping = _layout_groups(fields)
     if grouping is None:
-        return None
+        half = n // 2
+        return (_packed_rows(frame.iloc[:half], kinds, first_position) +
+                _packed_rows(frame.iloc[half:], kinds, None if first_position is None else first_position + half))
     group, groups = grouping
     order = np.argsort(group, kind="stable")
     bounds = np.searchsorted(group[order], np.arange(groups + 1))
-    chunks = [_HEADER]
+    chunks = []
     for g in range(groups):
         rows = order[bounds[g]:bounds[g + 1]]
         layout = [int(f[0][rows[0]]) for f in fields]
@@ -222,7 +225,6 @@ def _binary_copy(frame, kinds, positions):
             if size > 0:
                 block[f"v{j}"] = fields[j][1] if groups == 1 else fields[j][1][rows]
         chunks.append(block.tobytes())
-    chunks.append(b"\xff\xff")                   # the trailer: a field count of -1
     return b"".join(chunks)
 
 
@@ -240,11 +242,15 @@ def send(cursor, frame, table, positions=False):
         copy_types.append("int8")
     cursor.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
         sql.Identifier(table), sql.SQL(", ").join(columns)))
-    packed = _binary_copy(frame, kinds, positions)
+    packed = len(frame) > 0 and len(names) > 0 and all(k in _PACKED_KINDS for k in kinds)
     with cursor.copy(sql.SQL("COPY pg_temp.{} ({}) FROM STDIN (FORMAT binary)").format(
-            sql.Identifier(table), sql.SQL(", ").join(copy_names))) as copy:
-        if packed is not None:
-            copy.write(packed)
+            sql.Identifier(table), sql.SQL(", ").join(copy_names)),
+            writer=QueuedLibpqWriter(cursor) if packed else None) as copy:
+        if packed:
+            copy.write(_HEADER)
+            for start in range(0, len(frame), _CHUNK_ROWS):
+                copy.write(_packed_rows(frame.iloc[start:start + _CHUNK_ROWS], kinds, start if positions else None))
+            copy.write(b"\xff\xff")              # the trailer: a field count of -1
         else:
             copy.set_types(copy_types)
             for row in zip(*(_values(frame[c], k) for c, k in zip(frame.columns, kinds)),
