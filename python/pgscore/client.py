@@ -227,11 +227,11 @@ class Client:
     def monitor(self, project, **options):
         """ml.monitor(project, ...): configure the project's monitor (window_size,
         drift_threshold, min_labels, action, ...; intervals as text like '5 minutes')."""
-        args = [sql.SQL("%(project)s")] + [sql.SQL("{} => %({})s").format(sql.Identifier(k), sql.SQL(k))
-                                         for k in options]
+        # option names are identifiers (quoted), their values parameters
+        args = [sql.SQL("%s")] + [sql.SQL("{} => %s").format(sql.Identifier(k)) for k in options]
         with server_errors(), self.connection.cursor() as cur:
             cur.execute(sql.SQL("SELECT ml.monitor({})").format(sql.SQL(", ").join(args)),
-                        {"project": project, **options})
+                        [project, *options.values()])
 
     def run_monitors(self):
         """ml.run_monitors(): run the monitors that are due now (the daemon does this on
