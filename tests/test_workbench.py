@@ -226,6 +226,13 @@ def test_deploy_rollback_and_the_deployment_history(client, url):
             .where(history[["version", "strategy", "replaced_version"]].notna(), None).itertuples(index=False)] \
         == [tuple(r) for r in expected]
     assert list(history.version) == [1, 2, 1]
+    overview = client.projects()
+    row = overview[overview.project == "wb_deploy"].iloc[0]
+    assert (row.deployed_version, row.deployed_algorithm, row.versions) == sql_rows(
+        url, "SELECT deployed_version, deployed_algorithm, versions FROM ml.project_overview "
+             "WHERE project = 'wb_deploy'")[0] == (1, "logistic_regression", 2)
+    assert list(overview.project) == [r[0] for r in sql_rows(url, "SELECT project FROM ml.project_overview")]
+    assert client.project_task("wb_deploy") == "classification" and client.project_task("nothing") is None
     # a pinned version scores even when it is not the deployed one
     rows = df.drop(columns=["num", "sick"]).head(5)
     v2 = sql_rows(url, "SELECT ml.predict(m.model, h)::boolean FROM heart h, ml.models m JOIN ml.projects p "
