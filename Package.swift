@@ -54,7 +54,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            // GET /openapi.yaml and /openapi.json (symlinks to the repository's documents)
+            resources: [.embedInCode("OpenAPI/openapi.yaml"), .embedInCode("OpenAPI/openapi.json")]
         ),
         .testTarget(
             name: "PgScoreServeTests",

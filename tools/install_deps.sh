@@ -113,6 +113,14 @@ PY_DEPS=(
     "scikit-learn|import sklearn"
     # tests/test_table_properties.py: the property-based campaign over generated tables
     "hypothesis|import hypothesis"
+    # the Python package (python/, tests/test_workbench.py) and the notebook run headless
+    # (examples/bracelet.ipynb: nbclient with an ipykernel, matplotlib's plot)
+    "pandas|import pandas"
+    "nbformat|import nbformat"
+    "nbclient|import nbclient"
+    "ipykernel|import ipykernel"
+    "matplotlib|import matplotlib"
+    "pyyaml|import yaml"
 )
 if [ "$FIXTURES" -eq 1 ]; then
     PY_DEPS+=(
@@ -133,6 +141,24 @@ if [ "${#MISSING_PY[@]}" -gt 0 ]; then
     for spec in "${MISSING_PY[@]}"; do
         echo "installed: $spec (pip)"
     done
+fi
+
+# the repository's own package, python/ (pgscore): (re)installed when the installed copy
+# is missing or differs from the working tree's files
+PKG_DIR=$(cd "$(dirname "$0")/../python" && pwd)
+if ! "$PY" - "$PKG_DIR" >/dev/null 2>&1 <<'EOF'
+import pathlib, sys
+import pgscore
+installed = pathlib.Path(pgscore.__file__).parent
+source = pathlib.Path(sys.argv[1]) / "pgscore"
+files = sorted(p.name for p in source.glob("*.py"))
+same = files == sorted(p.name for p in installed.glob("*.py")) and all(
+    (source / f).read_bytes() == (installed / f).read_bytes() for f in files)
+sys.exit(0 if same and installed.resolve() != source.resolve() else 1)
+EOF
+then
+    (cd / && "$PY" -m pip "${PIP_ARGS[@]}" --force-reinstall --no-deps "$PKG_DIR")
+    echo "installed: pgscore (pip install ./python)"
 fi
 
 exit 0

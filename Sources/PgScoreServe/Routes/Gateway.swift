@@ -19,6 +19,7 @@ struct Gateway: Sendable {
         let router = Router(context: GatewayContext.self)
         router.add(middleware: GatewayMiddleware(metrics: metrics, requestTimeout: requestTimeout))
         addHealthRoutes(to: router)
+        addOpenAPIRoutes(to: router)
         addPredictRoutes(to: router)
         addFeedbackRoutes(to: router)
         addRegistryRoutes(to: router)
