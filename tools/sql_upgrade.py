@@ -38,15 +38,35 @@ RERUNNABLE = re.compile(
 # script grants nothing to named roles), so keep exactly those.
 INIT_PRIVS_FIXUP = """
 -- ================================================================ initial privileges
+-- (the objects of the extension, and its schema, which is not one of them)
+CREATE FUNCTION pg_temp.pgscore_members() RETURNS TABLE (classid oid, objid oid) LANGUAGE sql AS $members$
+  SELECT classid, objid FROM pg_catalog.pg_depend
+   WHERE refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e'
+     AND refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'pgscore')
+  UNION ALL
+  SELECT 'pg_catalog.pg_namespace'::regclass, extnamespace FROM pg_catalog.pg_extension WHERE extname = 'pgscore'
+$members$;
 UPDATE pg_catalog.pg_init_privs i
    SET initprivs = ARRAY(SELECT item FROM unnest(i.initprivs) item,
                                 LATERAL (SELECT grantee, grantor FROM aclexplode(ARRAY[item]) LIMIT 1) e
                           WHERE e.grantee = 0 OR e.grantee = e.grantor)
- WHERE i.privtype = 'e'
-   AND (i.classoid, i.objoid) IN (SELECT classid, objid FROM pg_catalog.pg_depend
-                                   WHERE refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e'
-                                     AND refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'pgscore'))
+ WHERE i.privtype = 'e' AND (i.classoid, i.objoid) IN (SELECT * FROM pg_temp.pgscore_members())
    AND EXISTS (SELECT FROM aclexplode(i.initprivs) e WHERE e.grantee <> 0 AND e.grantee <> e.grantor);
+-- an object the install script grants nothing on has no initial privileges at all
+DELETE FROM pg_catalog.pg_init_privs i
+ WHERE i.privtype = 'e' AND (i.classoid, i.objoid) IN (SELECT * FROM pg_temp.pgscore_members())
+   AND ARRAY(SELECT x::text FROM unnest(i.initprivs) x ORDER BY 1) IS NOT DISTINCT FROM
+       ARRAY(SELECT x::text FROM unnest(CASE WHEN i.objsubid <> 0 THEN '{}'::aclitem[]
+             WHEN i.classoid = 'pg_catalog.pg_proc'::regclass THEN
+               (SELECT acldefault('f', proowner) FROM pg_catalog.pg_proc WHERE oid = i.objoid)
+             WHEN i.classoid = 'pg_catalog.pg_class'::regclass THEN
+               (SELECT acldefault((CASE relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", relowner) FROM pg_catalog.pg_class WHERE oid = i.objoid)
+             WHEN i.classoid = 'pg_catalog.pg_type'::regclass THEN
+               (SELECT acldefault('T', typowner) FROM pg_catalog.pg_type WHERE oid = i.objoid)
+             WHEN i.classoid = 'pg_catalog.pg_namespace'::regclass THEN
+               (SELECT acldefault('n', nspowner) FROM pg_catalog.pg_namespace WHERE oid = i.objoid)
+             END) x ORDER BY 1);
+DROP FUNCTION pg_temp.pgscore_members();
 """
 
 
