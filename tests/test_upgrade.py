@@ -226,3 +226,13 @@ def test_upgraded_database_dumps_and_restores(upgraded, tmp_path):
         assert restored.execute(rights).fetchone() == (True, True, True, False)
         assert answers(restored) == answers(old)
         assert config_tables(restored) == config_tables(old)
+
+
+def test_released_scripts_find_their_c_functions():
+    """Until ALTER EXTENSION UPDATE runs, a released script's SQL calls the new pgscore.so."""
+    libdir = subprocess.run([pg_bin("pg_config"), "--pkglibdir"], check=True, capture_output=True, text=True).stdout.strip()
+    exported = set(subprocess.run(["nm", "-D", "--defined-only", "--format=posix", os.path.join(libdir, "pgscore.so")],
+                                  check=True, capture_output=True, text=True).stdout.split())
+    for script in sorted((ROOT / "sql" / "releases").glob("pgscore--*.sql")):
+        named = set(re.findall(r"'MODULE_PATHNAME',\s*'(\w+)'", script.read_text()))
+        assert named and not named - exported, (script.name, sorted(named - exported))
