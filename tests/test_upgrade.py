@@ -123,6 +123,16 @@ def normalised_schema(name):
     return text
 
 
+def test_plain_schema_dump_equals_a_fresh_install(upgraded):
+    """What a restore replays: CREATE EXTENSION, then the users' objects and grants."""
+    def plain(name):
+        return re.sub(r"^\\(un)?restrict \S+$", r"\\\1restrict KEY", dump(name, "-s"), flags=re.M)
+    old, fresh = plain(OLD_DB), plain(FRESH_DB)
+    assert f"GRANT ALL ON FUNCTION ml.deploy(project text, strategy text, version integer) TO {ANALYST};" in fresh
+    diff = list(difflib.unified_diff(fresh.splitlines(), old.splitlines(), "fresh install", "0.1.0 updated", n=2, lineterm=""))
+    assert not diff, "\n".join(diff[:300])
+
+
 def config_tables(conn):
     return sorted(conn.execute("""SELECT c::regclass::text, cond FROM pg_extension e,
                                      unnest(e.extconfig, e.extcondition) u(c, cond) WHERE e.extname = 'pgscore'""").fetchall())
