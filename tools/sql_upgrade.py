@@ -3,7 +3,10 @@
 current SQL sources (extension/Makefile runs it; see README "Upgrading").
 
     tools/sql_upgrade.py TO MIGRATION [--after AFTER] SOURCE.sql...  > sql/pgscore--FROM--TO.sql
-    tools/sql_upgrade.py --list-one-time SOURCE.sql... (what a migration must carry)
+    tools/sql_upgrade.py --list-one-time SOURCE.sql...  (the statements the upgrade does not re-run)
+    tools/sql_upgrade.py --one-time-changes RELEASE.sql SOURCE.sql...
+        (those that are new or changed since a release, and the release's that are gone:
+         what the migration from that release must carry)
 
 The upgrade script is
   1. the migration (sql/upgrades/FROM--TO.sql), verbatim: everything that exists once
@@ -166,7 +169,23 @@ def read_checked(path):
     return sql
 
 
+def one_time(stmts):
+    return [" ".join(body.split()) for _, body in stmts if rerunnable(body) is None]
+
+
 def main(argv):
+    if argv[:1] == ["--one-time-changes"]:
+        with open(argv[1], encoding="utf-8") as f:
+            released = one_time(statements(f.read()))
+        current = [(shown(path), stmt) for path, stmts in read_sources(argv[2:]) for stmt in one_time(stmts)]
+        for path, stmt in current:
+            if stmt not in released:
+                print(f"+ {path}: {stmt[:150]}")
+        now = {stmt for _, stmt in current}
+        for stmt in released:
+            if stmt not in now:
+                print(f"- {shown(argv[1])}: {stmt[:150]}")
+        return
     if argv[:1] == ["--list-one-time"]:
         for path, stmts in read_sources(argv[1:]):
             for _, body in stmts:
