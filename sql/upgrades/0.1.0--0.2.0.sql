@@ -8,6 +8,7 @@
 --      (a new table's GRANTs, COMMENTs and pg_extension_config_dump need not be repeated:
 --      the re-run part does them from sql/src);
 --   3. ALTER TABLE ... ADD COLUMN (new columns go at the end, as in sql/src), data changes.
--- tests/test_upgrade.py fails if the upgraded schema differs from a fresh install.
+-- `make -s -C extension one-time-sql` lists the one-time statements of sql/src that changed;
+-- tests/test_upgrade.py (make test-upgrade) fails if the upgraded schema differs from a fresh install.
 
 -- (0.2.0 so far changes no table: nothing to do once.)
