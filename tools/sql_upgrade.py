@@ -36,6 +36,7 @@ def shown(path):
     """A path as the repository names it (the Makefile passes ../sql/...)."""
     return os.path.relpath(os.path.abspath(path), ROOT)
 
+
 REPLACEABLE = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE|AGGREGATE|VIEW|TRIGGER)\b", re.I)
 RERUNNABLE = re.compile(
     r"(COMMENT\s+ON|GRANT|REVOKE|ALTER\s+(VIEW|FUNCTION|PROCEDURE|AGGREGATE)"
