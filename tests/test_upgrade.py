@@ -1,11 +1,12 @@
-"""ALTER EXTENSION pgscore UPDATE from the released 0.1.0 gives the schema of a fresh
-install, keeps the registry, its models, triggers, schedules, keys and grants, and the
-old models score as before; the upgraded database dumps and restores.
+"""ALTER EXTENSION pgscore UPDATE from every release (the install scripts frozen in
+sql/releases/, now 0.1.0) gives the schema of a fresh install, keeps the registry, its
+models, triggers, schedules, keys and grants, and the old models score as before; the
+upgraded database dumps and restores.
 
 Two databases run the same workload (heart models trained and deployed through the
 registry, a scoring trigger, a schedule, a monitor, an API key, roles given
 ml.grant_predict / ml.grant_train / ml.grant_gateway, a project grant, stored 0.1.0
-model values): `old` on 0.1.0, then updated; `fresh` on the current version.
+model values): `old` on the release, then updated; `fresh` on the current version.
 
 The schemas are compared with `pg_dump -s --binary-upgrade`: a plain `pg_dump` leaves
 out every object that belongs to an extension (it writes CREATE EXTENSION), while
@@ -32,6 +33,8 @@ from conftest import drop_database, dsn, pg_bin
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HEART = ROOT / "data" / "heart" / "processed.cleveland.data"
 OLD_MODELS = json.loads((ROOT / "tests" / "data" / "models-0.1.0.json").read_text())
+RELEASES = sorted(p.name[len("pgscore--"):-len(".sql")] for p in (ROOT / "sql" / "releases").glob("pgscore--*.sql")
+                  if "--" not in p.name[len("pgscore--"):])
 CURRENT = re.search(r"^default_version = '(.+)'", (ROOT / "extension" / "pgscore.control").read_text(), re.M).group(1)
 READER, ANALYST, GATEWAY = "pgscore_upg_reader", "pgscore_upg_analyst", "pgscore_upg_gateway"
 OLD_DB, FRESH_DB, RESTORED_DB = "pgscore_upgrade_old", "pgscore_upgrade_fresh", "pgscore_upgrade_restored"
@@ -51,7 +54,7 @@ def new_database(name, version=None):
 
 
 def workload(conn):
-    """What a user of 0.1.0 has in a database; the same calls on every version."""
+    """What a user of a release has in a database; the same calls on every version."""
     conn.execute("""CREATE TABLE heart_raw (age float8, sex float8, cp float8, trestbps float8, chol float8,
                       fbs float8, restecg float8, thalach float8, exang float8, oldpeak float8, slope float8,
                       ca text, thal text, num int)""")
@@ -129,7 +132,8 @@ def test_plain_schema_dump_equals_a_fresh_install(upgraded):
         return re.sub(r"^\\(un)?restrict \S+$", r"\\\1restrict KEY", dump(name, "-s"), flags=re.M)
     old, fresh = plain(OLD_DB), plain(FRESH_DB)
     assert f"GRANT ALL ON FUNCTION ml.deploy(project text, strategy text, version integer) TO {ANALYST};" in fresh
-    diff = list(difflib.unified_diff(fresh.splitlines(), old.splitlines(), "fresh install", "0.1.0 updated", n=2, lineterm=""))
+    diff = list(difflib.unified_diff(fresh.splitlines(), old.splitlines(), "fresh install",
+                                     f"{upgraded['version']} updated", n=2, lineterm=""))
     assert not diff, "\n".join(diff[:300])
 
 
@@ -138,23 +142,24 @@ def config_tables(conn):
                                      unnest(e.extconfig, e.extcondition) u(c, cond) WHERE e.extname = 'pgscore'""").fetchall())
 
 
-@pytest.fixture(scope="module")
-def upgraded():
+@pytest.fixture(scope="module", params=RELEASES)
+def upgraded(request):
+    version = request.param
     with connect("postgres") as admin:
         for role in (READER, ANALYST, GATEWAY):
             if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                 admin.execute(f"CREATE ROLE {role}")
     try:
-        new_database(OLD_DB, "0.1.0")
+        new_database(OLD_DB, version)
         new_database(FRESH_DB)
         with connect(OLD_DB) as old, connect(FRESH_DB) as fresh:
-            assert old.execute("SELECT extversion FROM pg_extension WHERE extname = 'pgscore'").fetchone()[0] == "0.1.0"
+            assert old.execute("SELECT extversion FROM pg_extension WHERE extname = 'pgscore'").fetchone()[0] == version
             workload(old)
             workload(fresh)
             before = answers(old)
             old_config = config_tables(old)
             old.execute("ALTER EXTENSION pgscore UPDATE")
-        yield {"before": before, "config_before": old_config}
+        yield {"version": version, "before": before, "config_before": old_config}
     finally:
         for name in (OLD_DB, FRESH_DB, RESTORED_DB):
             drop_database(name)
@@ -166,15 +171,16 @@ def upgraded():
 def test_update_path_is_listed(upgraded):
     with connect(OLD_DB) as conn:
         assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'pgscore'").fetchone()[0] == CURRENT
-        path = conn.execute("SELECT path FROM pg_extension_update_paths('pgscore') WHERE source = '0.1.0' AND target = %s",
-                            (CURRENT,)).fetchone()
-    assert path is not None and path[0] == f"0.1.0--{CURRENT}"
+        path = conn.execute("SELECT path FROM pg_extension_update_paths('pgscore') WHERE source = %s AND target = %s",
+                            (upgraded["version"], CURRENT)).fetchone()
+    assert path is not None and path[0].startswith(upgraded["version"] + "--") and path[0].endswith("--" + CURRENT)
 
 
 def test_upgraded_schema_equals_a_fresh_install(upgraded):
     old, fresh = normalised_schema(OLD_DB), normalised_schema(FRESH_DB)
     assert "CREATE FUNCTION ml.train(" in fresh and "ALTER EXTENSION pgscore ADD" in fresh   # members are in the dump
-    diff = list(difflib.unified_diff(fresh.splitlines(), old.splitlines(), "fresh install", "0.1.0 updated", n=2, lineterm=""))
+    diff = list(difflib.unified_diff(fresh.splitlines(), old.splitlines(), "fresh install",
+                                     f"{upgraded['version']} updated", n=2, lineterm=""))
     assert not diff, "the upgrade script misses (or adds) this, see README 'Upgrading':\n" + "\n".join(diff[:300])
 
 
@@ -190,7 +196,7 @@ def test_old_models_score_the_same(upgraded):
     with connect(OLD_DB) as conn:
         assert answers(conn) == upgraded["before"]
         assert stored_answers(conn) == {n: (m["predict"], m["proba"]) for n, m in OLD_MODELS["models"].items()}
-        # the scoring trigger installed by 0.1.0 still scores new rows, as the row form does
+        # the scoring trigger installed by the release still scores new rows, as the row form does
         conn.execute("INSERT INTO vitals SELECT * FROM heart_raw OFFSET 5 LIMIT 20")
         wrong = conn.execute("""SELECT count(*) FROM vitals v
                                  WHERE v.risk IS DISTINCT FROM ml.predict('heart', v)::boolean OR v.model_version IS NULL""").fetchone()[0]
