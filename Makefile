@@ -5,6 +5,7 @@
 #   make test    everything: swift test, pg_regress, the SQL and gateway tests
 #   make daemon  the REST gateway binary, .build/release/pgscore (pgscore serve)
 #   make fuzz    the libFuzzer targets of fuzz/, FUZZ_SECONDS (300) each
+#   make test-upgrade  ALTER EXTENSION UPDATE from each release vs a fresh install
 #
 # and the usual extension targets: make, make install, make installcheck.
 
@@ -15,7 +16,7 @@ FUZZ_SECONDS      ?= 300
 # the bounded fuzz run inside make test, per target
 FUZZ_TEST_SECONDS ?= 30
 
-.PHONY: all install installcheck clean deps cluster demo daemon test test-swift test-fuzz test-regress test-sql bench fuzz
+.PHONY: all install installcheck clean deps cluster demo daemon test test-swift test-fuzz test-regress test-sql test-upgrade bench fuzz
 
 all:
 	$(MAKE) -C extension
@@ -64,6 +65,11 @@ test-sql:
 	eval "$$(tools/pgcluster.sh env)" && $(PYTHON) -m pytest -q -rs tests | tee .pytest.out; \
 	  status=$${PIPESTATUS[0]}; [ $$status -eq 0 ] || exit $$status; \
 	  ! grep -q " skipped" .pytest.out || { echo "make test: a test was skipped (a missing module is a failure)"; exit 1; }
+
+# the upgrade from every released version alone (also part of test-sql): after a schema
+# change, this says what the migration in sql/upgrades/ still misses
+test-upgrade: install cluster
+	eval "$$(tools/pgcluster.sh env)" && $(PYTHON) -m pytest -q tests/test_upgrade.py
 
 bench: deps install cluster
 	tools/bench_foundation.sh

@@ -1,2 +1,2 @@
--- pgscore 0.1.0: machine learning inside PostgreSQL. Schema ml.
+-- pgscore: machine learning inside PostgreSQL. Schema ml. (Version: default_version in extension/pgscore.control.)
 \echo Use "CREATE EXTENSION pgscore" to load this file. \quit

@@ -75,7 +75,7 @@ END $$;
 CREATE TRIGGER prediction_time BEFORE INSERT ON ml.feedback
   FOR EACH ROW EXECUTE FUNCTION ml._feedback_prediction_time();
 
--- ml.training_runs (runs the gateway starts, and scheduled and event-driven ones) is in 84_jobs.sql.
+-- ml.training_runs (runs the gateway starts, and scheduled and event-driven ones) is in 84_jobs_tables.sql.
 
 CREATE TABLE ml.api_keys (
     id         bigserial PRIMARY KEY,
@@ -116,7 +116,7 @@ BEGIN
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON ml.api_keys TO %I', role);
   EXECUTE format('GRANT USAGE ON SEQUENCE ml.predictions_id_seq, ml.feedback_id_seq, '
                  'ml.training_runs_id_seq, ml.api_keys_id_seq TO %I', role);
-  -- the scheduler and event-driven training (84_jobs.sql); ml.grant_train gave the rest
+  -- the scheduler and event-driven training (87_run_queue.sql); ml.grant_train gave the rest
   EXECUTE format('GRANT EXECUTE ON FUNCTION ml.claim_run(text), ml.execute_run(bigint), ml.fail_run(bigint, text), '
                  'ml.next_wakeup(), ml._begin_run(bigint, text), '
                  'ml._end_run(bigint, ml.training_result, text, jsonb) TO %I', role);
