@@ -193,8 +193,10 @@ def test_deployed_4000_feature_model_never_overflows(conn):
     assert sqlstate(conn, "SELECT ml.predict('wide', w) FROM wide_rows w") == "54000"
     assert sqlstate(conn, "SELECT ml.predict_proba('wide', w) FROM wide_rows w") == "54000"
     assert sqlstate(conn, """SELECT ml.predict('wide', '{"c0":"v1","c1":"v2","c2":"v3","c3":"v4"}'::jsonb)""") == "54000"
-    assert sqlstate(conn, "SELECT ml.predict('wide', array_fill(0.0::float8, ARRAY[1000]))") == "54000"
-    assert sqlstate(conn, "SELECT ml.predict('wide', array_fill(0.0::float8, ARRAY[4000]))") == "54000"
+    assert sqlstate(conn, "SELECT ml.predict_encoded('wide', array_fill(0.0::float8, ARRAY[1000]))") == "54000"
+    assert sqlstate(conn, "SELECT ml.predict_encoded('wide', array_fill(0.0::float8, ARRAY[4000]))") == "54000"
+    # raw values too: the width is refused before the columns are looked at
+    assert sqlstate(conn, "SELECT ml.predict('wide', array_fill(0.0::float8, ARRAY[4]))") == "54000"
     assert sqlstate(conn, "SELECT ml.score_on_insert('wide_rows', 'wide', 'out')") == "54000"
 
 
@@ -209,7 +211,7 @@ def test_deployed_model_at_the_feature_limit_scores_everywhere(conn):
     assert got == [0.25, 0.25 + 0.001 * (13 % 7), 0.25 + 0.001 * (999 % 7), 0.25]
     row = conn.execute("SELECT ml.predict('edge', e)::float8 FROM edge_rows e WHERE c0 = 'v13'").fetchone()[0]
     js = conn.execute("""SELECT ml.predict('edge', '{"c0":"v13"}'::jsonb)::float8""").fetchone()[0]
-    arr = conn.execute("SELECT ml.predict('edge', array_fill(0.0::float8, ARRAY[1000]))::float8").fetchone()[0]
+    arr = conn.execute("SELECT ml.predict_encoded('edge', array_fill(0.0::float8, ARRAY[1000]))::float8").fetchone()[0]
     assert (row, js, arr) == (got[1], got[1], 0.25)
 
 

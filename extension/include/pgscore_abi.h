@@ -113,6 +113,7 @@ extern int64_t pgsc_preprocessor_columns(void *pre);
 extern int64_t pgsc_preprocessor_features(void *pre);
 extern const char *pgsc_preprocessor_column(void *pre, int64_t i);
 extern const char *pgsc_preprocessor_column_type(void *pre, int64_t i);
+extern int32_t pgsc_preprocessor_column_categorical(void *pre, int64_t i);
 extern int32_t pgsc_preprocessor_encode(void *pre, const int32_t *kinds, const double *numbers,
 										const char *const *texts, const int32_t *lens,
 										double *out, char *err);
