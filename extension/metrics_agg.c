@@ -19,7 +19,7 @@
  * reset callback on that context (normal end, ERROR, or the next group). Partial
  * states combine and (de)serialise, so the aggregate is PARALLEL SAFE.
  */
-#include "pgscore.h"
+#include "algorithms.h"
 #include "pgscore_abi_metrics.h"
 
 #include "access/detoast.h"
@@ -168,28 +168,6 @@ metrics_set_label(MetricsState *st, int32 i, const char *bytes, int32 len)
 	st->label_lengths[i] = len;
 }
 
-static const char *
-algorithm_name(int64 algorithm)
-{
-	switch (algorithm)
-	{
-		case PGSC_LINREG:
-			return "linear_regression";
-		case PGSC_LOGREG:
-			return "logistic_regression";
-		case PGSC_NB:
-			return "naive_bayes";
-		case PGSC_DTREE:
-			return "decision_tree";
-		case PGSC_FOREST:
-			return "random_forest";
-		case PGSC_GBT:
-			return "gradient_boosting";
-		default:
-			return "unknown";
-	}
-}
-
 /* The state of the first row: decodes the model (argument 1) and keeps its handle. */
 static MetricsState *
 metrics_state_open(MemoryContext context, Datum model, int32 kind)
@@ -217,7 +195,7 @@ metrics_state_open(MemoryContext context, Datum model, int32 kind)
 	pgsc_model_info(st->handle, info);
 	/* tree models are classifiers or regressors: the label type tells */
 	classifier = info[PGSC_INFO_LABEL_KIND] != PGSC_LABEL_FLOAT8;
-	algorithm = algorithm_name(info[PGSC_INFO_ALGORITHM]);
+	algorithm = algorithm_name((int32) info[PGSC_INFO_ALGORITHM]);
 	if (classifier && kind == METRICS_VALUES)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),

@@ -4,6 +4,7 @@
  * validation of feature arrays.
  */
 #include "pgscore.h"
+#include "algorithms.h"
 
 #include <limits.h>
 
@@ -34,6 +35,7 @@ _PG_init(void)
 	if (pgsc_model_limit(PGSC_LIMIT_FEATURES) != PGSC_MAX_FEATURES ||
 		pgsc_model_limit(PGSC_LIMIT_CLASSES) != PGSC_MAX_CLASSES)
 		elog(ERROR, "pgscore: the C glue and the Swift core disagree on the model limits");
+	algorithms_check_ids();
 }
 
 /*

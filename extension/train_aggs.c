@@ -196,6 +196,8 @@ train_step(FunctionCallInfo fcinfo, int32 algorithm)
 					row_store_append(st, x, label_id(st, fcinfo, function), function);
 			}
 			break;
+		default:
+			unknown_algorithm(algorithm, function);
 	}
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
@@ -378,14 +380,13 @@ fit(const TrainState *st, void **model, char *err)
 		case PGSC_FOREST:
 		case PGSC_GBT:
 			train_state_check_scratch(st, (Size) pgsc_tree_scratch_bytes(st->algorithm, st->rows, st->features, k),
-									  st->algorithm == PGSC_GBT ? "ml.gbt_fit" :
-									  st->algorithm == PGSC_FOREST ? "ml.forest_fit" : "ml.tree_fit");
+									  algorithm_function(st->algorithm));
 			return pgsc_tree_fit(st->algorithm, (const double *const *) st->store.x,
 								 (const int32 *const *) st->store.y, (const double *const *) st->store.t,
 								 st->store.rows, st->store.chunks, st->features,
 								 class_of, k, st->labels.kind, texts, lengths, k,
 								 st->options, olen, pgscore_stop_requested, model, err);
-		default:
+		case PGSC_LOGREG:
 			{
 				/* p parameters: a p x p Hessian per evaluation, a trial one, the
 				 * damped copy and the Cholesky factor */
@@ -397,6 +398,8 @@ fit(const TrainState *st, void **model, char *err)
 								   st->store.rows, st->store.chunks, st->features,
 								   class_of, k, st->labels.kind, texts, lengths, k,
 								   st->options, olen, pgscore_stop_requested, model, err);
+		default:
+			unknown_algorithm(st->algorithm, "pgscore training final");
 	}
 }
 

@@ -8,33 +8,6 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-const char *
-algorithm_function(int32 algorithm)
-{
-	switch (algorithm)
-	{
-		case PGSC_LINREG:
-			return "ml.linreg_fit";
-		case PGSC_LOGREG:
-			return "ml.logreg_fit";
-		case PGSC_DTREE:
-			return "ml.tree_fit";
-		case PGSC_FOREST:
-			return "ml.forest_fit";
-		case PGSC_GBT:
-			return "ml.gbt_fit";
-		default:
-			return "ml.nb_fit";
-	}
-}
-
-/* Logistic regression and the trees keep their rows (RowStore). */
-bool
-train_state_keeps_rows(int32 algorithm)
-{
-	return algorithm == PGSC_LOGREG || PGSC_IS_TREE(algorithm);
-}
-
 /* Regression trees keep float labels instead of label ids. */
 static bool
 keeps_values(const TrainState *st)
@@ -97,6 +70,8 @@ train_state_set_features(TrainState *st, int features, const char *function)
 			/* about 1 MB of features per chunk */
 			st->store.chunk_rows = Max(1, Min(8192, (1 << 20) / (int) (sizeof(double) * features)));
 			break;
+		default:
+			unknown_algorithm(st->algorithm, function);
 	}
 }
 
@@ -423,6 +398,8 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 				pfree(map);
 			}
 			break;
+		default:
+			unknown_algorithm(into->algorithm, function);
 	}
 	into->rows += from->rows;
 }
@@ -504,6 +481,8 @@ serialize_into(const TrainState *st, char *out)
 						PUT(st->store.y[k], sizeof(int32) * st->store.rows[k]);
 				}
 				break;
+			default:
+				unknown_algorithm(st->algorithm, "pgscore training state");
 		}
 	}
 #undef PUT
@@ -645,6 +624,8 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 						pfree(ts);
 				}
 				break;
+			default:
+				unknown_algorithm(algorithm, "pgscore training state");
 		}
 	}
 	return st;

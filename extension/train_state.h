@@ -8,7 +8,7 @@
 #ifndef PGSCORE_TRAIN_STATE_H
 #define PGSCORE_TRAIN_STATE_H
 
-#include "pgscore.h"
+#include "algorithms.h"
 
 /* Class labels in the order first seen; ids index these arrays. */
 typedef struct LabelSet
@@ -66,10 +66,8 @@ extern double *train_state_block(TrainState *st, int32 id);
 extern void train_state_check_scratch(const TrainState *st, Size scratch, const char *function);
 extern void row_store_append(TrainState *st, const double *x, int32 id, const char *function);
 extern void row_store_append_value(TrainState *st, const double *x, double y, const char *function);
-extern bool train_state_keeps_rows(int32 algorithm);
 extern void train_state_merge(TrainState *into, const TrainState *from, const char *function);
 extern bytea *train_state_serialize(const TrainState *st);
 extern TrainState *train_state_deserialize(MemoryContext context, const char *data, Size len);
-extern const char *algorithm_function(int32 algorithm);
 
 #endif							/* PGSCORE_TRAIN_STATE_H */

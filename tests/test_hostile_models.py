@@ -19,7 +19,7 @@ import struct
 import psycopg
 import pytest
 
-from hostile_values import (BOOLEAN, INTEGER, TRAIN_TABLE, D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, assert_crc_is_xz, crc64, f64s,
+from hostile_values import (BOOLEAN, FLOAT8, INTEGER, TRAIN_TABLE, D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, assert_crc_is_xz, crc64, f64s,
                             guarded_database, linreg, logreg, model, mutate, reseal, seal, section, sqlstate, th,
                             trained_models, tree)
 
@@ -69,6 +69,9 @@ def crafted():
          linreg(2, info=b'{"preprocess":{"columns":[{"name":"a","kind":"numeric"},{"kind":"numeric"}]}}'), "22P03"),
         ("truncated", good[:-3], "22P03"),
         ("truncated and resealed", reseal(good[:core_end + 4]), "22P03"),
+        # the algorithm table (ScoreCore/Algorithm.swift) has no id 0 or 7: never scored as some other kernel
+        ("algorithm id 0", model(0, FLOAT8, 2, [], f64s([0.25, 0.5, 0.5])), "0A000"),
+        ("algorithm id 7", model(7, FLOAT8, 2, [], f64s([0.25, 0.5, 0.5])), "0A000"),
         ("probabilities of a leaf summing to 1.8",
          tree(2, stump, [0.9, 0.9, 0.5, 0.5], outputs=2, classes=["a", "b"], label_kind=TEXT), "22P03"),
     ]

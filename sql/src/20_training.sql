@@ -2,6 +2,14 @@
 -- One transition state (internal) for all algorithms; partial states combine, so
 -- parallel plans and GROUP BY work.
 
+-- the algorithm table is the Swift core's (ScoreCore/Algorithm.swift): ml.train reads it here
+CREATE FUNCTION ml.algorithms(OUT id int, OUT name text, OUT alias text, OUT aggregate text,
+                              OUT classification boolean, OUT regression boolean, OUT tree boolean)
+RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'ml_algorithms' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 6;
+COMMENT ON FUNCTION ml.algorithms() IS
+  'The algorithms pgscore trains: id (stored in model values), name and alias (both accepted by ml.train), the training aggregate, the tasks it fits, and whether it is a tree model (learns missing values, no scaling).';
+
 CREATE FUNCTION ml._linreg_step(internal, float8[], float8) RETURNS internal
     AS 'MODULE_PATHNAME', 'ml_linreg_step' LANGUAGE C PARALLEL SAFE;
 CREATE FUNCTION ml._linreg_step(internal, float8[], float8, jsonb) RETURNS internal

@@ -18,15 +18,9 @@ CREATE TYPE ml.training_result AS (
 
 CREATE FUNCTION ml._algorithm_name(algorithm text, task text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE lower(coalesce(algorithm, CASE task WHEN 'regression' THEN 'linear_regression'
-                                                  ELSE 'logistic_regression' END))
-           WHEN 'logistic_regression' THEN 'logistic_regression' WHEN 'logreg' THEN 'logistic_regression'
-           WHEN 'linear_regression' THEN 'linear_regression' WHEN 'linreg' THEN 'linear_regression'
-           WHEN 'naive_bayes' THEN 'naive_bayes' WHEN 'nb' THEN 'naive_bayes'
-           WHEN 'decision_tree' THEN 'decision_tree' WHEN 'tree' THEN 'decision_tree'
-           WHEN 'random_forest' THEN 'random_forest' WHEN 'forest' THEN 'random_forest'
-           WHEN 'gradient_boosting' THEN 'gradient_boosting' WHEN 'gbt' THEN 'gradient_boosting'
-         END $$;
+  SELECT a.name FROM ml.algorithms() a
+   WHERE lower(coalesce(algorithm, CASE task WHEN 'regression' THEN 'linear_regression'
+                                             ELSE 'logistic_regression' END)) IN (a.name, a.alias) $$;
 
 -- writes one version; creates the project on first use, owned by the acting role
 CREATE FUNCTION ml._record_version(project text, task text, v ml.models)
@@ -161,6 +155,7 @@ DECLARE
   proj         ml.projects;
   algo         text;
   agg          text;
+  fits         boolean;
   opts         jsonb;
   do_scale     boolean;
   trees        boolean;
@@ -272,18 +267,15 @@ BEGIN
   IF algo IS NULL THEN
     RAISE EXCEPTION 'ml.train: unknown algorithm "%"', algorithm
       USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Use logistic_regression, linear_regression, naive_bayes, decision_tree, random_forest or gradient_boosting.';
+            HINT = 'Use ' || (SELECT string_agg(a.name || ' (' || a.alias || ')', ', ' ORDER BY a.id) FROM ml.algorithms() a) || '.';
   END IF;
-  IF (algo IN ('logistic_regression', 'naive_bayes') AND task = 'regression')
-     OR (algo = 'linear_regression' AND task = 'classification') THEN
+  SELECT a.aggregate, a.tree, CASE task WHEN 'regression' THEN a.regression ELSE a.classification END
+    INTO agg, trees, fits FROM ml.algorithms() a WHERE a.name = algo;
+  IF NOT fits THEN
     RAISE EXCEPTION 'ml.train: % does not fit a % project', algo, task USING ERRCODE = 'invalid_parameter_value';
   END IF;
   -- trees split on raw values and learn where missing values go: no scaling, no imputation
-  trees := algo IN ('decision_tree', 'random_forest', 'gradient_boosting');
   do_scale := coalesce((hyperparams ->> 'scale')::boolean, NOT trees);
-  agg := CASE algo WHEN 'logistic_regression' THEN 'ml.logreg_fit' WHEN 'linear_regression' THEN 'ml.linreg_fit'
-                   WHEN 'naive_bayes' THEN 'ml.nb_fit' WHEN 'decision_tree' THEN 'ml.tree_fit'
-                   WHEN 'random_forest' THEN 'ml.forest_fit' ELSE 'ml.gbt_fit' END;
 
   -- the data, with a reproducible split (stratified by label for classification):
   -- each row's place comes from a hash of its content and the seed

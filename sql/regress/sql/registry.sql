@@ -103,6 +103,9 @@ SELECT pg_temp.try($$SELECT ml.train('x', 'no_such_table', 'sick')$$);
 SELECT pg_temp.try($$SELECT ml.train('x', 'SELECT * FROM heart_labelled WHERE false', 'sick')$$);
 SELECT pg_temp.try($$SELECT ml.train('x', 'SELECT * FROM heart_labelled WHERE num = 0', 'sick', exclude => ARRAY['num'])$$);
 SELECT pg_temp.try($$SELECT ml.train('x', 'heart_labelled', 'sick', 'random_forest_9000')$$);
+-- the one algorithm table (the Swift core's): ml.train takes a name or an alias
+SELECT * FROM ml.algorithms();
+SELECT pg_temp.try($$SELECT ml.train('x', 'heart_labelled', 'sick', 'LINREG')$$);
 SELECT pg_temp.try($$SELECT ml.train('x', 'heart_labelled', 'sick', hyperparams => '{"l2": "lots"}')$$);
 SELECT pg_temp.try($$SELECT ml.predict('heart', ROW(63.0, 1.0))$$);
 SELECT pg_temp.try($$SELECT ml.predict('heart', ARRAY[1.0, 2.0])$$);
