@@ -19,6 +19,7 @@
  * reset callback on that context (normal end, ERROR, or the next group). Partial
  * states combine and (de)serialise, so the aggregate is PARALLEL SAFE.
  */
+#include "agg_state.h"
 #include "algorithms.h"
 #include "pgscore_abi_metrics.h"
 
@@ -64,31 +65,14 @@ typedef struct MetricsState
 	int32	   *label_lengths;
 	int32		last;			/* class of the last row: labels often come in runs */
 
-	/* classifier: confusion matrix and rows */
+	/* classifier: confusion matrix and rows (x: K probabilities, y: the true class) */
 	int64	   *confusion;		/* K * K, row = truth */
-	int32		chunk_rows;		/* rows per chunk */
-	int32		chunks;
-	int32		capacity;
-	int32	  **truth;			/* class index per row */
-	double	  **proba;			/* K probabilities per row */
-	int64	   *used;			/* rows used in each chunk */
+	AggRows		store;
 	Size		held_bytes;		/* confusion matrix + chunks */
 
 	/* regression: RegressionSums */
 	double	   *sums;
 } MetricsState;
-
-static MemoryContext
-aggregate_context(FunctionCallInfo fcinfo, const char *what)
-{
-	MemoryContext context;
-
-	if (!AggCheckCallContext(fcinfo, &context))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s support function called outside an aggregate", what)));
-	return context;
-}
 
 static void
 metrics_release(void *arg)
@@ -127,8 +111,7 @@ metrics_state_init(MetricsState *st, MemoryContext context, int32 kind, int32 cl
 							FUNCTION_NAME, k, pgscore_max_training_memory),
 					 errhint("Raise pgscore.max_training_memory.")));
 		st->confusion = MemoryContextAllocZero(context, st->held_bytes);
-		/* about 1 MB of probabilities per chunk */
-		st->chunk_rows = Max(1, Min(8192, (1 << 20) / (int) (sizeof(double) * Max(k, 1))));
+		agg_rows_init(&st->store, k, false);
 	}
 	else
 		st->sums = MemoryContextAllocZero(context, sizeof(double) * pgsc_metrics_sums_length());
@@ -336,69 +319,20 @@ metrics_class_of(MetricsState *st, text *label)
 
 /* ---------------------------------------------------------------- rows */
 
-/* The chunk with room for the next row, opened when needed (within the memory limit). */
-static int32
-metrics_chunk_with_room(MetricsState *st)
+static void
+reserve_rows(void *owner, Size bytes)
 {
-	int32		k = st->classes;
-	int32		c;
-	Size		chunk_bytes;
+	MetricsState *st = (MetricsState *) owner;
 
-	if (st->chunks > 0 && st->used[st->chunks - 1] < st->chunk_rows)
-		return st->chunks - 1;
-	chunk_bytes = (sizeof(double) * k + sizeof(int32)) * st->chunk_rows;
-	if (st->held_bytes + chunk_bytes > (Size) pgscore_max_training_memory * 1024 * 1024)
+	if (st->held_bytes + bytes > (Size) pgscore_max_training_memory * 1024 * 1024)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s: the evaluated rows need more than pgscore.max_training_memory (%d MB)",
 						FUNCTION_NAME, pgscore_max_training_memory),
 				 errdetail("%lld rows of %d classes are held so far; each row takes %d bytes (8 per class + 4).",
-						   (long long) st->rows, k, (int) (8 * k + 4)),
+						   (long long) st->rows, st->classes, (int) (8 * st->classes + 4)),
 				 errhint("Raise pgscore.max_training_memory, or evaluate on a sample (TABLESAMPLE).")));
-	if (st->chunks == st->capacity)
-	{
-		int32		cap = st->capacity == 0 ? 16 : st->capacity * 2;
-
-		if (st->capacity == 0)
-		{
-			st->truth = MemoryContextAlloc(st->context, sizeof(int32 *) * cap);
-			st->proba = MemoryContextAlloc(st->context, sizeof(double *) * cap);
-			st->used = MemoryContextAlloc(st->context, sizeof(int64) * cap);
-		}
-		else
-		{
-			st->truth = repalloc(st->truth, sizeof(int32 *) * cap);
-			st->proba = repalloc(st->proba, sizeof(double *) * cap);
-			st->used = repalloc(st->used, sizeof(int64) * cap);
-		}
-		st->capacity = cap;
-	}
-	c = st->chunks;
-	st->truth[c] = MemoryContextAlloc(st->context, sizeof(int32) * st->chunk_rows);
-	st->proba[c] = MemoryContextAlloc(st->context, sizeof(double) * k * st->chunk_rows);
-	st->used[c] = 0;
-	st->chunks++;
-	st->held_bytes += chunk_bytes;
-	return c;
-}
-
-/* Appends n rows (truth ids, then K probabilities each). */
-static void
-metrics_append_rows(MetricsState *st, const int32 *truth, const double *proba, int64 n)
-{
-	int32		k = st->classes;
-	int64		done = 0;
-
-	while (done < n)
-	{
-		int32		c = metrics_chunk_with_room(st);
-		int64		count = Min(st->chunk_rows - st->used[c], n - done);
-
-		memcpy(st->truth[c] + st->used[c], truth + done, sizeof(int32) * count);
-		memcpy(st->proba[c] + st->used[c] * k, proba + done * k, sizeof(double) * k * count);
-		st->used[c] += count;
-		done += count;
-	}
+	st->held_bytes += bytes;
 }
 
 /* ---------------------------------------------------------------- transition */
@@ -406,7 +340,7 @@ metrics_append_rows(MetricsState *st, const int32 *truth, const double *proba, i
 static Datum
 metrics_step(FunctionCallInfo fcinfo, int32 kind)
 {
-	MemoryContext context = aggregate_context(fcinfo, FUNCTION_NAME);
+	MemoryContext context = agg_context(fcinfo, FUNCTION_NAME);
 	MetricsState *st = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
 	const float8 *x;
 	float8		buffer[PGSCORE_MAX_FEATURES];
@@ -441,14 +375,15 @@ metrics_step(FunctionCallInfo fcinfo, int32 kind)
 	if (kind == METRICS_CLASSES)
 	{
 		int32		truth = metrics_class_of(st, PG_GETARG_TEXT_PP(3));
-		int32		c = metrics_chunk_with_room(st);
-		double	   *slot = st->proba[c] + st->used[c] * st->classes;
+		AggRows    *rs = &st->store;
+		int32		c = agg_rows_room(rs, st->context, reserve_rows, st);
+		double	   *slot = rs->x[c] + rs->rows[c] * st->classes;
 
 		status = pgsc_metrics_add_class(st->handle, x, n, truth, slot, st->confusion, err);
 		if (status != PGSC_OK)
 			pgscore_raise(status, err, FUNCTION_NAME);
-		st->truth[c][st->used[c]] = truth;
-		st->used[c]++;
+		rs->y[c][rs->rows[c]] = truth;
+		rs->rows[c]++;
 	}
 	else
 	{
@@ -487,10 +422,11 @@ metrics_merge(MetricsState *into, const MetricsState *from)
 	{
 		for (i = 0; i < (int64) into->classes * into->classes; i++)
 			into->confusion[i] += from->confusion[i];
-		for (c = 0; c < from->chunks; c++)
+		for (c = 0; c < from->store.chunks; c++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			metrics_append_rows(into, from->truth[c], from->proba[c], from->used[c]);
+			agg_rows_append(&into->store, into->context, from->store.x[c], from->store.y[c], NULL,
+							from->store.rows[c], NULL, reserve_rows, into);
 		}
 	}
 	else
@@ -502,7 +438,7 @@ PG_FUNCTION_INFO_V1(ml_metrics_combine);
 Datum
 ml_metrics_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = aggregate_context(fcinfo, "ml.metrics combine");
+	MemoryContext context = agg_context(fcinfo, "ml.metrics combine");
 	MetricsState *a = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
 	MetricsState *b = PG_ARGISNULL(1) ? NULL : (MetricsState *) PG_GETARG_POINTER(1);
 	int32		i;
@@ -527,93 +463,49 @@ ml_metrics_combine(PG_FUNCTION_ARGS)
 /* ---------------------------------------------------------------- bytes */
 
 /*
- * Layout (native byte order: partial states only travel between processes of one
- * server): kind, classes, label kind (int32), rows, model length (int64), model
+ * Layout: kind, classes, label kind (int32), rows, model length (int64), model
  * SHA-256; then per class its label (int32 length, bytes); then either the confusion
- * matrix (K*K int64), the row count (int64), the probabilities of all rows (double)
- * and their truth ids (int32), or the regression sums (double).
+ * matrix (K*K int64) and the rows (agg_rows_write), or the regression sums (double).
  */
-typedef struct Cursor
+static void
+write_state(const void *state, AggWriter *w)
 {
-	char	   *p;
-	const char *end;
-} Cursor;
-
-static Size
-serialize_into(const MetricsState *st, char *out)
-{
-	Size		size = 0;
+	const MetricsState *st = (const MetricsState *) state;
 	int64		length = (int64) st->model_length;
-	int64		total = 0;
-	int32		i;
 
-#define PUT(v, n) do { if (out) memcpy(out + size, (v), (n)); size += (n); } while (0)
-	PUT(&st->kind, sizeof(int32));
-	PUT(&st->classes, sizeof(int32));
-	PUT(&st->label_kind, sizeof(int32));
-	PUT(&st->rows, sizeof(int64));
-	PUT(&length, sizeof(int64));
-	PUT(st->model_digest, PG_SHA256_DIGEST_LENGTH);
-	for (i = 0; i < st->classes; i++)
+	agg_put(w, &st->kind, sizeof(int32));
+	agg_put(w, &st->classes, sizeof(int32));
+	agg_put(w, &st->label_kind, sizeof(int32));
+	agg_put(w, &st->rows, sizeof(int64));
+	agg_put(w, &length, sizeof(int64));
+	agg_put(w, st->model_digest, PG_SHA256_DIGEST_LENGTH);
+	for (int32 i = 0; i < st->classes; i++)
 	{
-		PUT(&st->label_lengths[i], sizeof(int32));
-		PUT(st->labels[i], st->label_lengths[i]);
+		agg_put(w, &st->label_lengths[i], sizeof(int32));
+		agg_put(w, st->labels[i], st->label_lengths[i]);
 	}
 	if (st->kind == METRICS_CLASSES)
 	{
-		PUT(st->confusion, sizeof(int64) * st->classes * st->classes);
-		for (i = 0; i < st->chunks; i++)
-			total += st->used[i];
-		PUT(&total, sizeof(int64));
-		for (i = 0; i < st->chunks; i++)
-			PUT(st->proba[i], sizeof(double) * st->classes * st->used[i]);
-		for (i = 0; i < st->chunks; i++)
-			PUT(st->truth[i], sizeof(int32) * st->used[i]);
+		agg_put(w, st->confusion, sizeof(int64) * st->classes * st->classes);
+		agg_rows_write(&st->store, w);
 	}
 	else
-		PUT(st->sums, sizeof(double) * pgsc_metrics_sums_length());
-#undef PUT
-	return size;
+		agg_put(w, st->sums, sizeof(double) * pgsc_metrics_sums_length());
 }
 
 PG_FUNCTION_INFO_V1(ml_metrics_serialize);
 Datum
 ml_metrics_serialize(PG_FUNCTION_ARGS)
 {
-	const MetricsState *st;
-	Size		size;
-	bytea	   *out;
-
-	(void) aggregate_context(fcinfo, "ml.metrics serialize");
-	st = (const MetricsState *) PG_GETARG_POINTER(0);
-	size = serialize_into(st, NULL);
-	if (size > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s: a parallel worker's evaluation state is %zu MB, over the 1 GB a worker can hand over",
-						FUNCTION_NAME, size >> 20),
-				 errhint("Evaluate with SET max_parallel_workers_per_gather = 0, or on a sample.")));
-	out = palloc(VARHDRSZ + size);
-	SET_VARSIZE(out, VARHDRSZ + size);
-	serialize_into(st, VARDATA(out));
-	PG_RETURN_BYTEA_P(out);
-}
-
-static void
-take(Cursor *c, void *v, Size n)
-{
-	if (n > (Size) (c->end - c->p))
-		elog(ERROR, "%s: evaluation state is truncated", FUNCTION_NAME);
-	memcpy(v, c->p, n);
-	c->p += n;
+	(void) agg_context(fcinfo, "ml.metrics serialize");
+	PG_RETURN_BYTEA_P(agg_state_bytes(write_state, PG_GETARG_POINTER(0), FUNCTION_NAME, "evaluation state"));
 }
 
 PG_FUNCTION_INFO_V1(ml_metrics_deserialize);
 Datum
 ml_metrics_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *b;
-	Cursor		c;
+	AggReader	r;
 	int32		kind,
 				classes,
 				label_kind,
@@ -623,103 +515,89 @@ ml_metrics_deserialize(PG_FUNCTION_ARGS)
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	MetricsState *st;
 
-	(void) aggregate_context(fcinfo, "ml.metrics deserialize");
-	b = PG_GETARG_BYTEA_PP(0);
-	c.p = VARDATA_ANY(b);
-	c.end = c.p + VARSIZE_ANY_EXHDR(b);
-	take(&c, &kind, sizeof(int32));
-	take(&c, &classes, sizeof(int32));
-	take(&c, &label_kind, sizeof(int32));
-	take(&c, &rows, sizeof(int64));
-	take(&c, &length, sizeof(int64));
-	take(&c, digest, PG_SHA256_DIGEST_LENGTH);
+	(void) agg_context(fcinfo, "ml.metrics deserialize");
+	r = agg_reader(PG_GETARG_BYTEA_PP(0), "evaluation state");
+	agg_take(&r, &kind, sizeof(int32));
+	agg_take(&r, &classes, sizeof(int32));
+	agg_take(&r, &label_kind, sizeof(int32));
+	agg_take(&r, &rows, sizeof(int64));
+	agg_take(&r, &length, sizeof(int64));
+	agg_take(&r, digest, PG_SHA256_DIGEST_LENGTH);
 	if ((kind != METRICS_CLASSES && kind != METRICS_VALUES) || rows < 0 || length < 0 ||
 		(kind == METRICS_CLASSES && (classes < 1 || classes > PGSCORE_MAX_CLASSES)))
-		elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
+		agg_state_damaged(&r);
 	st = metrics_state_new(CurrentMemoryContext, kind, classes, label_kind, (Size) length, digest);
 	st->rows = rows;
 	for (i = 0; i < st->classes; i++)
 	{
 		int32		n;
 
-		take(&c, &n, sizeof(int32));
-		if (n < 0 || n > c.end - c.p)
-			elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
-		metrics_set_label(st, i, c.p, n);
-		c.p += n;
+		agg_take(&r, &n, sizeof(int32));
+		if (n < 0 || n > r.end - r.p)
+			agg_state_damaged(&r);
+		metrics_set_label(st, i, r.p, n);
+		r.p += n;
 	}
 	if (kind == METRICS_CLASSES)
 	{
-		int64		k = classes;
-		int64		total,
-					r;
-		double	   *proba;
-		int32	   *truth;
-
-		take(&c, st->confusion, sizeof(int64) * k * k);
-		take(&c, &total, sizeof(int64));
-		if (total < 0 || total != rows ||
-			(Size) total * (sizeof(double) * k + sizeof(int32)) != (Size) (c.end - c.p))
-			elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
-		/* the bytea payload is only int-aligned: copy before use */
-		proba = palloc(sizeof(double) * k * Max(total, 1));
-		truth = palloc(sizeof(int32) * Max(total, 1));
-		take(&c, proba, sizeof(double) * k * total);
-		take(&c, truth, sizeof(int32) * total);
-		for (r = 0; r < total; r++)
-			if (truth[r] < 0 || truth[r] >= classes)
-				elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
-		metrics_append_rows(st, truth, proba, total);
-		pfree(proba);
-		pfree(truth);
+		agg_take(&r, st->confusion, sizeof(int64) * classes * classes);
+		agg_rows_read(&st->store, &r, rows, classes, st->context, reserve_rows, st);
 	}
 	else
-		take(&c, st->sums, sizeof(double) * pgsc_metrics_sums_length());
-	if (c.p != c.end)
-		elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
+		agg_take(&r, st->sums, sizeof(double) * pgsc_metrics_sums_length());
+	if (r.p != r.end)
+		agg_state_damaged(&r);
 	PG_RETURN_POINTER(st);
 }
 
 /* ---------------------------------------------------------------- final */
+
+typedef struct FinalCall
+{
+	const MetricsState *st;
+	void	   *result;
+} FinalCall;
+
+static int32
+compute(const void *arg, char *err)
+{
+	const MetricsState *st = ((const FinalCall *) arg)->st;
+	void	  **result = &((FinalCall *) arg)->result;
+
+	if (st->kind == METRICS_CLASSES)
+		return pgsc_metrics_classification(st->classes, st->label_kind,
+										   (const char *const *) st->labels, st->label_lengths,
+										   st->confusion,
+										   (const int32_t *const *) st->store.y,
+										   (const double *const *) st->store.x,
+										   st->store.rows, st->store.chunks,
+										   pgscore_stop_requested, result, err);
+	return pgsc_metrics_regression(st->sums, result, err);
+}
 
 /* Must not modify the state: window aggregates call it again. */
 PG_FUNCTION_INFO_V1(ml_metrics_final);
 Datum
 ml_metrics_final(PG_FUNCTION_ARGS)
 {
-	const MetricsState *st;
-	void	   *result = NULL;
+	FinalCall	call = {NULL, NULL};
+	void	   *result;
 	char		err[PGSC_ERRBUF];
 	int32		status;
 	const char *json;
 	int64		len;
 	char	   *copy;
 
-	(void) aggregate_context(fcinfo, "ml.metrics final");
+	(void) agg_context(fcinfo, "ml.metrics final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	st = (const MetricsState *) PG_GETARG_POINTER(0);
-	if (st->rows == 0)
+	call.st = (const MetricsState *) PG_GETARG_POINTER(0);
+	if (call.st->rows == 0)
 		PG_RETURN_NULL();
-
-	for (;;)
-	{
-		if (st->kind == METRICS_CLASSES)
-			status = pgsc_metrics_classification(st->classes, st->label_kind,
-												 (const char *const *) st->labels, st->label_lengths,
-												 st->confusion,
-												 (const int32_t *const *) st->truth,
-												 (const double *const *) st->proba,
-												 st->used, st->chunks,
-												 pgscore_stop_requested, &result, err);
-		else
-			status = pgsc_metrics_regression(st->sums, &result, err);
-		if (status != PGSC_INTERRUPTED)
-			break;
-		CHECK_FOR_INTERRUPTS();	/* no Swift frame is live: safe to longjmp */
-	}
+	status = agg_call_retrying(compute, &call, err);
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, FUNCTION_NAME);
+	result = call.result;
 
 	pgsc_metrics_result_text(result, &json, &len);
 	copy = (len < (int64) MaxAllocSize) ? palloc_extended(len + 1, MCXT_ALLOC_NO_OOM) : NULL;

@@ -2,7 +2,6 @@ import ScoreCore
 
 // Status codes: keep in sync with extension/include/pgscore_abi.h.
 let statusOK: Int32 = 0
-let statusInterrupted: Int32 = 1
 
 extension ScoreError {
     var status: Int32 {
