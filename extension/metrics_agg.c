@@ -1,6 +1,7 @@
 /*
  * metrics_agg.c -- the aggregate ml.metrics(model, features, label): how well a model
- * does on labelled rows, as jsonb. The metrics are computed by the Swift core
+ * does on labelled rows, as jsonb; and ml.label_metrics, the same metrics of predictions
+ * already made (the monitor's live metrics). The metrics are computed by the Swift core
  * (Sources/ScoreCore/Metrics.swift); this file keeps the state.
  *
  * Per row the transition function scores the features with the model, through a
@@ -23,7 +24,10 @@
 #include "algorithms.h"
 #include "pgscore_abi_metrics.h"
 
+#include <math.h>
+
 #include "access/detoast.h"
+#include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "lib/stringinfo.h"
@@ -35,12 +39,15 @@
 #define FUNCTION_NAME "ml.metrics"
 
 #define METRICS_CLASSES	1		/* text label, classifier */
-#define METRICS_VALUES	2		/* float8 label, regression */
+#define METRICS_VALUES	2		/* float8 label, regression (also ml.label_metrics' pairs) */
+#define METRICS_LABELS	3		/* ml.label_metrics: logged predictions and their labels */
+
+#define HAS_CLASSES(kind) ((kind) != METRICS_VALUES)
 
 typedef struct MetricsState
 {
 	MemoryContext context;		/* where every part of the state lives */
-	int32		kind;			/* METRICS_CLASSES or METRICS_VALUES */
+	int32		kind;			/* METRICS_CLASSES, METRICS_VALUES or METRICS_LABELS */
 	int32		classes;		/* K; 0 for regression */
 	int32		label_kind;		/* PGSC_LABEL_* of the model */
 	int64		rows;			/* rows evaluated */
@@ -72,6 +79,9 @@ typedef struct MetricsState
 
 	/* regression: RegressionSums */
 	double	   *sums;
+
+	/* ml.label_metrics: rows logged without (usable) probabilities */
+	int64		without_proba;
 } MetricsState;
 
 static void
@@ -93,11 +103,11 @@ metrics_state_init(MetricsState *st, MemoryContext context, int32 kind, int32 cl
 {
 	st->context = context;
 	st->kind = kind;
-	st->classes = kind == METRICS_CLASSES ? classes : 0;
+	st->classes = HAS_CLASSES(kind) ? classes : 0;
 	st->label_kind = label_kind;
 	st->model_length = model_length;
 	memcpy(st->model_digest, digest, PG_SHA256_DIGEST_LENGTH);
-	if (kind == METRICS_CLASSES)
+	if (HAS_CLASSES(kind))
 	{
 		int32		k = st->classes;
 
@@ -227,8 +237,13 @@ metrics_state_open(MemoryContext context, Datum model, int32 kind)
 }
 
 static void
-different_models(void)
+different_models(const MetricsState *st)
 {
+	if (st->kind == METRICS_LABELS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ml.label_metrics: the rows of one evaluation use different class lists"),
+				 errhint("Evaluate one version per aggregate: GROUP BY the version, or filter to one.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s: the rows of one evaluation use different models", FUNCTION_NAME),
@@ -268,7 +283,7 @@ metrics_check_model(MetricsState *st, Datum model)
 	if (v != raw)
 		pfree(v);
 	if (!same)
-		different_models();
+		different_models(st);
 	if (external)
 	{
 		st->toast_relid = ext.va_toastrelid;
@@ -281,7 +296,7 @@ metrics_check_same(const MetricsState *a, const MetricsState *b)
 {
 	if (a->kind != b->kind || a->classes != b->classes || a->model_length != b->model_length ||
 		memcmp(a->model_digest, b->model_digest, PG_SHA256_DIGEST_LENGTH) != 0)
-		different_models();
+		different_models(a);
 }
 
 /* ---------------------------------------------------------------- labels */
@@ -310,8 +325,8 @@ metrics_class_of(MetricsState *st, text *label)
 		appendStringInfo(&classes, ", ... (%d in all)", st->classes);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: label \"%.*s\" is not one of the model's classes", FUNCTION_NAME,
-					Min(len, 100), bytes),
+			 errmsg("%s: label \"%.*s\" is not one of the model's classes",
+					st->kind == METRICS_LABELS ? "ml.label_metrics" : FUNCTION_NAME, Min(len, 100), bytes),
 			 errdetail("The model's classes are %s.", classes.data),
 			 errhint("Labels are compared, as text, with the classes the model was trained on (a boolean as true/false, an integer as its digits). Filter out rows of other classes.")));
 	return -1;					/* unreachable */
@@ -409,6 +424,136 @@ ml_metrics_step_value(PG_FUNCTION_ARGS)
 	return metrics_step(fcinfo, METRICS_VALUES);
 }
 
+/* ---------------------------------------------------------------- ml.label_metrics */
+
+/*
+ * ml.label_metrics(classes, prediction, label, probabilities): the metrics of labelled
+ * predictions already made (what the monitor reads from ml.predictions), computed by
+ * the same Swift code as ml.metrics. The class list plays the model's part: every row
+ * must bring the same one (its bytes are compared like a model value's).
+ */
+static MetricsState *
+labels_state_open(MemoryContext context, Datum classes_datum)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(classes_datum));
+	ArrayType  *arr = DatumGetArrayTypeP(classes_datum);
+	Size		len = VARSIZE_ANY_EXHDR(v);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	Datum	   *elems;
+	bool	   *nulls;
+	int			k;
+	MetricsState *st;
+
+	if (ARR_NDIM(arr) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("ml.label_metrics: classes must be a one-dimensional text array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &k);
+	if (k < 1 || k > PGSCORE_MAX_CLASSES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ml.label_metrics: %d classes, from 1 to %d are supported", k, PGSCORE_MAX_CLASSES)));
+	model_digest(VARDATA_ANY(v), len, digest);
+	st = metrics_state_new(context, METRICS_LABELS, k, PGSC_LABEL_TEXT, len, digest);
+	st->model_bytes = MemoryContextAlloc(context, Max(len, 1));
+	memcpy(st->model_bytes, VARDATA_ANY(v), len);
+	for (int i = 0; i < k; i++)
+	{
+		text	   *t;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("ml.label_metrics: class %d is NULL", i + 1)));
+		t = DatumGetTextPP(elems[i]);
+		metrics_set_label(st, i, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		for (int j = 0; j < i; j++)
+			if (st->label_lengths[j] == st->label_lengths[i] &&
+				memcmp(st->labels[j], st->labels[i], st->label_lengths[i]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("ml.label_metrics: class \"%.*s\" is listed twice", Min(st->label_lengths[i], 100), st->labels[i])));
+	}
+	return st;
+}
+
+/* The probabilities of a row when they are K finite numbers; NULL otherwise. */
+static const double *
+usable_probabilities(const MetricsState *st, ArrayType *arr)
+{
+	const double *p;
+
+	if (ARR_NDIM(arr) != 1 || ARR_DIMS(arr)[0] != st->classes || ARR_HASNULL(arr) ||
+		ARR_ELEMTYPE(arr) != FLOAT8OID)
+		return NULL;
+	p = (const double *) ARR_DATA_PTR(arr);
+	for (int i = 0; i < st->classes; i++)
+		if (isnan(p[i]) || isinf(p[i]))
+			return NULL;
+	return p;
+}
+
+PG_FUNCTION_INFO_V1(ml_label_metrics_step_class);
+Datum
+ml_label_metrics_step_class(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = agg_context(fcinfo, "ml.label_metrics");
+	MetricsState *st = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
+	int32		truth,
+				predicted;
+	const double *p = NULL;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	if (st == NULL)
+		st = labels_state_open(context, PG_GETARG_DATUM(1));
+	else
+		metrics_check_model(st, PG_GETARG_DATUM(1));
+	truth = metrics_class_of(st, PG_GETARG_TEXT_PP(3));
+	predicted = metrics_class_of(st, PG_GETARG_TEXT_PP(2));
+	if (!PG_ARGISNULL(4))
+		p = usable_probabilities(st, PG_GETARG_ARRAYTYPE_P(4));
+	st->confusion[(int64) truth * st->classes + predicted]++;
+	if (p != NULL)
+		agg_rows_append(&st->store, st->context, p, &truth, NULL, 1, NULL, reserve_rows, st);
+	else
+		st->without_proba++;
+	st->rows++;
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(ml_label_metrics_step_value);
+Datum
+ml_label_metrics_step_value(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = agg_context(fcinfo, "ml.label_metrics");
+	MetricsState *st = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
+	char		err[PGSC_ERRBUF];
+	int32		status;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	if (st == NULL)
+	{
+		uint8		none[PG_SHA256_DIGEST_LENGTH] = {0};
+
+		st = metrics_state_new(context, METRICS_VALUES, 0, PGSC_LABEL_FLOAT8, 0, none);
+	}
+	status = pgsc_metrics_add_pair(PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), st->sums, err);
+	if (status != PGSC_OK)
+		pgscore_raise(status, err, "ml.label_metrics");
+	st->rows++;
+	PG_RETURN_POINTER(st);
+}
+
 /* ---------------------------------------------------------------- combine */
 
 static void
@@ -418,7 +563,8 @@ metrics_merge(MetricsState *into, const MetricsState *from)
 	int32		c;
 
 	metrics_check_same(into, from);
-	if (into->kind == METRICS_CLASSES)
+	into->without_proba += from->without_proba;
+	if (HAS_CLASSES(into->kind))
 	{
 		for (i = 0; i < (int64) into->classes * into->classes; i++)
 			into->confusion[i] += from->confusion[i];
@@ -465,7 +611,8 @@ ml_metrics_combine(PG_FUNCTION_ARGS)
 /*
  * Layout: kind, classes, label kind (int32), rows, model length (int64), model
  * SHA-256; then per class its label (int32 length, bytes); then either the confusion
- * matrix (K*K int64) and the rows (agg_rows_write), or the regression sums (double).
+ * matrix (K*K int64), the rows without probabilities (int64) and the rows
+ * (agg_rows_write), or the regression sums (double).
  */
 static void
 write_state(const void *state, AggWriter *w)
@@ -484,9 +631,10 @@ write_state(const void *state, AggWriter *w)
 		agg_put(w, &st->label_lengths[i], sizeof(int32));
 		agg_put(w, st->labels[i], st->label_lengths[i]);
 	}
-	if (st->kind == METRICS_CLASSES)
+	if (HAS_CLASSES(st->kind))
 	{
 		agg_put(w, st->confusion, sizeof(int64) * st->classes * st->classes);
+		agg_put(w, &st->without_proba, sizeof(int64));
 		agg_rows_write(&st->store, w);
 	}
 	else
@@ -523,8 +671,8 @@ ml_metrics_deserialize(PG_FUNCTION_ARGS)
 	agg_take(&r, &rows, sizeof(int64));
 	agg_take(&r, &length, sizeof(int64));
 	agg_take(&r, digest, PG_SHA256_DIGEST_LENGTH);
-	if ((kind != METRICS_CLASSES && kind != METRICS_VALUES) || rows < 0 || length < 0 ||
-		(kind == METRICS_CLASSES && (classes < 1 || classes > PGSCORE_MAX_CLASSES)))
+	if ((kind != METRICS_CLASSES && kind != METRICS_VALUES && kind != METRICS_LABELS) || rows < 0 || length < 0 ||
+		(HAS_CLASSES(kind) && (classes < 1 || classes > PGSCORE_MAX_CLASSES)))
 		agg_state_damaged(&r);
 	st = metrics_state_new(CurrentMemoryContext, kind, classes, label_kind, (Size) length, digest);
 	st->rows = rows;
@@ -538,10 +686,13 @@ ml_metrics_deserialize(PG_FUNCTION_ARGS)
 		metrics_set_label(st, i, r.p, n);
 		r.p += n;
 	}
-	if (kind == METRICS_CLASSES)
+	if (HAS_CLASSES(kind))
 	{
 		agg_take(&r, st->confusion, sizeof(int64) * classes * classes);
-		agg_rows_read(&st->store, &r, rows, classes, st->context, reserve_rows, st);
+		agg_take(&r, &st->without_proba, sizeof(int64));
+		if (st->without_proba < 0 || st->without_proba > rows)
+			agg_state_damaged(&r);
+		agg_rows_read(&st->store, &r, rows - st->without_proba, classes, st->context, reserve_rows, st);
 	}
 	else
 		agg_take(&r, st->sums, sizeof(double) * pgsc_metrics_sums_length());
@@ -564,7 +715,10 @@ compute(const void *arg, char *err)
 	const MetricsState *st = ((const FinalCall *) arg)->st;
 	void	  **result = &((FinalCall *) arg)->result;
 
-	if (st->kind == METRICS_CLASSES)
+	if (st->kind == METRICS_LABELS && st->without_proba > 0)
+		return pgsc_metrics_counts(st->classes, st->label_kind, (const char *const *) st->labels,
+								   st->label_lengths, st->confusion, result, err);
+	if (HAS_CLASSES(st->kind))
 		return pgsc_metrics_classification(st->classes, st->label_kind,
 										   (const char *const *) st->labels, st->label_lengths,
 										   st->confusion,

@@ -16,7 +16,13 @@ CREATE FUNCTION ml._metrics_deserialize(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'ml_metrics_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
 CREATE FUNCTION ml._metrics_final(internal) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'ml_metrics_final' LANGUAGE C PARALLEL SAFE;
--- the aggregate ml.metrics itself: 45_aggregates.table
+-- ml.label_metrics: the same state and final function over predictions already made
+-- (the monitor's window): the class list, the prediction, the label, the probabilities
+CREATE FUNCTION ml._label_metrics_step(internal, text[], text, text, float8[]) RETURNS internal
+    AS 'MODULE_PATHNAME', 'ml_label_metrics_step_class' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION ml._label_metrics_step(internal, float8, float8) RETURNS internal
+    AS 'MODULE_PATHNAME', 'ml_label_metrics_step_value' LANGUAGE C PARALLEL SAFE;
+-- the aggregates ml.metrics and ml.label_metrics themselves: 45_aggregates.table
 
 CREATE FUNCTION ml.psi(expected float8[], observed float8[], floor float8 DEFAULT 1e-4) RETURNS float8
     AS 'MODULE_PATHNAME', 'ml_psi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
