@@ -53,6 +53,196 @@ LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp A
          END
     FROM base b WHERE b.typtype <> 'd' $$;
 
+-- the preprocessing learned from the training rows of pg_temp.pgscore_train_data: the
+-- spec the Swift Preprocessor replays, the feature list, the per-feature statistics for
+-- drift, the columns left out, and the encoded feature names
+CREATE FUNCTION ml._train_preprocessing(label text, exclude text[], do_scale boolean, trees boolean, unknown_cat text,
+    OUT spec jsonb, OUT features jsonb, OUT stats jsonb, OUT dropped jsonb, OUT feature_names text[])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  markers      constant text[] := ARRAY['?', '', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', '-'];
+  col          record;
+  expr         text;
+  s            record;
+  cats         text[];
+  cuts         float8[];
+  shares       float8[];
+  spec_cols    jsonb := '[]';
+  numeric_names text[] := '{}';
+  onehot_names text[] := '{}';
+BEGIN
+  features := '[]';
+  stats := '{}';
+  dropped := '[]';
+  FOR col IN
+    SELECT a.attname::text AS name, a.atttypid::regtype AS type, ml._feature_family(a.atttypid) AS family
+      FROM pg_attribute a
+     WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname <> label AND a.attname <> 'pgscore_test__' AND a.attname <> ALL (exclude)
+     ORDER BY a.attnum
+  LOOP
+    expr := NULL;
+    IF col.family IS NULL THEN
+      RAISE EXCEPTION 'ml.train: column "%" is of type %, which is not a feature type', col.name, col.type
+        USING ERRCODE = 'datatype_mismatch',
+              HINT = 'Features are numbers, money, booleans, text, enums, dates, timestamps and intervals; '
+                     'exclude it (exclude => ARRAY[' || quote_literal(col.name) || ']) or convert it in a query.';
+    ELSIF col.family = 'number' THEN
+      expr := format('d.%I::float8', col.name);
+    ELSIF col.family = 'money' THEN
+      expr := format('d.%I::numeric::float8', col.name);
+    ELSIF col.family = 'boolean' THEN
+      expr := format('d.%I::int::float8', col.name);
+    ELSIF col.family = 'datetime' THEN
+      -- epoch seconds (an interval: its length); 'infinity' gives a non-finite value, refused below
+      expr := format('extract(epoch FROM d.%I)::float8', col.name);
+    ELSE
+      -- numeric text ("63.0", with "?" for missing) is numeric, by the rule of ml._numeric_text
+      EXECUTE format($q$SELECT array_agg(DISTINCT btrim(d.%1$I::text)) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NULL),
+                              count(*) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NOT NULL)
+                         FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__$q$, col.name)
+        INTO s;
+      IF s.count > 0 AND (s.array_agg IS NULL OR s.array_agg <@ markers) THEN
+        expr := format('ml._numeric_text(d.%I::text)', col.name);
+        -- every usual marker counts as missing, also ones the training rows happen not to hold
+        cats := markers;
+      END IF;
+    END IF;
+    IF expr IS NOT NULL THEN
+      BEGIN
+        EXECUTE format($q$SELECT avg(v) AS mean, stddev_pop(v) AS sd, min(v) AS lo, max(v) AS hi,
+                                count(*) FILTER (WHERE v IS NULL)::float8 / greatest(count(*), 1) AS null_fraction,
+                                percentile_cont(ARRAY[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]) WITHIN GROUP (ORDER BY v) AS deciles
+                           FROM (SELECT %s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q$q$, expr)
+          INTO s;
+      EXCEPTION WHEN numeric_value_out_of_range THEN
+        SELECT 'Infinity'::float8 AS mean, 'Infinity'::float8 AS sd INTO s;   -- refused just below
+      END;
+      IF s.mean = 'NaN' OR s.mean IN ('Infinity', '-Infinity') OR s.sd IN ('NaN', 'Infinity') THEN
+        RAISE EXCEPTION 'ml.train: column "%" holds NaN, Infinity or values too large to average; features must be finite numbers', col.name
+          USING ERRCODE = 'data_exception',
+                HINT = 'Filter those rows out or turn them into NULL (a missing value) in a query source.';
+      END IF;
+      IF s.mean IS NULL OR coalesce(s.sd, 0) = 0 THEN
+        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
+                     CASE WHEN s.mean IS NULL THEN 'always missing' ELSE 'constant' END);
+        CONTINUE;
+      END IF;
+      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'numeric',
+                     'impute', s.mean, 'center', CASE WHEN do_scale THEN s.mean ELSE 0 END,
+                     'scale', CASE WHEN do_scale THEN s.sd ELSE 1 END, 'keep_missing', trees,
+                     'missing', CASE WHEN col.family = 'text' THEN to_jsonb(cats) ELSE '[]'::jsonb END);
+      numeric_names := numeric_names || col.name;
+      -- the share of training values in each bin [c_i, c_i+1) between the distinct deciles
+      -- (width_bucket's bins): what drift monitoring compares live traffic with; exact,
+      -- where shares guessed from decile ranks are wrong for rounded or discrete values
+      cuts := ARRAY(SELECT DISTINCT c FROM unnest(s.deciles) c ORDER BY c);
+      EXECUTE format($q$SELECT array_agg(coalesce(b.cnt, 0)::float8 / greatest(t.n, 1) ORDER BY j)
+                         FROM generate_series(0, cardinality($1)) j
+                         CROSS JOIN (SELECT count(*) AS n FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d
+                                                                  WHERE NOT pgscore_test__) q WHERE v IS NOT NULL) t
+                         LEFT JOIN (SELECT width_bucket(v, $1) AS bucket, count(*) AS cnt
+                                      FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q
+                                     WHERE v IS NOT NULL GROUP BY 1) b ON b.bucket = j$q$, expr)
+        INTO shares USING cuts;
+      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'numeric', 'mean', s.mean,
+                     'std', s.sd, 'min', s.lo, 'max', s.hi, 'null_fraction', s.null_fraction, 'deciles', to_jsonb(s.deciles),
+                     'bins', jsonb_build_object('cuts', to_jsonb(cuts), 'shares', to_jsonb(shares))));
+    ELSE
+      EXECUTE format($q$SELECT array_agg(v ORDER BY v) AS cats, jsonb_object_agg(v, f) AS freq,
+                              max(nulls) AS nulls
+                         FROM (SELECT d.%1$I::text AS v, count(*)::float8 / sum(count(*)) OVER () AS f,
+                                      0 AS nulls
+                                 FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__ AND d.%1$I IS NOT NULL
+                                GROUP BY 1) q$q$, col.name)
+        INTO s;
+      IF s.cats IS NULL OR cardinality(s.cats) < 2 THEN
+        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
+                     CASE WHEN s.cats IS NULL THEN 'always missing' ELSE 'a single category' END);
+        CONTINUE;
+      END IF;
+      IF cardinality(s.cats) > 200 THEN
+        RAISE EXCEPTION 'ml.train: column "%" has % categories; at most 200 are encoded', col.name, cardinality(s.cats)
+          USING ERRCODE = 'program_limit_exceeded',
+                HINT = 'Exclude it (exclude => ARRAY[''' || col.name || ''']) or group its values.';
+      END IF;
+      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'categorical',
+                     'categories', to_jsonb(s.cats), 'unknown', unknown_cat);
+      onehot_names := onehot_names || ARRAY(SELECT col.name || '=' || c FROM unnest(s.cats) c);
+      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'categorical', 'frequencies', s.freq));
+    END IF;
+    features := features || jsonb_build_object('name', col.name, 'type', col.type::text,
+                  'kind', CASE WHEN expr IS NOT NULL THEN 'numeric' ELSE 'categorical' END);
+  END LOOP;
+  IF jsonb_array_length(spec_cols) = 0 THEN
+    RAISE EXCEPTION 'ml.train: no usable feature columns (every column is the label, excluded, constant or empty)'
+      USING ERRCODE = 'data_exception', DETAIL = 'Dropped: ' || dropped::text;
+  END IF;
+  IF jsonb_array_length(dropped) > 0 THEN
+    RAISE NOTICE 'ml.train: columns left out: %', dropped;
+  END IF;
+  spec := jsonb_build_object('columns', spec_cols);
+  feature_names := numeric_names || onehot_names;
+END $$;
+
+-- the test metrics of a model on the held-out rows of pg_temp.pgscore_train_data (NULL
+-- without any); a category only the held-out rows hold is scored as unseen (all zeros),
+-- so whether a table trains does not depend on where the split falls
+CREATE FUNCTION ml._train_evaluate(model ml.model, spec jsonb, task text, label text, label_expr text)
+RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  eval_spec jsonb;
+  metrics   jsonb;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__) THEN
+    RETURN NULL;
+  END IF;
+  eval_spec := jsonb_build_object('columns', (SELECT jsonb_agg(CASE WHEN c ->> 'kind' = 'categorical'
+                                                                 THEN c || '{"unknown": "ignore"}' ELSE c END ORDER BY o)
+                                               FROM jsonb_array_elements(spec -> 'columns') WITH ORDINALITY e(c, o)));
+  EXECUTE format('SELECT ml.metrics($1, ml.encode($2, d.*), %s) FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__',
+                 CASE task WHEN 'regression' THEN label_expr ELSE format('d.%I::text', label) END)
+    INTO metrics USING model, eval_spec;
+  RETURN metrics;
+END $$;
+
+-- deploys a new version by the project's policy, or by ml.train's deploy override;
+-- true when it did
+CREATE FUNCTION ml._train_deploy(project text, version int, key text, score float8, deploy text)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  proj           ml.projects;
+  policy         text;
+  has_deployed   boolean;
+  deployed_score float8;
+  deploy_it      boolean;
+BEGIN
+  SELECT * INTO proj FROM ml.projects p WHERE p.name = project;
+  policy := coalesce(deploy, proj.deploy_policy);
+  SELECT true, m.score INTO has_deployed, deployed_score
+    FROM ml.deployments d JOIN ml.models m ON m.id = d.model_id
+   WHERE d.project_id = proj.id ORDER BY d.id DESC LIMIT 1;
+  deploy_it := CASE policy
+                 WHEN 'most_recent' THEN true
+                 WHEN 'best_score' THEN has_deployed IS NULL
+                                        OR (score IS NOT NULL AND (deployed_score IS NULL OR score > deployed_score))
+                 ELSE false END;
+  IF deploy_it THEN
+    PERFORM ml._record_deployment(project, version,
+              CASE policy WHEN 'most_recent' THEN 'most_recent' ELSE 'best_score' END,
+              CASE WHEN has_deployed IS NULL THEN 'first version of the project'
+                   WHEN deploy = 'most_recent' THEN 'deploy => most_recent'
+                   WHEN policy = 'most_recent' THEN 'policy most_recent'
+                   ELSE format('%s %s beats the deployed %s', key, round(score::numeric, 4), round(deployed_score::numeric, 4)) END);
+  END IF;
+  RETURN deploy_it;
+END $$;
+REVOKE EXECUTE ON FUNCTION ml._train_preprocessing(text, text[], boolean, boolean, text),
+  ml._train_evaluate(ml.model, jsonb, text, text, text), ml._train_deploy(text, int, text, float8, text) FROM PUBLIC;
+
+
 CREATE FUNCTION ml.train(
     project       text,
     source        text,
@@ -71,13 +261,9 @@ DECLARE
   who          name := ml._acting_role();
   src          text;
   user_src     text;
-  markers      constant text[] := ARRAY['?', '', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', '-'];
-  col          record;
   label_type   regtype;
   label_cat    "char";
   label_expr   text;
-  family       text;
-  eval_spec    jsonb;
   task         text;
   proj         ml.projects;
   algo         text;
@@ -87,20 +273,10 @@ DECLARE
   do_scale     boolean;
   trees        boolean;
   unknown_cat  text := coalesce(hyperparams ->> 'unknown_categories', 'error');
-  spec_cols    jsonb := '[]';
-  numeric_names text[] := '{}';
-  cuts         float8[];
-  shares       float8[];
-  onehot_names text[] := '{}';
-  features     jsonb := '[]';
-  stats        jsonb := '{}';
-  dropped      jsonb := '[]';
+  pre          record;
   n_total      bigint;
   n_test       bigint;
   n_classes    bigint;
-  expr         text;
-  s            record;
-  cats         text[];
   bad          text[];
   spec         jsonb;
   model        ml.model;
@@ -109,10 +285,7 @@ DECLARE
   score        float8;
   fingerprint  text;
   v            ml.models;
-  deployed_score float8;
-  has_deployed boolean;
   deploy_it    boolean := false;
-  policy       text;
   result       ml.training_result;
 BEGIN
   IF deploy IS NOT NULL AND deploy NOT IN ('best_score', 'most_recent', 'manual') THEN
@@ -229,118 +402,12 @@ BEGIN
   END IF;
 
   -- preprocessing, learned from the training rows only
-  FOR col IN
-    SELECT a.attname::text AS name, a.atttypid::regtype AS type, ml._feature_family(a.atttypid) AS family
-      FROM pg_attribute a
-     WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-       AND a.attname <> label AND a.attname <> 'pgscore_test__' AND a.attname <> ALL (exclude)
-     ORDER BY a.attnum
-  LOOP
-    expr := NULL;
-    IF col.family IS NULL THEN
-      RAISE EXCEPTION 'ml.train: column "%" is of type %, which is not a feature type', col.name, col.type
-        USING ERRCODE = 'datatype_mismatch',
-              HINT = 'Features are numbers, money, booleans, text, enums, dates, timestamps and intervals; '
-                     'exclude it (exclude => ARRAY[' || quote_literal(col.name) || ']) or convert it in a query.';
-    ELSIF col.family = 'number' THEN
-      expr := format('d.%I::float8', col.name);
-    ELSIF col.family = 'money' THEN
-      expr := format('d.%I::numeric::float8', col.name);
-    ELSIF col.family = 'boolean' THEN
-      expr := format('d.%I::int::float8', col.name);
-    ELSIF col.family = 'datetime' THEN
-      -- epoch seconds (an interval: its length); 'infinity' gives a non-finite value, refused below
-      expr := format('extract(epoch FROM d.%I)::float8', col.name);
-    ELSE
-      -- numeric text ("63.0", with "?" for missing) is numeric, by the rule of ml._numeric_text
-      EXECUTE format($q$SELECT array_agg(DISTINCT btrim(d.%1$I::text)) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NULL),
-                              count(*) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NOT NULL)
-                         FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__$q$, col.name)
-        INTO s;
-      IF s.count > 0 AND (s.array_agg IS NULL OR s.array_agg <@ markers) THEN
-        expr := format('ml._numeric_text(d.%I::text)', col.name);
-        -- every usual marker counts as missing, also ones the training rows happen not to hold
-        cats := markers;
-      END IF;
-    END IF;
-    IF expr IS NOT NULL THEN
-      BEGIN
-        EXECUTE format($q$SELECT avg(v) AS mean, stddev_pop(v) AS sd, min(v) AS lo, max(v) AS hi,
-                                count(*) FILTER (WHERE v IS NULL)::float8 / greatest(count(*), 1) AS null_fraction,
-                                percentile_cont(ARRAY[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]) WITHIN GROUP (ORDER BY v) AS deciles
-                           FROM (SELECT %s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q$q$, expr)
-          INTO s;
-      EXCEPTION WHEN numeric_value_out_of_range THEN
-        SELECT 'Infinity'::float8 AS mean, 'Infinity'::float8 AS sd INTO s;   -- refused just below
-      END;
-      IF s.mean = 'NaN' OR s.mean IN ('Infinity', '-Infinity') OR s.sd IN ('NaN', 'Infinity') THEN
-        RAISE EXCEPTION 'ml.train: column "%" holds NaN, Infinity or values too large to average; features must be finite numbers', col.name
-          USING ERRCODE = 'data_exception',
-                HINT = 'Filter those rows out or turn them into NULL (a missing value) in a query source.';
-      END IF;
-      IF s.mean IS NULL OR coalesce(s.sd, 0) = 0 THEN
-        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
-                     CASE WHEN s.mean IS NULL THEN 'always missing' ELSE 'constant' END);
-        CONTINUE;
-      END IF;
-      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'numeric',
-                     'impute', s.mean, 'center', CASE WHEN do_scale THEN s.mean ELSE 0 END,
-                     'scale', CASE WHEN do_scale THEN s.sd ELSE 1 END, 'keep_missing', trees,
-                     'missing', CASE WHEN col.family = 'text' THEN to_jsonb(cats) ELSE '[]'::jsonb END);
-      numeric_names := numeric_names || col.name;
-      -- the share of training values in each bin [c_i, c_i+1) between the distinct deciles
-      -- (width_bucket's bins): what drift monitoring compares live traffic with; exact,
-      -- where shares guessed from decile ranks are wrong for rounded or discrete values
-      cuts := ARRAY(SELECT DISTINCT c FROM unnest(s.deciles) c ORDER BY c);
-      EXECUTE format($q$SELECT array_agg(coalesce(b.cnt, 0)::float8 / greatest(t.n, 1) ORDER BY j)
-                         FROM generate_series(0, cardinality($1)) j
-                         CROSS JOIN (SELECT count(*) AS n FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d
-                                                                  WHERE NOT pgscore_test__) q WHERE v IS NOT NULL) t
-                         LEFT JOIN (SELECT width_bucket(v, $1) AS bucket, count(*) AS cnt
-                                      FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q
-                                     WHERE v IS NOT NULL GROUP BY 1) b ON b.bucket = j$q$, expr)
-        INTO shares USING cuts;
-      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'numeric', 'mean', s.mean,
-                     'std', s.sd, 'min', s.lo, 'max', s.hi, 'null_fraction', s.null_fraction, 'deciles', to_jsonb(s.deciles),
-                     'bins', jsonb_build_object('cuts', to_jsonb(cuts), 'shares', to_jsonb(shares))));
-    ELSE
-      EXECUTE format($q$SELECT array_agg(v ORDER BY v) AS cats, jsonb_object_agg(v, f) AS freq,
-                              max(nulls) AS nulls
-                         FROM (SELECT d.%1$I::text AS v, count(*)::float8 / sum(count(*)) OVER () AS f,
-                                      0 AS nulls
-                                 FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__ AND d.%1$I IS NOT NULL
-                                GROUP BY 1) q$q$, col.name)
-        INTO s;
-      IF s.cats IS NULL OR cardinality(s.cats) < 2 THEN
-        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
-                     CASE WHEN s.cats IS NULL THEN 'always missing' ELSE 'a single category' END);
-        CONTINUE;
-      END IF;
-      IF cardinality(s.cats) > 200 THEN
-        RAISE EXCEPTION 'ml.train: column "%" has % categories; at most 200 are encoded', col.name, cardinality(s.cats)
-          USING ERRCODE = 'program_limit_exceeded',
-                HINT = 'Exclude it (exclude => ARRAY[''' || col.name || ''']) or group its values.';
-      END IF;
-      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'categorical',
-                     'categories', to_jsonb(s.cats), 'unknown', unknown_cat);
-      onehot_names := onehot_names || ARRAY(SELECT col.name || '=' || c FROM unnest(s.cats) c);
-      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'categorical', 'frequencies', s.freq));
-    END IF;
-    features := features || jsonb_build_object('name', col.name, 'type', col.type::text,
-                  'kind', CASE WHEN expr IS NOT NULL THEN 'numeric' ELSE 'categorical' END);
-  END LOOP;
-  IF jsonb_array_length(spec_cols) = 0 THEN
-    RAISE EXCEPTION 'ml.train: no usable feature columns (every column is the label, excluded, constant or empty)'
-      USING ERRCODE = 'data_exception', DETAIL = 'Dropped: ' || dropped::text;
-  END IF;
-  IF jsonb_array_length(dropped) > 0 THEN
-    RAISE NOTICE 'ml.train: columns left out: %', dropped;
-  END IF;
-  spec := jsonb_build_object('columns', spec_cols);
+  SELECT * INTO pre FROM ml._train_preprocessing(label, exclude, do_scale, trees, unknown_cat);
+  spec := pre.spec;
   -- one-hot categories sum to 1 like the intercept: a least-squares fit on them has no
   -- unique solution, so without an l2 of its own a linear regression gets a tiny ridge
   -- (1e-6 x training rows; the slots are 0/1 and the numbers scaled, so it shrinks by ~1e-6)
-  IF algo = 'linear_regression' AND cardinality(onehot_names) > 0 AND NOT opts ? 'l2' THEN
+  IF algo = 'linear_regression' AND jsonb_path_exists(spec, '$.columns[*] ? (@.kind == "categorical")') AND NOT opts ? 'l2' THEN
     opts := opts || jsonb_build_object('l2', 1e-6 * (n_total - n_test));
   END IF;
 
@@ -350,21 +417,12 @@ BEGIN
     INTO model USING spec, opts;
   model := ml.with_info(model, jsonb_build_object('preprocess', spec, 'project', project, 'label', label,
              'label_type', label_type::text, 'task', task,
-             'feature_names', to_jsonb(numeric_names || onehot_names)));
+             'feature_names', to_jsonb(pre.feature_names)));
 
   -- evaluate on the held-out rows
   key := CASE task WHEN 'regression' THEN 'r2' ELSE 'accuracy' END;
-  IF n_test > 0 THEN
-    -- a category only the held-out rows hold is scored as unseen (all zeros), so whether
-    -- a table trains does not depend on where the split falls
-    eval_spec := jsonb_build_object('columns', (SELECT jsonb_agg(CASE WHEN c ->> 'kind' = 'categorical'
-                                                                   THEN c || '{"unknown": "ignore"}' ELSE c END ORDER BY o)
-                                                 FROM jsonb_array_elements(spec_cols) WITH ORDINALITY e(c, o)));
-    EXECUTE format('SELECT ml.metrics($1, ml.encode($2, d.*), %s) FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__',
-                   CASE task WHEN 'regression' THEN label_expr ELSE format('d.%I::text', label) END)
-      INTO metrics USING model, eval_spec;
-    score := (metrics ->> key)::float8;
-  END IF;
+  metrics := ml._train_evaluate(model, spec, task, label, label_expr);
+  score := (metrics ->> key)::float8;
 
   SELECT count(*) || ' rows, ' || md5(coalesce(sum(hashtextextended((d.*)::text, 0)::numeric), 0)::text)
     INTO fingerprint FROM pg_temp.pgscore_train_data d;
@@ -373,14 +431,14 @@ BEGIN
   v.hyperparams := (ml.describe(model) -> 'options') || jsonb_build_object('scale', do_scale, 'unknown_categories', unknown_cat);
   v.label := label;
   v.label_type := label_type::text;
-  v.features := features;
+  v.features := pre.features;
   -- a table or view is recorded schema-qualified, as resolved now: a retrain by the daemon
   -- (ml.enqueue_run falls back on this) must read the same relation from any search_path
   v.source := CASE WHEN left(user_src, 1) = '(' THEN source ELSE user_src END;
   v.train_rows := n_total - n_test;
   v.test_rows := n_test;
   v.fingerprint := fingerprint;
-  v.feature_stats := stats || jsonb_build_object('_dropped', dropped);
+  v.feature_stats := pre.stats || jsonb_build_object('_dropped', pre.dropped);
   v.metrics := metrics;
   v.key_metric := key;
   v.score := score;
@@ -392,25 +450,7 @@ BEGIN
   v := ml._record_version(project, task, v);
   DROP TABLE pg_temp.pgscore_train_data;
 
-  -- deploy by the project's policy, or by this call's override
-  SELECT * INTO proj FROM ml.projects p WHERE p.name = project;
-  policy := coalesce(deploy, proj.deploy_policy);
-  SELECT true, m.score INTO has_deployed, deployed_score
-    FROM ml.deployments d JOIN ml.models m ON m.id = d.model_id
-   WHERE d.project_id = proj.id ORDER BY d.id DESC LIMIT 1;
-  deploy_it := CASE policy
-                 WHEN 'most_recent' THEN true
-                 WHEN 'best_score' THEN has_deployed IS NULL
-                                        OR (score IS NOT NULL AND (deployed_score IS NULL OR score > deployed_score))
-                 ELSE false END;
-  IF deploy_it THEN
-    PERFORM ml._record_deployment(project, v.version,
-              CASE policy WHEN 'most_recent' THEN 'most_recent' ELSE 'best_score' END,
-              CASE WHEN has_deployed IS NULL THEN 'first version of the project'
-                   WHEN deploy = 'most_recent' THEN 'deploy => most_recent'
-                   WHEN policy = 'most_recent' THEN 'policy most_recent'
-                   ELSE format('%s %s beats the deployed %s', key, round(score::numeric, 4), round(deployed_score::numeric, 4)) END);
-  END IF;
+  deploy_it := ml._train_deploy(project, v.version, key, score, deploy);
 
   result := (project, v.version, algo, key, score, deploy_it, metrics);
   RETURN result;
