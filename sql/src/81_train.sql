@@ -243,6 +243,69 @@ REVOKE EXECUTE ON FUNCTION ml._train_preprocessing(text, text[], boolean, boolea
   ml._train_evaluate(ml.model, jsonb, text, text, text), ml._train_deploy(text, int, text, float8, text) FROM PUBLIC;
 
 
+-- the task of a new version: the project's, else from the label's type (integers with at
+-- most 20 values are classes); pg_temp.pgscore_train_raw holds the source
+CREATE FUNCTION ml._train_task(project text, label text, label_type regtype, label_cat "char")
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  proj      ml.projects;
+  n_classes bigint;
+  task      text;
+BEGIN
+  SELECT * INTO proj FROM ml.projects p WHERE p.name = project;
+  IF FOUND THEN
+    task := proj.task;
+  ELSIF label_cat IN ('B', 'S') THEN
+    task := 'classification';
+  ELSIF label_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+    EXECUTE format('SELECT count(DISTINCT s.%I) FROM pg_temp.pgscore_train_raw s', label) INTO n_classes;
+    task := CASE WHEN n_classes <= 20 THEN 'classification' ELSE 'regression' END;
+  ELSIF label_cat = 'N' THEN
+    task := 'regression';
+  ELSE
+    task := 'classification';
+  END IF;
+  IF task = 'regression' AND label_cat <> 'N' THEN
+    RAISE EXCEPTION 'ml.train: project "%" is a regression project but label "%" is of type %', project, label, label_type
+      USING ERRCODE = 'datatype_mismatch';
+  END IF;
+  RETURN task;
+END $$;
+
+-- pg_temp.pgscore_train_raw's labelled rows as pg_temp.pgscore_train_data with a
+-- reproducible split (stratified by label for classification): each row's place comes
+-- from a hash of its content and the seed
+CREATE FUNCTION ml._train_split(label text, task text, test_fraction float8, seed int,
+                                OUT n_total bigint, OUT n_test bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n_classes bigint;
+BEGIN
+  EXECUTE format($q$
+    CREATE TEMP TABLE pgscore_train_data AS
+    SELECT s.*, (row_number() OVER w) <= round(count(*) OVER g * %s) AS pgscore_test__
+      FROM %s s WHERE s.%I IS NOT NULL
+    WINDOW g AS (PARTITION BY %s), w AS (PARTITION BY %s ORDER BY hashtextextended((s.*)::text, %s), (s.*)::text)$q$,
+    test_fraction, 'pg_temp.pgscore_train_raw', label,
+    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END,
+    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END, seed);
+  DROP TABLE pg_temp.pgscore_train_raw;
+  SELECT count(*), count(*) FILTER (WHERE pgscore_test__) INTO n_total, n_test FROM pg_temp.pgscore_train_data;
+  IF n_total = 0 THEN
+    RAISE EXCEPTION 'ml.train: the source has no rows with a label'
+      USING ERRCODE = 'data_exception', HINT = 'Check the source and that "' || label || '" is filled in.';
+  END IF;
+  IF task = 'classification' THEN
+    EXECUTE format('SELECT count(DISTINCT d.%I) FROM pg_temp.pgscore_train_data d', label) INTO n_classes;
+    IF n_classes < 2 THEN
+      RAISE EXCEPTION 'ml.train: label "%" has only one class in the source; a classifier needs at least two', label
+        USING ERRCODE = 'data_exception';
+    END IF;
+  END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION ml._train_task(text, text, regtype, "char"), ml._train_split(text, text, float8, int) FROM PUBLIC;
+
 CREATE FUNCTION ml.train(
     project       text,
     source        text,
@@ -259,13 +322,11 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   started      timestamptz := clock_timestamp();
   who          name := ml._acting_role();
-  src          text;
   user_src     text;
   label_type   regtype;
   label_cat    "char";
   label_expr   text;
   task         text;
-  proj         ml.projects;
   algo         text;
   agg          text;
   fits         boolean;
@@ -276,7 +337,6 @@ DECLARE
   pre          record;
   n_total      bigint;
   n_test       bigint;
-  n_classes    bigint;
   bad          text[];
   spec         jsonb;
   model        ml.model;
@@ -316,7 +376,6 @@ BEGIN
   IF to_regclass('pg_temp.pgscore_train_data') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_data; END IF;
   PERFORM ml._read_as(ml._source_reader('ml.train', user_src, who), search_path,
                       format('SELECT * FROM %s s', user_src), 'pgscore_train_raw');
-  src := 'pg_temp.pgscore_train_raw';
   SELECT a.atttypid::regtype, t.typcategory INTO label_type, label_cat
     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
    WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass AND a.attname = label
@@ -341,23 +400,7 @@ BEGIN
   END IF;
 
   -- the task: the project's, or from the label's type
-  SELECT * INTO proj FROM ml.projects p WHERE p.name = project;
-  IF FOUND THEN
-    task := proj.task;
-  ELSIF label_cat IN ('B', 'S') THEN
-    task := 'classification';
-  ELSIF label_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-    EXECUTE format('SELECT count(DISTINCT s.%I) FROM %s s', label, src) INTO n_classes;
-    task := CASE WHEN n_classes <= 20 THEN 'classification' ELSE 'regression' END;
-  ELSIF label_cat = 'N' THEN
-    task := 'regression';
-  ELSE
-    task := 'classification';
-  END IF;
-  IF task = 'regression' AND label_cat <> 'N' THEN
-    RAISE EXCEPTION 'ml.train: project "%" is a regression project but label "%" is of type %', project, label, label_type
-      USING ERRCODE = 'datatype_mismatch';
-  END IF;
+  task := ml._train_task(project, label, label_type, label_cat);
   label_expr := CASE
     WHEN task = 'regression' THEN format('d.%I::float8', label)
     WHEN label_type = 'boolean'::regtype THEN format('d.%I', label)
@@ -377,29 +420,8 @@ BEGIN
   -- trees split on raw values and learn where missing values go: no scaling, no imputation
   do_scale := coalesce((hyperparams ->> 'scale')::boolean, NOT trees);
 
-  -- the data, with a reproducible split (stratified by label for classification):
-  -- each row's place comes from a hash of its content and the seed
-  EXECUTE format($q$
-    CREATE TEMP TABLE pgscore_train_data AS
-    SELECT s.*, (row_number() OVER w) <= round(count(*) OVER g * %s) AS pgscore_test__
-      FROM %s s WHERE s.%I IS NOT NULL
-    WINDOW g AS (PARTITION BY %s), w AS (PARTITION BY %s ORDER BY hashtextextended((s.*)::text, %s), (s.*)::text)$q$,
-    test_fraction, src, label,
-    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END,
-    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END, seed);
-  DROP TABLE pg_temp.pgscore_train_raw;
-  SELECT count(*), count(*) FILTER (WHERE pgscore_test__) INTO n_total, n_test FROM pg_temp.pgscore_train_data;
-  IF n_total = 0 THEN
-    RAISE EXCEPTION 'ml.train: the source has no rows with a label'
-      USING ERRCODE = 'data_exception', HINT = 'Check the source and that "' || label || '" is filled in.';
-  END IF;
-  IF task = 'classification' THEN
-    EXECUTE format('SELECT count(DISTINCT d.%I) FROM pg_temp.pgscore_train_data d', label) INTO n_classes;
-    IF n_classes < 2 THEN
-      RAISE EXCEPTION 'ml.train: label "%" has only one class in the source; a classifier needs at least two', label
-        USING ERRCODE = 'data_exception';
-    END IF;
-  END IF;
+  -- the data, with a reproducible split
+  SELECT * INTO n_total, n_test FROM ml._train_split(label, task, test_fraction, seed);
 
   -- preprocessing, learned from the training rows only
   SELECT * INTO pre FROM ml._train_preprocessing(label, exclude, do_scale, trees, unknown_cat);
