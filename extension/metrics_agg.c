@@ -1,6 +1,7 @@
 /*
  * metrics_agg.c -- the aggregate ml.metrics(model, features, label): how well a model
- * does on labelled rows, as jsonb. The metrics are computed by the Swift core
+ * does on labelled rows, as jsonb; and ml.label_metrics, the same metrics of predictions
+ * already made (the monitor's live metrics). The metrics are computed by the Swift core
  * (Sources/ScoreCore/Metrics.swift); this file keeps the state.
  *
  * Per row the transition function scores the features with the model, through a
@@ -19,10 +20,14 @@
  * reset callback on that context (normal end, ERROR, or the next group). Partial
  * states combine and (de)serialise, so the aggregate is PARALLEL SAFE.
  */
-#include "pgscore.h"
+#include "agg_state.h"
+#include "algorithms.h"
 #include "pgscore_abi_metrics.h"
 
+#include <math.h>
+
 #include "access/detoast.h"
+#include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "lib/stringinfo.h"
@@ -34,12 +39,15 @@
 #define FUNCTION_NAME "ml.metrics"
 
 #define METRICS_CLASSES	1		/* text label, classifier */
-#define METRICS_VALUES	2		/* float8 label, regression */
+#define METRICS_VALUES	2		/* float8 label, regression (also ml.label_metrics' pairs) */
+#define METRICS_LABELS	3		/* ml.label_metrics: logged predictions and their labels */
+
+#define HAS_CLASSES(kind) ((kind) != METRICS_VALUES)
 
 typedef struct MetricsState
 {
 	MemoryContext context;		/* where every part of the state lives */
-	int32		kind;			/* METRICS_CLASSES or METRICS_VALUES */
+	int32		kind;			/* METRICS_CLASSES, METRICS_VALUES or METRICS_LABELS */
 	int32		classes;		/* K; 0 for regression */
 	int32		label_kind;		/* PGSC_LABEL_* of the model */
 	int64		rows;			/* rows evaluated */
@@ -64,31 +72,17 @@ typedef struct MetricsState
 	int32	   *label_lengths;
 	int32		last;			/* class of the last row: labels often come in runs */
 
-	/* classifier: confusion matrix and rows */
+	/* classifier: confusion matrix and rows (x: K probabilities, y: the true class) */
 	int64	   *confusion;		/* K * K, row = truth */
-	int32		chunk_rows;		/* rows per chunk */
-	int32		chunks;
-	int32		capacity;
-	int32	  **truth;			/* class index per row */
-	double	  **proba;			/* K probabilities per row */
-	int64	   *used;			/* rows used in each chunk */
+	AggRows		store;
 	Size		held_bytes;		/* confusion matrix + chunks */
 
 	/* regression: RegressionSums */
 	double	   *sums;
+
+	/* ml.label_metrics: rows logged without (usable) probabilities */
+	int64		without_proba;
 } MetricsState;
-
-static MemoryContext
-aggregate_context(FunctionCallInfo fcinfo, const char *what)
-{
-	MemoryContext context;
-
-	if (!AggCheckCallContext(fcinfo, &context))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s support function called outside an aggregate", what)));
-	return context;
-}
 
 static void
 metrics_release(void *arg)
@@ -109,11 +103,11 @@ metrics_state_init(MetricsState *st, MemoryContext context, int32 kind, int32 cl
 {
 	st->context = context;
 	st->kind = kind;
-	st->classes = kind == METRICS_CLASSES ? classes : 0;
+	st->classes = HAS_CLASSES(kind) ? classes : 0;
 	st->label_kind = label_kind;
 	st->model_length = model_length;
 	memcpy(st->model_digest, digest, PG_SHA256_DIGEST_LENGTH);
-	if (kind == METRICS_CLASSES)
+	if (HAS_CLASSES(kind))
 	{
 		int32		k = st->classes;
 
@@ -127,8 +121,7 @@ metrics_state_init(MetricsState *st, MemoryContext context, int32 kind, int32 cl
 							FUNCTION_NAME, k, pgscore_max_training_memory),
 					 errhint("Raise pgscore.max_training_memory.")));
 		st->confusion = MemoryContextAllocZero(context, st->held_bytes);
-		/* about 1 MB of probabilities per chunk */
-		st->chunk_rows = Max(1, Min(8192, (1 << 20) / (int) (sizeof(double) * Max(k, 1))));
+		agg_rows_init(&st->store, k, false);
 	}
 	else
 		st->sums = MemoryContextAllocZero(context, sizeof(double) * pgsc_metrics_sums_length());
@@ -168,28 +161,6 @@ metrics_set_label(MetricsState *st, int32 i, const char *bytes, int32 len)
 	st->label_lengths[i] = len;
 }
 
-static const char *
-algorithm_name(int64 algorithm)
-{
-	switch (algorithm)
-	{
-		case PGSC_LINREG:
-			return "linear_regression";
-		case PGSC_LOGREG:
-			return "logistic_regression";
-		case PGSC_NB:
-			return "naive_bayes";
-		case PGSC_DTREE:
-			return "decision_tree";
-		case PGSC_FOREST:
-			return "random_forest";
-		case PGSC_GBT:
-			return "gradient_boosting";
-		default:
-			return "unknown";
-	}
-}
-
 /* The state of the first row: decodes the model (argument 1) and keeps its handle. */
 static MetricsState *
 metrics_state_open(MemoryContext context, Datum model, int32 kind)
@@ -217,7 +188,7 @@ metrics_state_open(MemoryContext context, Datum model, int32 kind)
 	pgsc_model_info(st->handle, info);
 	/* tree models are classifiers or regressors: the label type tells */
 	classifier = info[PGSC_INFO_LABEL_KIND] != PGSC_LABEL_FLOAT8;
-	algorithm = algorithm_name(info[PGSC_INFO_ALGORITHM]);
+	algorithm = algorithm_name((int32) info[PGSC_INFO_ALGORITHM]);
 	if (classifier && kind == METRICS_VALUES)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -266,8 +237,13 @@ metrics_state_open(MemoryContext context, Datum model, int32 kind)
 }
 
 static void
-different_models(void)
+different_models(const MetricsState *st)
 {
+	if (st->kind == METRICS_LABELS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ml.label_metrics: the rows of one evaluation use different class lists"),
+				 errhint("Evaluate one version per aggregate: GROUP BY the version, or filter to one.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s: the rows of one evaluation use different models", FUNCTION_NAME),
@@ -307,7 +283,7 @@ metrics_check_model(MetricsState *st, Datum model)
 	if (v != raw)
 		pfree(v);
 	if (!same)
-		different_models();
+		different_models(st);
 	if (external)
 	{
 		st->toast_relid = ext.va_toastrelid;
@@ -320,7 +296,7 @@ metrics_check_same(const MetricsState *a, const MetricsState *b)
 {
 	if (a->kind != b->kind || a->classes != b->classes || a->model_length != b->model_length ||
 		memcmp(a->model_digest, b->model_digest, PG_SHA256_DIGEST_LENGTH) != 0)
-		different_models();
+		different_models(a);
 }
 
 /* ---------------------------------------------------------------- labels */
@@ -349,8 +325,8 @@ metrics_class_of(MetricsState *st, text *label)
 		appendStringInfo(&classes, ", ... (%d in all)", st->classes);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s: label \"%.*s\" is not one of the model's classes", FUNCTION_NAME,
-					Min(len, 100), bytes),
+			 errmsg("%s: label \"%.*s\" is not one of the model's classes",
+					st->kind == METRICS_LABELS ? "ml.label_metrics" : FUNCTION_NAME, Min(len, 100), bytes),
 			 errdetail("The model's classes are %s.", classes.data),
 			 errhint("Labels are compared, as text, with the classes the model was trained on (a boolean as true/false, an integer as its digits). Filter out rows of other classes.")));
 	return -1;					/* unreachable */
@@ -358,69 +334,20 @@ metrics_class_of(MetricsState *st, text *label)
 
 /* ---------------------------------------------------------------- rows */
 
-/* The chunk with room for the next row, opened when needed (within the memory limit). */
-static int32
-metrics_chunk_with_room(MetricsState *st)
+static void
+reserve_rows(void *owner, Size bytes)
 {
-	int32		k = st->classes;
-	int32		c;
-	Size		chunk_bytes;
+	MetricsState *st = (MetricsState *) owner;
 
-	if (st->chunks > 0 && st->used[st->chunks - 1] < st->chunk_rows)
-		return st->chunks - 1;
-	chunk_bytes = (sizeof(double) * k + sizeof(int32)) * st->chunk_rows;
-	if (st->held_bytes + chunk_bytes > (Size) pgscore_max_training_memory * 1024 * 1024)
+	if (st->held_bytes + bytes > (Size) pgscore_max_training_memory * 1024 * 1024)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s: the evaluated rows need more than pgscore.max_training_memory (%d MB)",
 						FUNCTION_NAME, pgscore_max_training_memory),
 				 errdetail("%lld rows of %d classes are held so far; each row takes %d bytes (8 per class + 4).",
-						   (long long) st->rows, k, (int) (8 * k + 4)),
+						   (long long) st->rows, st->classes, (int) (8 * st->classes + 4)),
 				 errhint("Raise pgscore.max_training_memory, or evaluate on a sample (TABLESAMPLE).")));
-	if (st->chunks == st->capacity)
-	{
-		int32		cap = st->capacity == 0 ? 16 : st->capacity * 2;
-
-		if (st->capacity == 0)
-		{
-			st->truth = MemoryContextAlloc(st->context, sizeof(int32 *) * cap);
-			st->proba = MemoryContextAlloc(st->context, sizeof(double *) * cap);
-			st->used = MemoryContextAlloc(st->context, sizeof(int64) * cap);
-		}
-		else
-		{
-			st->truth = repalloc(st->truth, sizeof(int32 *) * cap);
-			st->proba = repalloc(st->proba, sizeof(double *) * cap);
-			st->used = repalloc(st->used, sizeof(int64) * cap);
-		}
-		st->capacity = cap;
-	}
-	c = st->chunks;
-	st->truth[c] = MemoryContextAlloc(st->context, sizeof(int32) * st->chunk_rows);
-	st->proba[c] = MemoryContextAlloc(st->context, sizeof(double) * k * st->chunk_rows);
-	st->used[c] = 0;
-	st->chunks++;
-	st->held_bytes += chunk_bytes;
-	return c;
-}
-
-/* Appends n rows (truth ids, then K probabilities each). */
-static void
-metrics_append_rows(MetricsState *st, const int32 *truth, const double *proba, int64 n)
-{
-	int32		k = st->classes;
-	int64		done = 0;
-
-	while (done < n)
-	{
-		int32		c = metrics_chunk_with_room(st);
-		int64		count = Min(st->chunk_rows - st->used[c], n - done);
-
-		memcpy(st->truth[c] + st->used[c], truth + done, sizeof(int32) * count);
-		memcpy(st->proba[c] + st->used[c] * k, proba + done * k, sizeof(double) * k * count);
-		st->used[c] += count;
-		done += count;
-	}
+	st->held_bytes += bytes;
 }
 
 /* ---------------------------------------------------------------- transition */
@@ -428,7 +355,7 @@ metrics_append_rows(MetricsState *st, const int32 *truth, const double *proba, i
 static Datum
 metrics_step(FunctionCallInfo fcinfo, int32 kind)
 {
-	MemoryContext context = aggregate_context(fcinfo, FUNCTION_NAME);
+	MemoryContext context = agg_context(fcinfo, FUNCTION_NAME);
 	MetricsState *st = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
 	const float8 *x;
 	float8		buffer[PGSCORE_MAX_FEATURES];
@@ -463,14 +390,15 @@ metrics_step(FunctionCallInfo fcinfo, int32 kind)
 	if (kind == METRICS_CLASSES)
 	{
 		int32		truth = metrics_class_of(st, PG_GETARG_TEXT_PP(3));
-		int32		c = metrics_chunk_with_room(st);
-		double	   *slot = st->proba[c] + st->used[c] * st->classes;
+		AggRows    *rs = &st->store;
+		int32		c = agg_rows_room(rs, st->context, reserve_rows, st);
+		double	   *slot = rs->x[c] + rs->rows[c] * st->classes;
 
 		status = pgsc_metrics_add_class(st->handle, x, n, truth, slot, st->confusion, err);
 		if (status != PGSC_OK)
 			pgscore_raise(status, err, FUNCTION_NAME);
-		st->truth[c][st->used[c]] = truth;
-		st->used[c]++;
+		rs->y[c][rs->rows[c]] = truth;
+		rs->rows[c]++;
 	}
 	else
 	{
@@ -496,6 +424,136 @@ ml_metrics_step_value(PG_FUNCTION_ARGS)
 	return metrics_step(fcinfo, METRICS_VALUES);
 }
 
+/* ---------------------------------------------------------------- ml.label_metrics */
+
+/*
+ * ml.label_metrics(classes, prediction, label, probabilities): the metrics of labelled
+ * predictions already made (what the monitor reads from ml.predictions), computed by
+ * the same Swift code as ml.metrics. The class list plays the model's part: every row
+ * must bring the same one (its bytes are compared like a model value's).
+ */
+static MetricsState *
+labels_state_open(MemoryContext context, Datum classes_datum)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(classes_datum));
+	ArrayType  *arr = DatumGetArrayTypeP(classes_datum);
+	Size		len = VARSIZE_ANY_EXHDR(v);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	Datum	   *elems;
+	bool	   *nulls;
+	int			k;
+	MetricsState *st;
+
+	if (ARR_NDIM(arr) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("ml.label_metrics: classes must be a one-dimensional text array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &k);
+	if (k < 1 || k > PGSCORE_MAX_CLASSES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ml.label_metrics: %d classes, from 1 to %d are supported", k, PGSCORE_MAX_CLASSES)));
+	model_digest(VARDATA_ANY(v), len, digest);
+	st = metrics_state_new(context, METRICS_LABELS, k, PGSC_LABEL_TEXT, len, digest);
+	st->model_bytes = MemoryContextAlloc(context, Max(len, 1));
+	memcpy(st->model_bytes, VARDATA_ANY(v), len);
+	for (int i = 0; i < k; i++)
+	{
+		text	   *t;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("ml.label_metrics: class %d is NULL", i + 1)));
+		t = DatumGetTextPP(elems[i]);
+		metrics_set_label(st, i, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		for (int j = 0; j < i; j++)
+			if (st->label_lengths[j] == st->label_lengths[i] &&
+				memcmp(st->labels[j], st->labels[i], st->label_lengths[i]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("ml.label_metrics: class \"%.*s\" is listed twice", Min(st->label_lengths[i], 100), st->labels[i])));
+	}
+	return st;
+}
+
+/* The probabilities of a row when they are K finite numbers; NULL otherwise. */
+static const double *
+usable_probabilities(const MetricsState *st, ArrayType *arr)
+{
+	const double *p;
+
+	if (ARR_NDIM(arr) != 1 || ARR_DIMS(arr)[0] != st->classes || ARR_HASNULL(arr) ||
+		ARR_ELEMTYPE(arr) != FLOAT8OID)
+		return NULL;
+	p = (const double *) ARR_DATA_PTR(arr);
+	for (int i = 0; i < st->classes; i++)
+		if (isnan(p[i]) || isinf(p[i]))
+			return NULL;
+	return p;
+}
+
+PG_FUNCTION_INFO_V1(ml_label_metrics_step_class);
+Datum
+ml_label_metrics_step_class(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = agg_context(fcinfo, "ml.label_metrics");
+	MetricsState *st = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
+	int32		truth,
+				predicted;
+	const double *p = NULL;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	if (st == NULL)
+		st = labels_state_open(context, PG_GETARG_DATUM(1));
+	else
+		metrics_check_model(st, PG_GETARG_DATUM(1));
+	truth = metrics_class_of(st, PG_GETARG_TEXT_PP(3));
+	predicted = metrics_class_of(st, PG_GETARG_TEXT_PP(2));
+	if (!PG_ARGISNULL(4))
+		p = usable_probabilities(st, PG_GETARG_ARRAYTYPE_P(4));
+	st->confusion[(int64) truth * st->classes + predicted]++;
+	if (p != NULL)
+		agg_rows_append(&st->store, st->context, p, &truth, NULL, 1, NULL, reserve_rows, st);
+	else
+		st->without_proba++;
+	st->rows++;
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(ml_label_metrics_step_value);
+Datum
+ml_label_metrics_step_value(PG_FUNCTION_ARGS)
+{
+	MemoryContext context = agg_context(fcinfo, "ml.label_metrics");
+	MetricsState *st = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
+	char		err[PGSC_ERRBUF];
+	int32		status;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	if (st == NULL)
+	{
+		uint8		none[PG_SHA256_DIGEST_LENGTH] = {0};
+
+		st = metrics_state_new(context, METRICS_VALUES, 0, PGSC_LABEL_FLOAT8, 0, none);
+	}
+	status = pgsc_metrics_add_pair(PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), st->sums, err);
+	if (status != PGSC_OK)
+		pgscore_raise(status, err, "ml.label_metrics");
+	st->rows++;
+	PG_RETURN_POINTER(st);
+}
+
 /* ---------------------------------------------------------------- combine */
 
 static void
@@ -505,14 +563,16 @@ metrics_merge(MetricsState *into, const MetricsState *from)
 	int32		c;
 
 	metrics_check_same(into, from);
-	if (into->kind == METRICS_CLASSES)
+	into->without_proba += from->without_proba;
+	if (HAS_CLASSES(into->kind))
 	{
 		for (i = 0; i < (int64) into->classes * into->classes; i++)
 			into->confusion[i] += from->confusion[i];
-		for (c = 0; c < from->chunks; c++)
+		for (c = 0; c < from->store.chunks; c++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			metrics_append_rows(into, from->truth[c], from->proba[c], from->used[c]);
+			agg_rows_append(&into->store, into->context, from->store.x[c], from->store.y[c], NULL,
+							from->store.rows[c], NULL, reserve_rows, into);
 		}
 	}
 	else
@@ -524,7 +584,7 @@ PG_FUNCTION_INFO_V1(ml_metrics_combine);
 Datum
 ml_metrics_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = aggregate_context(fcinfo, "ml.metrics combine");
+	MemoryContext context = agg_context(fcinfo, "ml.metrics combine");
 	MetricsState *a = PG_ARGISNULL(0) ? NULL : (MetricsState *) PG_GETARG_POINTER(0);
 	MetricsState *b = PG_ARGISNULL(1) ? NULL : (MetricsState *) PG_GETARG_POINTER(1);
 	int32		i;
@@ -549,93 +609,51 @@ ml_metrics_combine(PG_FUNCTION_ARGS)
 /* ---------------------------------------------------------------- bytes */
 
 /*
- * Layout (native byte order: partial states only travel between processes of one
- * server): kind, classes, label kind (int32), rows, model length (int64), model
+ * Layout: kind, classes, label kind (int32), rows, model length (int64), model
  * SHA-256; then per class its label (int32 length, bytes); then either the confusion
- * matrix (K*K int64), the row count (int64), the probabilities of all rows (double)
- * and their truth ids (int32), or the regression sums (double).
+ * matrix (K*K int64), the rows without probabilities (int64) and the rows
+ * (agg_rows_write), or the regression sums (double).
  */
-typedef struct Cursor
+static void
+write_state(const void *state, AggWriter *w)
 {
-	char	   *p;
-	const char *end;
-} Cursor;
-
-static Size
-serialize_into(const MetricsState *st, char *out)
-{
-	Size		size = 0;
+	const MetricsState *st = (const MetricsState *) state;
 	int64		length = (int64) st->model_length;
-	int64		total = 0;
-	int32		i;
 
-#define PUT(v, n) do { if (out) memcpy(out + size, (v), (n)); size += (n); } while (0)
-	PUT(&st->kind, sizeof(int32));
-	PUT(&st->classes, sizeof(int32));
-	PUT(&st->label_kind, sizeof(int32));
-	PUT(&st->rows, sizeof(int64));
-	PUT(&length, sizeof(int64));
-	PUT(st->model_digest, PG_SHA256_DIGEST_LENGTH);
-	for (i = 0; i < st->classes; i++)
+	agg_put(w, &st->kind, sizeof(int32));
+	agg_put(w, &st->classes, sizeof(int32));
+	agg_put(w, &st->label_kind, sizeof(int32));
+	agg_put(w, &st->rows, sizeof(int64));
+	agg_put(w, &length, sizeof(int64));
+	agg_put(w, st->model_digest, PG_SHA256_DIGEST_LENGTH);
+	for (int32 i = 0; i < st->classes; i++)
 	{
-		PUT(&st->label_lengths[i], sizeof(int32));
-		PUT(st->labels[i], st->label_lengths[i]);
+		agg_put(w, &st->label_lengths[i], sizeof(int32));
+		agg_put(w, st->labels[i], st->label_lengths[i]);
 	}
-	if (st->kind == METRICS_CLASSES)
+	if (HAS_CLASSES(st->kind))
 	{
-		PUT(st->confusion, sizeof(int64) * st->classes * st->classes);
-		for (i = 0; i < st->chunks; i++)
-			total += st->used[i];
-		PUT(&total, sizeof(int64));
-		for (i = 0; i < st->chunks; i++)
-			PUT(st->proba[i], sizeof(double) * st->classes * st->used[i]);
-		for (i = 0; i < st->chunks; i++)
-			PUT(st->truth[i], sizeof(int32) * st->used[i]);
+		agg_put(w, st->confusion, sizeof(int64) * st->classes * st->classes);
+		agg_put(w, &st->without_proba, sizeof(int64));
+		agg_rows_write(&st->store, w);
 	}
 	else
-		PUT(st->sums, sizeof(double) * pgsc_metrics_sums_length());
-#undef PUT
-	return size;
+		agg_put(w, st->sums, sizeof(double) * pgsc_metrics_sums_length());
 }
 
 PG_FUNCTION_INFO_V1(ml_metrics_serialize);
 Datum
 ml_metrics_serialize(PG_FUNCTION_ARGS)
 {
-	const MetricsState *st;
-	Size		size;
-	bytea	   *out;
-
-	(void) aggregate_context(fcinfo, "ml.metrics serialize");
-	st = (const MetricsState *) PG_GETARG_POINTER(0);
-	size = serialize_into(st, NULL);
-	if (size > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s: a parallel worker's evaluation state is %zu MB, over the 1 GB a worker can hand over",
-						FUNCTION_NAME, size >> 20),
-				 errhint("Evaluate with SET max_parallel_workers_per_gather = 0, or on a sample.")));
-	out = palloc(VARHDRSZ + size);
-	SET_VARSIZE(out, VARHDRSZ + size);
-	serialize_into(st, VARDATA(out));
-	PG_RETURN_BYTEA_P(out);
-}
-
-static void
-take(Cursor *c, void *v, Size n)
-{
-	if (n > (Size) (c->end - c->p))
-		elog(ERROR, "%s: evaluation state is truncated", FUNCTION_NAME);
-	memcpy(v, c->p, n);
-	c->p += n;
+	(void) agg_context(fcinfo, "ml.metrics serialize");
+	PG_RETURN_BYTEA_P(agg_state_bytes(write_state, PG_GETARG_POINTER(0), FUNCTION_NAME, "evaluation state"));
 }
 
 PG_FUNCTION_INFO_V1(ml_metrics_deserialize);
 Datum
 ml_metrics_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *b;
-	Cursor		c;
+	AggReader	r;
 	int32		kind,
 				classes,
 				label_kind,
@@ -645,103 +663,95 @@ ml_metrics_deserialize(PG_FUNCTION_ARGS)
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	MetricsState *st;
 
-	(void) aggregate_context(fcinfo, "ml.metrics deserialize");
-	b = PG_GETARG_BYTEA_PP(0);
-	c.p = VARDATA_ANY(b);
-	c.end = c.p + VARSIZE_ANY_EXHDR(b);
-	take(&c, &kind, sizeof(int32));
-	take(&c, &classes, sizeof(int32));
-	take(&c, &label_kind, sizeof(int32));
-	take(&c, &rows, sizeof(int64));
-	take(&c, &length, sizeof(int64));
-	take(&c, digest, PG_SHA256_DIGEST_LENGTH);
-	if ((kind != METRICS_CLASSES && kind != METRICS_VALUES) || rows < 0 || length < 0 ||
-		(kind == METRICS_CLASSES && (classes < 1 || classes > PGSCORE_MAX_CLASSES)))
-		elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
+	(void) agg_context(fcinfo, "ml.metrics deserialize");
+	r = agg_reader(PG_GETARG_BYTEA_PP(0), "evaluation state");
+	agg_take(&r, &kind, sizeof(int32));
+	agg_take(&r, &classes, sizeof(int32));
+	agg_take(&r, &label_kind, sizeof(int32));
+	agg_take(&r, &rows, sizeof(int64));
+	agg_take(&r, &length, sizeof(int64));
+	agg_take(&r, digest, PG_SHA256_DIGEST_LENGTH);
+	if ((kind != METRICS_CLASSES && kind != METRICS_VALUES && kind != METRICS_LABELS) || rows < 0 || length < 0 ||
+		(HAS_CLASSES(kind) && (classes < 1 || classes > PGSCORE_MAX_CLASSES)))
+		agg_state_damaged(&r);
 	st = metrics_state_new(CurrentMemoryContext, kind, classes, label_kind, (Size) length, digest);
 	st->rows = rows;
 	for (i = 0; i < st->classes; i++)
 	{
 		int32		n;
 
-		take(&c, &n, sizeof(int32));
-		if (n < 0 || n > c.end - c.p)
-			elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
-		metrics_set_label(st, i, c.p, n);
-		c.p += n;
+		agg_take(&r, &n, sizeof(int32));
+		if (n < 0 || n > r.end - r.p)
+			agg_state_damaged(&r);
+		metrics_set_label(st, i, r.p, n);
+		r.p += n;
 	}
-	if (kind == METRICS_CLASSES)
+	if (HAS_CLASSES(kind))
 	{
-		int64		k = classes;
-		int64		total,
-					r;
-		double	   *proba;
-		int32	   *truth;
-
-		take(&c, st->confusion, sizeof(int64) * k * k);
-		take(&c, &total, sizeof(int64));
-		if (total < 0 || total != rows ||
-			(Size) total * (sizeof(double) * k + sizeof(int32)) != (Size) (c.end - c.p))
-			elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
-		/* the bytea payload is only int-aligned: copy before use */
-		proba = palloc(sizeof(double) * k * Max(total, 1));
-		truth = palloc(sizeof(int32) * Max(total, 1));
-		take(&c, proba, sizeof(double) * k * total);
-		take(&c, truth, sizeof(int32) * total);
-		for (r = 0; r < total; r++)
-			if (truth[r] < 0 || truth[r] >= classes)
-				elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
-		metrics_append_rows(st, truth, proba, total);
-		pfree(proba);
-		pfree(truth);
+		agg_take(&r, st->confusion, sizeof(int64) * classes * classes);
+		agg_take(&r, &st->without_proba, sizeof(int64));
+		if (st->without_proba < 0 || st->without_proba > rows)
+			agg_state_damaged(&r);
+		agg_rows_read(&st->store, &r, rows - st->without_proba, classes, st->context, reserve_rows, st);
 	}
 	else
-		take(&c, st->sums, sizeof(double) * pgsc_metrics_sums_length());
-	if (c.p != c.end)
-		elog(ERROR, "%s: evaluation state is damaged", FUNCTION_NAME);
+		agg_take(&r, st->sums, sizeof(double) * pgsc_metrics_sums_length());
+	if (r.p != r.end)
+		agg_state_damaged(&r);
 	PG_RETURN_POINTER(st);
 }
 
 /* ---------------------------------------------------------------- final */
+
+typedef struct FinalCall
+{
+	const MetricsState *st;
+	void	   *result;
+} FinalCall;
+
+static int32
+compute(const void *arg, char *err)
+{
+	const MetricsState *st = ((const FinalCall *) arg)->st;
+	void	  **result = &((FinalCall *) arg)->result;
+
+	if (st->kind == METRICS_LABELS && st->without_proba > 0)
+		return pgsc_metrics_counts(st->classes, st->label_kind, (const char *const *) st->labels,
+								   st->label_lengths, st->confusion, result, err);
+	if (HAS_CLASSES(st->kind))
+		return pgsc_metrics_classification(st->classes, st->label_kind,
+										   (const char *const *) st->labels, st->label_lengths,
+										   st->confusion,
+										   (const int32_t *const *) st->store.y,
+										   (const double *const *) st->store.x,
+										   st->store.rows, st->store.chunks,
+										   pgscore_stop_requested, result, err);
+	return pgsc_metrics_regression(st->sums, result, err);
+}
 
 /* Must not modify the state: window aggregates call it again. */
 PG_FUNCTION_INFO_V1(ml_metrics_final);
 Datum
 ml_metrics_final(PG_FUNCTION_ARGS)
 {
-	const MetricsState *st;
-	void	   *result = NULL;
+	FinalCall	call = {NULL, NULL};
+	void	   *result;
 	char		err[PGSC_ERRBUF];
 	int32		status;
 	const char *json;
 	int64		len;
 	char	   *copy;
 
-	(void) aggregate_context(fcinfo, "ml.metrics final");
+	(void) agg_context(fcinfo, "ml.metrics final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	st = (const MetricsState *) PG_GETARG_POINTER(0);
-	if (st->rows == 0)
+	call.st = (const MetricsState *) PG_GETARG_POINTER(0);
+	if (call.st->rows == 0)
 		PG_RETURN_NULL();
-
-	for (;;)
-	{
-		if (st->kind == METRICS_CLASSES)
-			status = pgsc_metrics_classification(st->classes, st->label_kind,
-												 (const char *const *) st->labels, st->label_lengths,
-												 st->confusion,
-												 (const int32_t *const *) st->truth,
-												 (const double *const *) st->proba,
-												 st->used, st->chunks,
-												 pgscore_stop_requested, &result, err);
-		else
-			status = pgsc_metrics_regression(st->sums, &result, err);
-		if (status != PGSC_INTERRUPTED)
-			break;
-		CHECK_FOR_INTERRUPTS();	/* no Swift frame is live: safe to longjmp */
-	}
+	status = agg_call_retrying(compute, &call, err);
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, FUNCTION_NAME);
+	result = call.result;
 
 	pgsc_metrics_result_text(result, &json, &len);
 	copy = (len < (int64) MaxAllocSize) ? palloc_extended(len + 1, MCXT_ALLOC_NO_OOM) : NULL;

@@ -5,6 +5,7 @@
  * feature_arrays.c (validating feature arrays).
  */
 #include "pgscore.h"
+#include "algorithms.h"
 
 #include <limits.h>
 
@@ -32,4 +33,5 @@ _PG_init(void)
 	if (pgsc_model_limit(PGSC_LIMIT_FEATURES) != PGSC_MAX_FEATURES ||
 		pgsc_model_limit(PGSC_LIMIT_CLASSES) != PGSC_MAX_CLASSES)
 		elog(ERROR, "pgscore: the C glue and the Swift core disagree on the model limits");
+	algorithms_check_ids();
 }

@@ -58,8 +58,13 @@ row_encoder_create(MemoryContext context, void *pre)
 	enc->texts = MemoryContextAllocZero(context, sizeof(char *) * Max(n, 1));
 	enc->lengths = MemoryContextAllocZero(context, sizeof(int32) * Max(n, 1));
 	enc->trained = MemoryContextAllocZero(context, sizeof(Oid) * Max(n, 1));
+	enc->categorical = -1;
 	for (int i = 0; i < n; i++)
+	{
 		enc->trained[i] = trained_type(pgsc_preprocessor_column_type(pre, i));
+		if (enc->categorical < 0 && pgsc_preprocessor_column_categorical(pre, i) == 1)
+			enc->categorical = i;
+	}
 	enc->rowtype = InvalidOid;
 	return enc;
 }
@@ -325,5 +330,61 @@ row_encoder_encode_jsonb(RowEncoder *enc, Jsonb *object, double *out, const char
 				 errmsg("%s: the features lack %s", function, missing.data),
 				 errdetail("The model was trained on the columns %s.", column_list(enc)),
 				 errhint("Send every feature (null for an unknown value; extra keys are ignored).")));
+	encode_values(enc, out, function);
+}
+
+/*
+ * A float8[] of raw values, one per column in the model's column order (what
+ * ml.features lists): a NULL element is a missing value, imputed (or kept missing for
+ * trees) exactly as a NULL column of a row. Only for models whose columns are all
+ * numbers: a category has no float8 spelling, and guessing one would score silently
+ * wrong.
+ */
+void
+row_encoder_encode_values(RowEncoder *enc, Datum values, double *out, const char *function, const char *what)
+{
+	float8		buffer[PGSCORE_MAX_FEATURES];
+	bool		has_nulls;
+	int			n;
+	const float8 *x;
+	bool	   *nulls = NULL;
+
+	if (enc->categorical >= 0)
+	{
+		const char *name = pgsc_preprocessor_column(enc->pre, enc->categorical);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s: %s has the categorical column \"%s\" (%s): a float8[] of raw values cannot carry it",
+						function, what, name, pgsc_preprocessor_column_type(enc->pre, enc->categorical)),
+				 errdetail("The model was trained on the columns %s.", column_list(enc)),
+				 errhint("Pass a row (ml.predict(project, t) FROM t) or a jsonb object (ml.predict(project, '{\"%s\": ...}'::jsonb)); "
+						 "ml.predict_encoded takes an already encoded vector (ml.encode).", name)));
+	}
+	x = pgscore_features(values, function, buffer, &n, &has_nulls);
+	if (n != enc->columns)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s: the features array has %d values, %s expects %d: %s",
+						function, n, what, enc->columns, column_list(enc)),
+				 errhint("Pass the raw values in that order (ml.features(project) lists them, NULL for a missing value); "
+						 "ml.predict_encoded takes an already encoded vector (ml.encode).")));
+	if (has_nulls)
+	{
+		Datum	   *elems;
+
+		deconstruct_array(DatumGetArrayTypeP(values), FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+						  TYPALIGN_DOUBLE, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			buffer[i] = nulls[i] ? 0 : DatumGetFloat8(elems[i]);
+		x = buffer;
+	}
+	for (int i = 0; i < enc->columns; i++)
+	{
+		enc->texts[i] = NULL;
+		enc->lengths[i] = 0;
+		enc->kinds[i] = nulls != NULL && nulls[i] ? PGSC_VALUE_NULL : PGSC_VALUE_NUMBER;
+		enc->numbers[i] = x[i];
+	}
 	encode_values(enc, out, function);
 }

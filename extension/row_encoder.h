@@ -2,6 +2,7 @@
  * row_encoder.h -- turning a table row into a model's feature vector: the row's
  * columns are matched by name to the columns the model was trained on, converted to
  * numbers or text, and handed to the Swift preprocessor (impute, scale, one-hot).
+ * A JSON object is matched by its keys, a float8[] of raw values by position.
  */
 #ifndef PGSCORE_ROW_ENCODER_H
 #define PGSCORE_ROW_ENCODER_H
@@ -20,6 +21,8 @@ typedef struct RowEncoder
 	int			features;		/* length of the encoded vector */
 	Oid		   *trained;		/* column i's type in training when JSON text must be
 								 * read with its input function (money, date/time) */
+	int			categorical;	/* first one-hot encoded column, or -1: a float8[] of
+								 * raw values cannot carry a category */
 	/* mapping onto one row type, rebuilt when the row type changes */
 	Oid			rowtype;
 	int32		rowtypmod;
@@ -42,5 +45,7 @@ extern void row_encoder_encode_record(RowEncoder *enc, HeapTupleHeader rec, doub
 									  const char *function);
 extern void row_encoder_encode_jsonb(RowEncoder *enc, Jsonb *object, double *out,
 									 const char *function);
+extern void row_encoder_encode_values(RowEncoder *enc, Datum values, double *out,
+									  const char *function, const char *what);
 
 #endif							/* PGSCORE_ROW_ENCODER_H */

@@ -193,3 +193,12 @@ scoring_encode_jsonb(ScoringModel *sm, Jsonb *object, double *buffer, const char
 	row_encoder_encode_jsonb(buffer_encoder(sm, function, what), object, buffer, function);
 	return buffer;
 }
+
+/* Encodes a float8[] of raw values in column order (see row_encoder_encode_values). */
+const double *
+scoring_encode_values(ScoringModel *sm, Datum values, double *buffer, const char *function,
+					  const char *what)
+{
+	row_encoder_encode_values(buffer_encoder(sm, function, what), values, buffer, function, what);
+	return buffer;
+}

@@ -33,6 +33,8 @@ extern const double *scoring_encode_tuple(ScoringModel *sm, HeapTuple tuple, Tup
 										 double *buffer, const char *function, const char *what);
 extern const double *scoring_encode_jsonb(ScoringModel *sm, Jsonb *object, double *buffer,
 										 const char *function, const char *what);
+extern const double *scoring_encode_values(ScoringModel *sm, Datum values, double *buffer,
+										  const char *function, const char *what);
 extern RowEncoder *scoring_encoder(ScoringModel *sm, const char *function, const char *what);
 
 #endif							/* PGSCORE_SCORING_MODEL_H */

@@ -19,18 +19,6 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-static MemoryContext
-aggregate_context(FunctionCallInfo fcinfo, const char *function)
-{
-	MemoryContext context;
-
-	if (!AggCheckCallContext(fcinfo, &context))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s support function called outside an aggregate", function)));
-	return context;
-}
-
 static int32
 label_kind_of(Oid type, const char *function)
 {
@@ -84,7 +72,7 @@ static Datum
 train_step(FunctionCallInfo fcinfo, int32 algorithm)
 {
 	const char *function = algorithm_function(algorithm);
-	MemoryContext context = aggregate_context(fcinfo, function);
+	MemoryContext context = agg_context(fcinfo, function);
 	TrainState *st = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
 	const float8 *x;
 	float8		buffer[PGSCORE_MAX_FEATURES];
@@ -196,6 +184,8 @@ train_step(FunctionCallInfo fcinfo, int32 algorithm)
 					row_store_append(st, x, label_id(st, fcinfo, function), function);
 			}
 			break;
+		default:
+			unknown_algorithm(algorithm, function);
 	}
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
@@ -249,7 +239,7 @@ PG_FUNCTION_INFO_V1(ml_train_combine);
 Datum
 ml_train_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = aggregate_context(fcinfo, "ml training combine");
+	MemoryContext context = agg_context(fcinfo, "ml training combine");
 	TrainState *a = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
 	TrainState *b = PG_ARGISNULL(1) ? NULL : (TrainState *) PG_GETARG_POINTER(1);
 
@@ -273,7 +263,7 @@ PG_FUNCTION_INFO_V1(ml_train_serialize);
 Datum
 ml_train_serialize(PG_FUNCTION_ARGS)
 {
-	(void) aggregate_context(fcinfo, "ml training serialize");
+	(void) agg_context(fcinfo, "ml training serialize");
 	PG_RETURN_BYTEA_P(train_state_serialize((TrainState *) PG_GETARG_POINTER(0)));
 }
 
@@ -283,9 +273,9 @@ ml_train_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b;
 
-	(void) aggregate_context(fcinfo, "ml training deserialize");
+	(void) agg_context(fcinfo, "ml training deserialize");
 	b = PG_GETARG_BYTEA_PP(0);
-	PG_RETURN_POINTER(train_state_deserialize(CurrentMemoryContext, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)));
+	PG_RETURN_POINTER(train_state_deserialize(CurrentMemoryContext, b));
 }
 
 /* ---------------------------------------------------------------- final */
@@ -349,9 +339,17 @@ sorted_classes(const TrainState *st, int32 *order, int32 *class_of,
 	}
 }
 
-static int32
-fit(const TrainState *st, void **model, char *err)
+typedef struct FitCall
 {
+	const TrainState *st;
+	void	   *model;
+} FitCall;
+
+static int32
+fit(const void *arg, char *err)
+{
+	const TrainState *st = ((const FitCall *) arg)->st;
+	void	  **model = &((FitCall *) arg)->model;
 	int32		k = st->labels.count;
 	int32	   *order = palloc(sizeof(int32) * Max(k, 1));
 	int32	   *class_of = palloc(sizeof(int32) * Max(k, 1));
@@ -378,14 +376,13 @@ fit(const TrainState *st, void **model, char *err)
 		case PGSC_FOREST:
 		case PGSC_GBT:
 			train_state_check_scratch(st, (Size) pgsc_tree_scratch_bytes(st->algorithm, st->rows, st->features, k),
-									  st->algorithm == PGSC_GBT ? "ml.gbt_fit" :
-									  st->algorithm == PGSC_FOREST ? "ml.forest_fit" : "ml.tree_fit");
+									  algorithm_function(st->algorithm));
 			return pgsc_tree_fit(st->algorithm, (const double *const *) st->store.x,
 								 (const int32 *const *) st->store.y, (const double *const *) st->store.t,
 								 st->store.rows, st->store.chunks, st->features,
 								 class_of, k, st->labels.kind, texts, lengths, k,
 								 st->options, olen, pgscore_stop_requested, model, err);
-		default:
+		case PGSC_LOGREG:
 			{
 				/* p parameters: a p x p Hessian per evaluation, a trial one, the
 				 * damped copy and the Cholesky factor */
@@ -397,6 +394,8 @@ fit(const TrainState *st, void **model, char *err)
 								   st->store.rows, st->store.chunks, st->features,
 								   class_of, k, st->labels.kind, texts, lengths, k,
 								   st->options, olen, pgscore_stop_requested, model, err);
+		default:
+			unknown_algorithm(st->algorithm, "pgscore training final");
 	}
 }
 
@@ -407,13 +406,14 @@ ml_train_final(PG_FUNCTION_ARGS)
 {
 	const TrainState *st;
 	const char *function;
-	void	   *model = NULL;
+	FitCall		call = {NULL, NULL};
+	void	   *model;
 	char		err[PGSC_ERRBUF];
 	int32		status;
 	int64		size;
 	bytea	   *out;
 
-	(void) aggregate_context(fcinfo, "ml training final");
+	(void) agg_context(fcinfo, "ml training final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	st = (const TrainState *) PG_GETARG_POINTER(0);
@@ -421,15 +421,11 @@ ml_train_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	function = algorithm_function(st->algorithm);
 
-	for (;;)
-	{
-		status = fit(st, &model, err);
-		if (status != PGSC_INTERRUPTED)
-			break;
-		CHECK_FOR_INTERRUPTS();	/* no Swift frame is live: safe to longjmp */
-	}
+	call.st = st;
+	status = agg_call_retrying(fit, &call, err);
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
+	model = call.model;
 
 	size = pgsc_model_encoded_size(model);
 	out = (size <= (int64) (MaxAllocSize - VARHDRSZ)) ?

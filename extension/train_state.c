@@ -8,33 +8,6 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-const char *
-algorithm_function(int32 algorithm)
-{
-	switch (algorithm)
-	{
-		case PGSC_LINREG:
-			return "ml.linreg_fit";
-		case PGSC_LOGREG:
-			return "ml.logreg_fit";
-		case PGSC_DTREE:
-			return "ml.tree_fit";
-		case PGSC_FOREST:
-			return "ml.forest_fit";
-		case PGSC_GBT:
-			return "ml.gbt_fit";
-		default:
-			return "ml.nb_fit";
-	}
-}
-
-/* Logistic regression and the trees keep their rows (RowStore). */
-bool
-train_state_keeps_rows(int32 algorithm)
-{
-	return algorithm == PGSC_LOGREG || PGSC_IS_TREE(algorithm);
-}
-
 /* Regression trees keep float labels instead of label ids. */
 static bool
 keeps_values(const TrainState *st)
@@ -48,18 +21,18 @@ train_state_create(MemoryContext context, int32 algorithm, int32 label_kind,
 {
 	TrainState *st;
 	char		err[PGSC_ERRBUF];
-	int32		skip = 0;
+	int32		nulls = 0;
 	int32		status;
 
-	status = pgsc_options_check(algorithm, options, options_len, &skip, err);
+	status = pgsc_options_check(algorithm, options, options_len, &nulls, err);
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
 
 	st = (TrainState *) MemoryContextAllocZero(context, sizeof(TrainState));
 	st->context = context;
 	st->algorithm = algorithm;
-	st->skip_null_features = skip == PGSC_NULLS_SKIP;
-	st->nulls_missing = skip == PGSC_NULLS_MISSING;
+	st->skip_null_features = nulls == PGSC_NULLS_SKIP;
+	st->nulls_missing = nulls == PGSC_NULLS_MISSING;
 	st->options = MemoryContextAlloc(context, options_len + 1);
 	if (options_len > 0)
 		memcpy(st->options, options, options_len);
@@ -94,9 +67,10 @@ train_state_set_features(TrainState *st, int features, const char *function)
 		case PGSC_DTREE:
 		case PGSC_FOREST:
 		case PGSC_GBT:
-			/* about 1 MB of features per chunk */
-			st->store.chunk_rows = Max(1, Min(8192, (1 << 20) / (int) (sizeof(double) * features)));
+			agg_rows_init(&st->store, features, keeps_values(st));
 			break;
+		default:
+			unknown_algorithm(st->algorithm, function);
 	}
 }
 
@@ -105,8 +79,6 @@ train_state_set_features(TrainState *st, int features, const char *function)
  * moments) counts against pgscore.max_training_memory before it is allocated, so a
  * fit stops with 54000 instead of growing the backend without bound.
  */
-static Size row_bytes(const TrainState *st);
-
 static void
 reserve_memory(TrainState *st, Size more, bool rows, const char *function)
 {
@@ -126,7 +98,7 @@ reserve_memory(TrainState *st, Size more, bool rows, const char *function)
 				 errmsg("%s: the training rows need more than pgscore.max_training_memory (%d MB)",
 						function, pgscore_max_training_memory),
 				 errdetail("%lld rows of %d features are held so far; each row takes %d bytes.",
-						   (long long) st->rows, st->features, (int) row_bytes(st)),
+						   (long long) st->rows, st->features, (int) agg_rows_row_bytes(&st->store)),
 				 errhint("Raise pgscore.max_training_memory, train on a sample (TABLESAMPLE), or use ml.nb_fit, which keeps no rows.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -256,116 +228,25 @@ train_state_block(TrainState *st, int32 id)
 
 /* ---------------------------------------------------------------- rows */
 
-/* Bytes a row takes in the store. */
-static Size
-row_bytes(const TrainState *st)
-{
-	return sizeof(double) * st->features + (keeps_values(st) ? sizeof(double) : sizeof(int32));
-}
-
-/* Makes room for one more row: opens a chunk when the last one is full. */
 static void
-row_store_reserve(TrainState *st, const char *function)
+reserve_rows(void *owner, Size bytes)
 {
-	RowStore   *rs = &st->store;
-	int32		c = rs->chunks - 1;
+	TrainState *st = (TrainState *) owner;
 
-	if (rs->chunks == 0 || rs->rows[c] == rs->chunk_rows)
-	{
-		Size		chunk_bytes = row_bytes(st) * rs->chunk_rows;
-
-		reserve_memory(st, chunk_bytes, true, function);
-		if (rs->chunks == rs->capacity)
-		{
-			int32		cap = rs->capacity == 0 ? 16 : rs->capacity * 2;
-
-			if (rs->capacity == 0)
-			{
-				rs->x = MemoryContextAlloc(st->context, sizeof(double *) * cap);
-				rs->y = MemoryContextAllocZero(st->context, sizeof(int32 *) * cap);
-				rs->t = MemoryContextAllocZero(st->context, sizeof(double *) * cap);
-				rs->rows = MemoryContextAlloc(st->context, sizeof(int64) * cap);
-			}
-			else
-			{
-				rs->x = repalloc(rs->x, sizeof(double *) * cap);
-				rs->y = repalloc(rs->y, sizeof(int32 *) * cap);
-				rs->t = repalloc(rs->t, sizeof(double *) * cap);
-				rs->rows = repalloc(rs->rows, sizeof(int64) * cap);
-			}
-			rs->capacity = cap;
-		}
-		c = rs->chunks++;
-		rs->x[c] = MemoryContextAlloc(st->context, sizeof(double) * st->features * rs->chunk_rows);
-		rs->y[c] = NULL;
-		rs->t[c] = NULL;
-		if (keeps_values(st))
-			rs->t[c] = MemoryContextAlloc(st->context, sizeof(double) * rs->chunk_rows);
-		else
-			rs->y[c] = MemoryContextAlloc(st->context, sizeof(int32) * rs->chunk_rows);
-		rs->rows[c] = 0;
-	}
+	reserve_memory(st, bytes, true, algorithm_function(st->algorithm));
 }
 
 void
 row_store_append(TrainState *st, const double *x, int32 id, const char *function)
 {
-	RowStore   *rs = &st->store;
-	int32		c;
-
-	row_store_reserve(st, function);
-	c = rs->chunks - 1;
-	memcpy(rs->x[c] + rs->rows[c] * st->features, x, sizeof(double) * st->features);
-	rs->y[c][rs->rows[c]] = id;
-	rs->rows[c]++;
+	agg_rows_append(&st->store, st->context, x, &id, NULL, 1, NULL, reserve_rows, st);
 }
 
 /* A row with a float label (regression trees). */
 void
 row_store_append_value(TrainState *st, const double *x, double y, const char *function)
 {
-	RowStore   *rs = &st->store;
-	int32		c;
-
-	row_store_reserve(st, function);
-	c = rs->chunks - 1;
-	memcpy(rs->x[c] + rs->rows[c] * st->features, x, sizeof(double) * st->features);
-	rs->t[c][rs->rows[c]] = y;
-	rs->rows[c]++;
-}
-
-/*
- * Appends n rows at once: class rows with label ids `ids` (mapped through map[] when
- * it is given), or regression rows with labels `values`.
- */
-static void
-row_store_append_block(TrainState *st, const double *x, const int32 *ids, const double *values, int64 n,
-					   const int32 *map, const char *function)
-{
-	RowStore   *rs = &st->store;
-	int64		done = 0;
-
-	while (done < n)
-	{
-		int32		c;
-		int64		room,
-					take,
-					r;
-
-		row_store_reserve(st, function);	/* opens a chunk (and enforces the limit) */
-		c = rs->chunks - 1;
-		room = rs->chunk_rows - rs->rows[c];
-		take = Min(room, n - done);
-		memcpy(rs->x[c] + rs->rows[c] * st->features, x + done * st->features,
-			   sizeof(double) * st->features * take);
-		if (values != NULL)
-			memcpy(rs->t[c] + rs->rows[c], values + done, sizeof(double) * take);
-		else
-			for (r = 0; r < take; r++)
-				rs->y[c][rs->rows[c] + r] = map ? map[ids[done + r]] : ids[done + r];
-		rs->rows[c] += take;
-		done += take;
-	}
+	agg_rows_append(&st->store, st->context, x, NULL, &y, 1, NULL, reserve_rows, st);
 }
 
 /* ---------------------------------------------------------------- merge */
@@ -417,130 +298,75 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 				for (c = 0; c < from->store.chunks; c++)
 				{
 					CHECK_FOR_INTERRUPTS();
-					row_store_append_block(into, from->store.x[c], from->store.y[c], from->store.t[c],
-										   from->store.rows[c], map, function);
+					agg_rows_append(&into->store, into->context, from->store.x[c], from->store.y[c],
+									from->store.t[c], from->store.rows[c], map, reserve_rows, into);
 				}
 				pfree(map);
 			}
 			break;
+		default:
+			unknown_algorithm(into->algorithm, function);
 	}
 	into->rows += from->rows;
 }
 
 /* ---------------------------------------------------------------- bytes */
 
-/*
- * Layout (native byte order: partial states only travel between processes of one
- * server): header ints, options, labels, then moments or rows.
- */
-typedef struct Cursor
-{
-	char	   *p;
-	const char *end;
-} Cursor;
-
+/* Layout: header ints, options, labels, then moments or rows (agg_rows_write). */
 static void
-put(Cursor *c, const void *v, Size n)
+write_state(const void *state, AggWriter *w)
 {
-	if (c->p != NULL)
-		memcpy(c->p, v, n);
-	if (c->p != NULL)
-		c->p += n;
-}
-
-static Size
-serialize_into(const TrainState *st, char *out)
-{
-	Cursor		c = {out, NULL};
-	Size		size = 0;
+	const TrainState *st = (const TrainState *) state;
 	int32		len = (int32) strlen(st->options);
-	int32		i,
-				k;
-	int64		total = 0;
 
-#define PUT(v, n) do { put(&c, (v), (n)); size += (n); } while (0)
-	PUT(&st->algorithm, sizeof(int32));
-	PUT(&st->features, sizeof(int32));
-	PUT(&st->labels.kind, sizeof(int32));
-	PUT(&st->labels.count, sizeof(int32));
-	PUT(&st->rows, sizeof(int64));
-	PUT(&st->skip_null_features, sizeof(bool));
-	PUT(&len, sizeof(int32));
-	PUT(st->options, len);
-	for (i = 0; i < st->labels.count; i++)
+	agg_put(w, &st->algorithm, sizeof(int32));
+	agg_put(w, &st->features, sizeof(int32));
+	agg_put(w, &st->labels.kind, sizeof(int32));
+	agg_put(w, &st->labels.count, sizeof(int32));
+	agg_put(w, &st->rows, sizeof(int64));
+	agg_put(w, &len, sizeof(int32));
+	agg_put(w, st->options, len);
+	for (int32 i = 0; i < st->labels.count; i++)
 	{
 		if (st->labels.kind == PGSC_LABEL_TEXT)
 		{
-			PUT(&st->labels.text_lengths[i], sizeof(int32));
-			PUT(st->labels.texts[i], st->labels.text_lengths[i]);
+			agg_put(w, &st->labels.text_lengths[i], sizeof(int32));
+			agg_put(w, st->labels.texts[i], st->labels.text_lengths[i]);
 		}
 		else
-			PUT(&st->labels.ints[i], sizeof(int64));
+			agg_put(w, &st->labels.ints[i], sizeof(int64));
 	}
-	if (st->features > 0)
+	if (st->features == 0)
+		return;
+	switch (st->algorithm)
 	{
-		switch (st->algorithm)
-		{
-			case PGSC_LINREG:
-				PUT(st->moments, sizeof(double) * st->block_len);
-				break;
-			case PGSC_NB:
-				PUT(st->moments, sizeof(double) * st->block_len * st->labels.count);
-				break;
-			case PGSC_LOGREG:
-			case PGSC_DTREE:
-			case PGSC_FOREST:
-			case PGSC_GBT:
-				for (k = 0; k < st->store.chunks; k++)
-					total += st->store.rows[k];
-				PUT(&total, sizeof(int64));
-				for (k = 0; k < st->store.chunks; k++)
-					PUT(st->store.x[k], sizeof(double) * st->features * st->store.rows[k]);
-				for (k = 0; k < st->store.chunks; k++)
-				{
-					if (keeps_values(st))
-						PUT(st->store.t[k], sizeof(double) * st->store.rows[k]);
-					else
-						PUT(st->store.y[k], sizeof(int32) * st->store.rows[k]);
-				}
-				break;
-		}
+		case PGSC_LINREG:
+			agg_put(w, st->moments, sizeof(double) * st->block_len);
+			break;
+		case PGSC_NB:
+			agg_put(w, st->moments, sizeof(double) * st->block_len * st->labels.count);
+			break;
+		case PGSC_LOGREG:
+		case PGSC_DTREE:
+		case PGSC_FOREST:
+		case PGSC_GBT:
+			agg_rows_write(&st->store, w);
+			break;
+		default:
+			unknown_algorithm(st->algorithm, "pgscore training state");
 	}
-#undef PUT
-	return size;
 }
 
 bytea *
 train_state_serialize(const TrainState *st)
 {
-	Size		size = serialize_into(st, NULL);
-	bytea	   *out;
-
-	if (size > MaxAllocSize - VARHDRSZ)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s: a parallel worker's training state is %zu MB, over the 1 GB a worker can hand over",
-						algorithm_function(st->algorithm), size >> 20),
-				 errhint("Train with SET max_parallel_workers_per_gather = 0, or on a sample.")));
-	out = palloc(VARHDRSZ + size);
-	SET_VARSIZE(out, VARHDRSZ + size);
-	serialize_into(st, VARDATA(out));
-	return out;
-}
-
-static void
-take(Cursor *c, void *v, Size n)
-{
-	if (n > (Size) (c->end - c->p))
-		elog(ERROR, "pgscore: training state is truncated");
-	memcpy(v, c->p, n);
-	c->p += n;
+	return agg_state_bytes(write_state, st, algorithm_function(st->algorithm), "training state");
 }
 
 TrainState *
-train_state_deserialize(MemoryContext context, const char *data, Size len)
+train_state_deserialize(MemoryContext context, bytea *bytes)
 {
-	Cursor		c = {(char *) data, data + len};
+	AggReader	r = agg_reader(bytes, "training state");
 	int32		algorithm,
 				features,
 				kind,
@@ -548,26 +374,26 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 				olen,
 				i;
 	int64		rows;
-	bool		skip;
 	char	   *options;
+	const char *function;
 	TrainState *st;
 	MemoryContext old;
 
-	take(&c, &algorithm, sizeof(int32));
-	take(&c, &features, sizeof(int32));
-	take(&c, &kind, sizeof(int32));
-	take(&c, &count, sizeof(int32));
-	take(&c, &rows, sizeof(int64));
-	take(&c, &skip, sizeof(bool));
-	take(&c, &olen, sizeof(int32));
-	if (olen < 0 || olen > len || features < 0 || features > PGSCORE_MAX_FEATURES ||
+	agg_take(&r, &algorithm, sizeof(int32));
+	agg_take(&r, &features, sizeof(int32));
+	agg_take(&r, &kind, sizeof(int32));
+	agg_take(&r, &count, sizeof(int32));
+	agg_take(&r, &rows, sizeof(int64));
+	agg_take(&r, &olen, sizeof(int32));
+	if (olen < 0 || olen > r.end - r.p || features < 0 || features > PGSCORE_MAX_FEATURES ||
 		count < 0 || count > PGSCORE_MAX_CLASSES)
-		elog(ERROR, "pgscore: training state is damaged");
+		agg_state_damaged(&r);
+	function = algorithm_function(algorithm);
 	options = palloc(olen + 1);
-	take(&c, options, olen);
+	agg_take(&r, options, olen);
 	options[olen] = '\0';
 
-	st = train_state_create(context, algorithm, kind, options, olen, algorithm_function(algorithm));
+	st = train_state_create(context, algorithm, kind, options, olen, function);
 	st->rows = rows;
 	old = MemoryContextSwitchTo(context);
 	for (i = 0; i < count; i++)
@@ -575,77 +401,43 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 		if (kind == PGSC_LABEL_TEXT)
 		{
 			int32		n;
-			char	   *bytes;
 
-			take(&c, &n, sizeof(int32));
-			if (n < 0 || n > c.end - c.p)
-				elog(ERROR, "pgscore: training state is damaged");
-			bytes = c.p;
-			c.p += n;
-			label_id_text(st, bytes, n, algorithm_function(algorithm));
+			agg_take(&r, &n, sizeof(int32));
+			if (n < 0 || n > r.end - r.p)
+				agg_state_damaged(&r);
+			label_id_text(st, r.p, n, function);
+			r.p += n;
 		}
 		else
 		{
 			int64		v;
 
-			take(&c, &v, sizeof(int64));
-			label_id_int(st, v, algorithm_function(algorithm));
+			agg_take(&r, &v, sizeof(int64));
+			label_id_int(st, v, function);
 		}
 	}
 	MemoryContextSwitchTo(old);
-	if (features > 0)
+	if (features == 0)
+		return st;
+	train_state_set_features(st, features, function);
+	switch (algorithm)
 	{
-		train_state_set_features(st, features, algorithm_function(algorithm));
-		switch (algorithm)
-		{
-			case PGSC_LINREG:
-				take(&c, st->moments, sizeof(double) * st->block_len);
-				break;
-			case PGSC_NB:
-				if (count > 0)
-					take(&c, train_state_block(st, count - 1) - st->block_len * (count - 1),
+		case PGSC_LINREG:
+			agg_take(&r, st->moments, sizeof(double) * st->block_len);
+			break;
+		case PGSC_NB:
+			if (count > 0)
+				agg_take(&r, train_state_block(st, count - 1) - st->block_len * (count - 1),
 						 sizeof(double) * st->block_len * count);
-				break;
-			case PGSC_LOGREG:
-			case PGSC_DTREE:
-			case PGSC_FOREST:
-			case PGSC_GBT:
-				{
-					int64		total,
-								r;
-					const double *xs;
-					int32	   *ys = NULL;
-					double	   *ts = NULL;
-					Size		label_size = keeps_values(st) ? sizeof(double) : sizeof(int32);
-
-					take(&c, &total, sizeof(int64));
-					if (total < 0 || (Size) total * (sizeof(double) * features + label_size) != (Size) (c.end - c.p))
-						elog(ERROR, "pgscore: training state is damaged");
-					/* the bytea payload is only int-aligned: copy before use */
-					xs = (const double *) palloc(sizeof(double) * features * Max(total, 1));
-					memcpy((void *) xs, c.p, sizeof(double) * features * total);
-					if (keeps_values(st))
-					{
-						ts = palloc(sizeof(double) * Max(total, 1));
-						memcpy(ts, c.p + sizeof(double) * features * total, sizeof(double) * total);
-					}
-					else
-					{
-						ys = palloc(sizeof(int32) * Max(total, 1));
-						memcpy(ys, c.p + sizeof(double) * features * total, sizeof(int32) * total);
-						for (r = 0; r < total; r++)
-							if (ys[r] < 0 || ys[r] >= count)
-								elog(ERROR, "pgscore: training state is damaged");
-					}
-					row_store_append_block(st, xs, ys, ts, total, NULL, algorithm_function(algorithm));
-					pfree((void *) xs);
-					if (ys)
-						pfree(ys);
-					if (ts)
-						pfree(ts);
-				}
-				break;
-		}
+			break;
+		case PGSC_LOGREG:
+		case PGSC_DTREE:
+		case PGSC_FOREST:
+		case PGSC_GBT:
+			agg_rows_read(&st->store, &r, -1, count, context, reserve_rows, st);
+			break;
+		default:
+			unknown_algorithm(algorithm, function);
 	}
 	return st;
 }

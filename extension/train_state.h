@@ -8,7 +8,8 @@
 #ifndef PGSCORE_TRAIN_STATE_H
 #define PGSCORE_TRAIN_STATE_H
 
-#include "pgscore.h"
+#include "agg_state.h"
+#include "algorithms.h"
 
 /* Class labels in the order first seen; ids index these arrays. */
 typedef struct LabelSet
@@ -23,21 +24,9 @@ typedef struct LabelSet
 } LabelSet;
 
 /*
- * Training rows (logistic regression, trees), in chunks so no allocation nears 1 GB.
- * Class labels are kept as label ids (y); float labels of regression trees as values
- * (t). Only one of y and t is allocated.
+ * Training rows (logistic regression, trees): class labels are kept as label ids (y),
+ * float labels of regression trees as values (t).
  */
-typedef struct RowStore
-{
-	int32		chunk_rows;		/* rows per chunk */
-	int32		chunks;
-	int32		capacity;
-	double	  **x;				/* chunk_rows * features values per chunk */
-	int32	  **y;				/* label ids (classification) */
-	double	  **t;				/* labels (regression trees) */
-	int64	   *rows;			/* rows used in each chunk */
-} RowStore;
-
 typedef struct TrainState
 {
 	MemoryContext context;		/* where every part of the state lives */
@@ -52,7 +41,7 @@ typedef struct TrainState
 	int64		block_len;		/* doubles per moments block */
 	double	   *moments;		/* linreg: 1 block; nb: one block per label id */
 	int32		blocks;			/* blocks allocated */
-	RowStore	store;
+	AggRows		store;
 	Size		row_bytes;		/* memory held by the row store */
 	Size		table_bytes;	/* ... by the labels and the moments blocks */
 } TrainState;
@@ -66,10 +55,8 @@ extern double *train_state_block(TrainState *st, int32 id);
 extern void train_state_check_scratch(const TrainState *st, Size scratch, const char *function);
 extern void row_store_append(TrainState *st, const double *x, int32 id, const char *function);
 extern void row_store_append_value(TrainState *st, const double *x, double y, const char *function);
-extern bool train_state_keeps_rows(int32 algorithm);
 extern void train_state_merge(TrainState *into, const TrainState *from, const char *function);
 extern bytea *train_state_serialize(const TrainState *st);
-extern TrainState *train_state_deserialize(MemoryContext context, const char *data, Size len);
-extern const char *algorithm_function(int32 algorithm);
+extern TrainState *train_state_deserialize(MemoryContext context, bytea *bytes);
 
 #endif							/* PGSCORE_TRAIN_STATE_H */

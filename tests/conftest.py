@@ -49,6 +49,22 @@ def conn(database):
         yield c
 
 
+HEART_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "heart", "processed.cleveland.data")
+HEART_COLUMNS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach",
+                 "exang", "oldpeak", "slope", "ca", "thal"]
+
+
+def load_raw_heart(conn, table):
+    """The raw heart file as `table` (id serial, the 13 features, num): "?" stays text in
+    ca and thal, as a new user's \\copy would leave it."""
+    conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+    conn.execute(f"CREATE TABLE {table} (id serial, " + ", ".join(
+        f"{n} {'text' if n in ('ca', 'thal') else 'float8'}" for n in HEART_COLUMNS) + ", num int)")
+    with open(HEART_FILE, "rb") as f, conn.cursor().copy(
+            f"COPY {table} ({', '.join(HEART_COLUMNS)}, num) FROM STDIN WITH (FORMAT csv)") as cp:
+        cp.write(f.read())
+
+
 def backend_rss_anon_kb(conn):
     """Private (anonymous) resident memory of this connection's backend, in kB."""
     pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]

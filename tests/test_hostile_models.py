@@ -19,7 +19,7 @@ import struct
 import psycopg
 import pytest
 
-from hostile_values import (BOOLEAN, INTEGER, TRAIN_TABLE, D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, assert_crc_is_xz, crc64, f64s,
+from hostile_values import (BOOLEAN, FLOAT8, INTEGER, TRAIN_TABLE, D0, GOOD_TREE, LOGREG, NAN, RAW, TEXT, assert_crc_is_xz, crc64, f64s,
                             guarded_database, linreg, logreg, model, mutate, reseal, seal, section, sqlstate, th,
                             trained_models, tree)
 
@@ -69,6 +69,9 @@ def crafted():
          linreg(2, info=b'{"preprocess":{"columns":[{"name":"a","kind":"numeric"},{"kind":"numeric"}]}}'), "22P03"),
         ("truncated", good[:-3], "22P03"),
         ("truncated and resealed", reseal(good[:core_end + 4]), "22P03"),
+        # the algorithm table (ScoreCore/Algorithm.swift) has no id 0 or 7: never scored as some other kernel
+        ("algorithm id 0", model(0, FLOAT8, 2, [], f64s([0.25, 0.5, 0.5])), "0A000"),
+        ("algorithm id 7", model(7, FLOAT8, 2, [], f64s([0.25, 0.5, 0.5])), "0A000"),
         ("probabilities of a leaf summing to 1.8",
          tree(2, stump, [0.9, 0.9, 0.5, 0.5], outputs=2, classes=["a", "b"], label_kind=TEXT), "22P03"),
     ]
@@ -193,8 +196,10 @@ def test_deployed_4000_feature_model_never_overflows(conn):
     assert sqlstate(conn, "SELECT ml.predict('wide', w) FROM wide_rows w") == "54000"
     assert sqlstate(conn, "SELECT ml.predict_proba('wide', w) FROM wide_rows w") == "54000"
     assert sqlstate(conn, """SELECT ml.predict('wide', '{"c0":"v1","c1":"v2","c2":"v3","c3":"v4"}'::jsonb)""") == "54000"
-    assert sqlstate(conn, "SELECT ml.predict('wide', array_fill(0.0::float8, ARRAY[1000]))") == "54000"
-    assert sqlstate(conn, "SELECT ml.predict('wide', array_fill(0.0::float8, ARRAY[4000]))") == "54000"
+    assert sqlstate(conn, "SELECT ml.predict_encoded('wide', array_fill(0.0::float8, ARRAY[1000]))") == "54000"
+    assert sqlstate(conn, "SELECT ml.predict_encoded('wide', array_fill(0.0::float8, ARRAY[4000]))") == "54000"
+    # raw values too: the width is refused before the columns are looked at
+    assert sqlstate(conn, "SELECT ml.predict('wide', array_fill(0.0::float8, ARRAY[4]))") == "54000"
     assert sqlstate(conn, "SELECT ml.score_on_insert('wide_rows', 'wide', 'out')") == "54000"
 
 
@@ -209,7 +214,7 @@ def test_deployed_model_at_the_feature_limit_scores_everywhere(conn):
     assert got == [0.25, 0.25 + 0.001 * (13 % 7), 0.25 + 0.001 * (999 % 7), 0.25]
     row = conn.execute("SELECT ml.predict('edge', e)::float8 FROM edge_rows e WHERE c0 = 'v13'").fetchone()[0]
     js = conn.execute("""SELECT ml.predict('edge', '{"c0":"v13"}'::jsonb)::float8""").fetchone()[0]
-    arr = conn.execute("SELECT ml.predict('edge', array_fill(0.0::float8, ARRAY[1000]))::float8").fetchone()[0]
+    arr = conn.execute("SELECT ml.predict_encoded('edge', array_fill(0.0::float8, ARRAY[1000]))::float8").fetchone()[0]
     assert (row, js, arr) == (got[1], got[1], 0.25)
 
 

@@ -1,27 +1,19 @@
 """ml.export(project) of versions made by ml.train on the raw heart file ("?" in ca
 and thal): ONNX Runtime, fed the raw columns (NaN for "?"), gives the labels of
 ml.predict('heart', row) on every row and its probabilities within 1e-5."""
-import pathlib
-
 import psycopg
 import pytest
 
 import numpy as np
 import onnxruntime as ort
 
-DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "heart" / "processed.cleveland.data"
-COLUMNS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach",
-           "exang", "oldpeak", "slope", "ca", "thal"]
+from conftest import HEART_COLUMNS as COLUMNS, load_raw_heart
 
 
 @pytest.fixture(scope="module")
 def project(database):
     with psycopg.connect(database, autocommit=True) as c:
-        c.execute("DROP TABLE IF EXISTS onnx_raw CASCADE")
-        c.execute("CREATE TABLE onnx_raw (id serial, " + ", ".join(
-            f"{n} {'text' if n in ('ca', 'thal') else 'float8'}" for n in COLUMNS) + ", num int)")
-        with c.cursor().copy(f"COPY onnx_raw ({', '.join(COLUMNS)}, num) FROM STDIN WITH (FORMAT csv)") as cp:
-            cp.write(DATA.read_bytes())
+        load_raw_heart(c, "onnx_raw")
         c.execute("CREATE VIEW onnx_labelled AS SELECT *, num > 0 AS sick FROM onnx_raw")
         c.execute("SELECT ml.train('onnx_heart', 'onnx_labelled', 'sick', 'logistic_regression', exclude => ARRAY['id', 'num'])")
         c.execute("SELECT ml.train('onnx_heart', 'onnx_labelled', 'sick', 'naive_bayes', exclude => ARRAY['id', 'num'])")

@@ -23,6 +23,8 @@ try:
 except ImportError:  # the checker and the threshold check need the format library
     onnx = None
 
+from conftest import load_raw_heart
+
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "heart" / "processed.cleveland.data"
 COLUMNS = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach",
            "exang", "oldpeak", "slope", "ca", "thal"]
@@ -212,11 +214,7 @@ def test_float32_thresholds_keep_the_training_partition(heart, conn):
 @pytest.fixture(scope="module")
 def project(heart):
     with psycopg.connect(heart, autocommit=True) as c:
-        c.execute("DROP TABLE IF EXISTS onnx_trees_raw CASCADE")
-        c.execute("CREATE TABLE onnx_trees_raw (id serial, " + ", ".join(
-            f"{n} {'text' if n in ('ca', 'thal') else 'float8'}" for n in COLUMNS) + ", num int)")
-        with c.cursor().copy(f"COPY onnx_trees_raw ({', '.join(COLUMNS)}, num) FROM STDIN WITH (FORMAT csv)") as cp:
-            cp.write(DATA.read_bytes())
+        load_raw_heart(c, "onnx_trees_raw")
         # cp as a categorical text column: the graph one-hot encodes it after the numbers
         c.execute("""CREATE VIEW onnx_trees_labelled AS
                      SELECT *, num > 0 AS sick,

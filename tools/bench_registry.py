@@ -3,8 +3,9 @@
 each against a baseline measured in the same run (best of BENCH_REPEAT, serial plans,
 JIT off). Run through tools/bench_registry.sh, or with the PG* variables set.
 
-  A. ml.predict('project', features) vs ml.predict(model, features), 1M rows (target <= 1.1)
-  B. ml.predict('project', row) on a 13-column table vs ml.predict('project', features) (report)
+  A. ml.predict_encoded('project', features) vs ml.predict(model, features), 1M rows (target <= 1.1)
+  B. ml.predict('project', row) on a 13-column table vs ml.predict('project', features), the
+     raw array form (both replay the preprocessing; report)
   C. INSERT ... SELECT of 100,000 rows into a table with the scoring trigger vs the same
      table without it (target <= 1.6)
 """
@@ -83,9 +84,12 @@ def main():
         log("\nA. scoring by project name vs by model value")
         by_model = measure(conn, "predict_model_array",
                            "SELECT count(ml.predict((SELECT model FROM bench_registry_model), features)) FROM bench_rows", REPEAT)
+        # the encoded form: what this ratio measures is the registry lookup, not preprocessing
         by_project = measure(conn, "predict_project_array",
-                             "SELECT count(ml.predict('bench_registry', features)) FROM bench_rows", REPEAT)
-        log("\nB. row form (13 columns) vs array form, by project")
+                             "SELECT count(ml.predict_encoded('bench_registry', features)) FROM bench_rows", REPEAT)
+        log("\nB. row form (13 columns) vs raw array form, by project")
+        by_raw = measure(conn, "predict_project_raw_array",
+                         "SELECT count(ml.predict('bench_registry', features)) FROM bench_rows", REPEAT)
         by_row = measure(conn, "predict_project_row",
                          "SELECT count(ml.predict('bench_registry', b)) FROM bench_rows b", REPEAT)
         log(f"\nC. INSERT ... SELECT {INSERT_ROWS:,} rows, with and without the scoring trigger")
@@ -101,7 +105,7 @@ def main():
             return a.best / b.best if a.best and b.best else float("nan")
 
         rows = [("predict_project_vs_model", ratio(by_project, by_model), 1.1),
-                ("predict_row13_vs_array", ratio(by_row, by_project), None),
+                ("predict_row13_vs_array", ratio(by_row, by_raw), None),
                 ("insert_trigger_vs_plain", ratio(scored, plain), 1.6)]
         log("\nRATIO name value target")
         for name, value, target in rows:

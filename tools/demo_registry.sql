@@ -37,6 +37,10 @@ INSERT INTO vitals (age, sex, cp, trestbps, chol, fbs, restecg, thalach, exang, 
 SELECT id, age, chol, thalach, ca, risk, model_version,
        round((ml.predict_proba('heart', v))[2]::numeric, 3) AS p_risk
   FROM vitals v ORDER BY id;
+-- the same first reading as raw numbers, in the order ml.features lists (NULL = missing)
+SELECT string_agg(name, ', ' ORDER BY position) AS array_order FROM ml.features('heart');
+SELECT ml.predict('heart', ARRAY[63, 1, 1, 145, 233, 1, 2, 150, 0, 2.3, 3, 0, 6]) AS risk_from_array,
+       round((ml.predict_proba('heart', ARRAY[63, 1, 1, 145, 233, 1, 2, 150, 0, 2.3, 3, 0, 6]))[2]::numeric, 3) AS p_risk;
 
 \echo '== 9. An operator tries the naive Bayes version in production; readings now carry version 2 =='
 SELECT ml.deploy('heart', version => 2) AS now_serving;

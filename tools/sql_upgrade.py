@@ -27,6 +27,7 @@ here: the migration must say what to do about them.
 """
 import os
 import re
+import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -159,8 +160,14 @@ def rerunnable(body):
 
 def read_sources(paths):
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            yield path, statements(f.read())
+        if path.endswith(".table"):
+            # the aggregates table: its statements as sql/aggregates.awk writes them
+            text = subprocess.run(["awk", "-f", os.path.join(ROOT, "sql", "aggregates.awk"), path],
+                                  check=True, capture_output=True, text=True).stdout
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        yield path, statements(text)
 
 
 def read_checked(path):

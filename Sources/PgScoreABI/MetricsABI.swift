@@ -120,19 +120,56 @@ public func pgsc_metrics_classification(_ classes: Int64, _ kind: Int32,
                                         _ stop: (@convention(c) () -> Int32)?,
                                         _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
                                         _ err: UnsafeMutablePointer<CChar>?) -> Int32 {
+    classificationResult(classes, kind, labelPtrs, labelLens, confusion, out, err) { (k, flat) throws(ScoreError) in
+        let rows = ChunkEvaluationRows(classCount: k, truth: chunkTruth, proba: chunkProba,
+                                       rows: chunkRows, chunks: Int(chunks))
+        return try ClassificationMetrics(confusion: flat, rows: rows, stop: { stop.map { $0() != 0 } ?? false })
+    }
+}
+
+/// Publishes the JSON of the metrics `compute(k, confusion)` gives as a result handle.
+private func classificationResult(_ classes: Int64, _ kind: Int32,
+                                  _ labelPtrs: UnsafePointer<UnsafePointer<CChar>?>?,
+                                  _ labelLens: UnsafePointer<Int32>?,
+                                  _ confusion: UnsafePointer<Int64>,
+                                  _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+                                  _ err: UnsafeMutablePointer<CChar>?,
+                                  _ compute: (Int, [Int]) throws(ScoreError) -> ClassificationMetrics) -> Int32 {
     out.pointee = nil
     return guarded(err) { () throws(ScoreError) in
         let k = Int(classes)
         guard k >= 1 else { throw .badValue("no classes") }
         let kindOfLabels = try labelKind(kind)
-        let rows = ChunkEvaluationRows(classCount: k, truth: chunkTruth, proba: chunkProba,
-                                       rows: chunkRows, chunks: Int(chunks))
-        let flat = (0..<(k * k)).map { Int(confusion[$0]) }
-        let m = try ClassificationMetrics(confusion: flat, rows: rows,
-                                          stop: { stop.map { $0() != 0 } ?? false })
+        let m = try compute(k, (0..<(k * k)).map { Int(confusion[$0]) })
         let json = m.json(classes: labels(labelPtrs, labelLens, k).map(kindOfLabels.json))
         out.pointee = Unmanaged.passRetained(MetricsResult(json)).toOpaque()
     }
+}
+
+/// The classification metrics of a confusion matrix alone (ml.label_metrics over
+/// predictions logged without probabilities): no log loss, no ROC AUC.
+@_cdecl("pgsc_metrics_counts")
+public func pgsc_metrics_counts(_ classes: Int64, _ kind: Int32,
+                                _ labelPtrs: UnsafePointer<UnsafePointer<CChar>?>?,
+                                _ labelLens: UnsafePointer<Int32>?,
+                                _ confusion: UnsafePointer<Int64>,
+                                _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>,
+                                _ err: UnsafeMutablePointer<CChar>?) -> Int32 {
+    classificationResult(classes, kind, labelPtrs, labelLens, confusion, out, err) { (k, flat) throws(ScoreError) in
+        try ClassificationMetrics(confusion: flat, classCount: k)
+    }
+}
+
+/// Adds a logged (prediction, truth) pair of a regression model to `sums`.
+@_cdecl("pgsc_metrics_add_pair")
+public func pgsc_metrics_add_pair(_ prediction: Double, _ truth: Double, _ sums: UnsafeMutablePointer<Double>,
+                                  _ err: UnsafeMutablePointer<CChar>?) -> Int32 {
+    guard prediction.isFinite, truth.isFinite else {
+        return report(.badValue("a prediction or label is not a finite number",
+                                hint: "Filter or replace NaN and Infinity."), err)
+    }
+    RegressionSums.add(sums, prediction: prediction, truth: truth)
+    return statusOK
 }
 
 /// The regression metrics of `sums` (pgsc_metrics_sums_length doubles) as a result handle.

@@ -83,6 +83,15 @@ public func pgsc_preprocessor_column_type(_ p: UnsafeMutableRawPointer, _ i: Int
     return UnsafePointer(h.types[Int(i)].baseAddress)
 }
 
+/// 1 when column i is one-hot encoded (a category, which a float8[] cannot carry), 0 when
+/// it is a number, -1 when i is out of range.
+@_cdecl("pgsc_preprocessor_column_categorical")
+public func pgsc_preprocessor_column_categorical(_ p: UnsafeMutableRawPointer, _ i: Int64) -> Int32 {
+    let columns = PreprocessorHandle.from(p).pre.columns
+    guard i >= 0, Int(i) < columns.count else { return -1 }
+    return columns[Int(i)].kind == .categorical ? 1 : 0
+}
+
 /// Encodes one row. Per column i: kinds[i] 0 = NULL, 1 = numbers[i], 2 = texts[i]
 /// (lens[i] bytes). Writes pgsc_preprocessor_features() values into out.
 @_cdecl("pgsc_preprocessor_encode")

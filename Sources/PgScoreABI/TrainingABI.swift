@@ -1,10 +1,7 @@
 import ScoreCore
 
 func algorithm(_ code: Int32) throws(ScoreError) -> Algorithm {
-    guard code >= 0, code <= Int32(UInt16.max), let a = Algorithm(rawValue: UInt16(code)) else {
-        throw .badValue("unknown algorithm code \(code)")
-    }
-    return a
+    try Algorithm(id: Int(code))
 }
 
 func labelKind(_ code: Int32) throws(ScoreError) -> LabelKind {

@@ -97,7 +97,8 @@ public struct ClassificationMetrics: Equatable, Sendable {
     /// Rows whose truth is each class.
     public var support: [Int]
     public var rocAUC: Double?
-    public var logLoss: Double
+    /// nil without probabilities (init(confusion:classCount:)).
+    public var logLoss: Double?
 
     public var classCount: Int { confusion.count }
     public var isBinary: Bool { classCount == 2 }
@@ -107,24 +108,8 @@ public struct ClassificationMetrics: Equatable, Sendable {
     /// ranking and probability metrics. `stop` is polled between blocks and classes.
     public init(confusion flat: [Int], rows: some EvaluationRows,
                 stop: StopCheck = { false }) throws(ScoreError) {
-        let k = rows.classCount
-        guard k >= 1, flat.count == k * k else {
-            throw .badShape("a confusion matrix of \(flat.count) counts for \(k) classes")
-        }
-        guard flat.allSatisfy({ $0 >= 0 }) else { throw .badValue("a confusion count is negative") }
-        let confusion = (0..<k).map { Array(flat[($0 * k)..<($0 * k + k)]) }
-        let n = flat.reduce(0, +)
-        guard n > 0 else { throw .badValue("no rows to evaluate") }
-
-        // counts: accuracy, precision, recall, F1 (scikit-learn's formulas, F1 = 2tp / (2tp + fp + fn))
-        let support = confusion.map { $0.reduce(0, +) }
-        var predicted = [Int](repeating: 0, count: k)
-        for t in 0..<k { for p in 0..<k { predicted[p] += confusion[t][p] } }
-        let correct = (0..<k).reduce(0) { $0 + confusion[$1][$1] }
-        func ratio(_ a: Int, _ b: Int) -> Double? { b == 0 ? nil : Double(a) / Double(b) }
-        let precisions = (0..<k).map { ratio(confusion[$0][$0], predicted[$0]) }
-        let recalls = (0..<k).map { ratio(confusion[$0][$0], support[$0]) }
-        let f1s = (0..<k).map { ratio(2 * confusion[$0][$0], support[$0] + predicted[$0]) }
+        try self.init(confusion: flat, classCount: rows.classCount)
+        let k = classCount, n = self.rows, support = self.support
 
         // probabilities: log loss; the truth counts must agree with the confusion matrix
         let eps = Double.ulpOfOne
@@ -160,6 +145,31 @@ public struct ClassificationMetrics: Equatable, Sendable {
             }
             auc = all ? total / Double(k) : nil
         }
+        logLoss = loss / Double(n)
+        rocAUC = auc
+    }
+
+    /// The metrics the confusion matrix alone determines (accuracy, precision, recall,
+    /// F1): for labelled predictions logged without their probabilities, which have no
+    /// log loss and no ROC AUC (nil).
+    public init(confusion flat: [Int], classCount k: Int) throws(ScoreError) {
+        guard k >= 1, flat.count == k * k else {
+            throw .badShape("a confusion matrix of \(flat.count) counts for \(k) classes")
+        }
+        guard flat.allSatisfy({ $0 >= 0 }) else { throw .badValue("a confusion count is negative") }
+        let confusion = (0..<k).map { Array(flat[($0 * k)..<($0 * k + k)]) }
+        let n = flat.reduce(0, +)
+        guard n > 0 else { throw .badValue("no rows to evaluate") }
+
+        // scikit-learn's formulas, F1 = 2tp / (2tp + fp + fn)
+        let support = confusion.map { $0.reduce(0, +) }
+        var predicted = [Int](repeating: 0, count: k)
+        for t in 0..<k { for p in 0..<k { predicted[p] += confusion[t][p] } }
+        let correct = (0..<k).reduce(0) { $0 + confusion[$1][$1] }
+        func ratio(_ a: Int, _ b: Int) -> Double? { b == 0 ? nil : Double(a) / Double(b) }
+        let precisions = (0..<k).map { ratio(confusion[$0][$0], predicted[$0]) }
+        let recalls = (0..<k).map { ratio(confusion[$0][$0], support[$0]) }
+        let f1s = (0..<k).map { ratio(2 * confusion[$0][$0], support[$0] + predicted[$0]) }
 
         self.rows = n
         self.confusion = confusion
@@ -181,8 +191,8 @@ public struct ClassificationMetrics: Equatable, Sendable {
             recall = macro(recalls)
             f1 = macro(f1s)
         }
-        logLoss = loss / Double(n)
-        rocAUC = auc
+        logLoss = nil
+        rocAUC = nil
     }
 
     /// `positives` of the `n` rows have truth == c.

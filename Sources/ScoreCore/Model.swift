@@ -1,34 +1,3 @@
-/// A trained model: what the codec stores and what predict() evaluates.
-public enum Algorithm: UInt16, Sendable, CaseIterable {
-    case linearRegression = 1
-    case logisticRegression = 2
-    case naiveBayes = 3
-    case decisionTree = 4
-    case randomForest = 5
-    case gradientBoosting = 6
-
-    public var name: String {
-        switch self {
-        case .linearRegression: return "linear_regression"
-        case .logisticRegression: return "logistic_regression"
-        case .naiveBayes: return "naive_bayes"
-        case .decisionTree: return "decision_tree"
-        case .randomForest: return "random_forest"
-        case .gradientBoosting: return "gradient_boosting"
-        }
-    }
-
-    /// Always a classifier (logistic regression, naive Bayes). Tree models can be either:
-    /// ask `Model.isClassifier`.
-    public var isClassifier: Bool { self == .logisticRegression || self == .naiveBayes }
-
-    /// Always a regressor (linear regression).
-    public var isRegressor: Bool { self == .linearRegression }
-
-    /// Decision tree, random forest, gradient boosting: classifiers or regressors.
-    public var isTree: Bool { self == .decisionTree || self == .randomForest || self == .gradientBoosting }
-}
-
 /// The SQL type the labels had when training. A classifier answers with the label
 /// written as text exactly as that type writes it ('true', '42', 'setosa').
 public enum LabelKind: UInt8, Sendable {

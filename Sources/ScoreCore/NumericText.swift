@@ -1,4 +1,4 @@
-/// The one numeric-text rule (ml._numeric_text in sql/src/80_workflow.sql is the same):
+/// The one numeric-text rule (ml._numeric_text in sql/src/81_train.sql is the same):
 /// spaces around it ignored, text is a number when it is a plain decimal -- an optional
 /// sign, digits with an optional point, an optional exponent of at most 4 digits -- whose
 /// value is 0 or between 1e-307 and 1e308 in magnitude. Swift's `Double()` alone would

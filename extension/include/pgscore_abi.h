@@ -28,11 +28,26 @@
 
 #define PGSC_ERRBUF			1024
 
-/* algorithms and label kinds (ScoreCore/Model.swift) */
+/*
+ * Algorithm ids (the table is ScoreCore/Algorithm.swift): the glue dispatches on these;
+ * _PG_init checks each against the Swift table (algorithms.c), and names, aggregates
+ * and traits are read from it, never kept here.
+ */
 #define PGSC_LINREG			1
 #define PGSC_LOGREG			2
 #define PGSC_NB				3
 
+#define PGSC_ALGORITHM_NAME			0
+#define PGSC_ALGORITHM_ALIAS		1
+#define PGSC_ALGORITHM_AGGREGATE	2
+#define PGSC_TRAIT_CLASSIFICATION	1
+#define PGSC_TRAIT_REGRESSION		2
+#define PGSC_TRAIT_TREE				4
+extern int32_t pgsc_algorithm_next(int32_t after);
+extern const char *pgsc_algorithm_text(int32_t id, int32_t field);
+extern int32_t pgsc_algorithm_traits(int32_t id);
+
+/* label kinds (ScoreCore/Model.swift) */
 #define PGSC_LABEL_FLOAT8	0
 #define PGSC_LABEL_BOOLEAN	1
 #define PGSC_LABEL_INTEGER	2
@@ -113,6 +128,7 @@ extern int64_t pgsc_preprocessor_columns(void *pre);
 extern int64_t pgsc_preprocessor_features(void *pre);
 extern const char *pgsc_preprocessor_column(void *pre, int64_t i);
 extern const char *pgsc_preprocessor_column_type(void *pre, int64_t i);
+extern int32_t pgsc_preprocessor_column_categorical(void *pre, int64_t i);
 extern int32_t pgsc_preprocessor_encode(void *pre, const int32_t *kinds, const double *numbers,
 										const char *const *texts, const int32_t *lens,
 										double *out, char *err);

@@ -37,6 +37,11 @@ extern int32_t pgsc_metrics_classification(int64_t classes, int32_t label_kind,
 										   const int64_t *chunk_rows, int64_t chunks,
 										   pgsc_stop_fn stop, void **result, char *err);
 extern int32_t pgsc_metrics_regression(const double *sums, void **result, char *err);
+/* ml.label_metrics: from a confusion matrix alone, and a logged regression pair */
+extern int32_t pgsc_metrics_counts(int64_t classes, int32_t label_kind,
+								   const char *const *labels, const int32_t *label_lengths,
+								   const int64_t *confusion, void **result, char *err);
+extern int32_t pgsc_metrics_add_pair(double prediction, double truth, double *sums, char *err);
 
 /* drift: PSI of observed counts against expected shares over n bins (ml.psi) */
 extern int32_t pgsc_psi(const double *expected, const double *observed, int64_t n, double floor,

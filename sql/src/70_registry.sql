@@ -121,7 +121,7 @@ COMMENT ON VIEW ml.project_overview IS 'Projects at a glance: deployed version, 
 CREATE FUNCTION ml.predict(project text, features float8[]) RETURNS text
     AS 'MODULE_PATHNAME', 'ml_predict_project' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.predict(text, float8[]) IS
-  'Prediction of the project''s deployed version for encoded features (as ml.encode gives). STABLE: the deployment is looked up once per query; a new one is seen once committed.';
+  'Prediction of the project''s deployed version for raw values in the order of its columns (ml.features(project)), NULL for a missing value; imputation and scaling replayed as for a row. A version with a categorical column refuses it (0A000): use the row or jsonb form. STABLE: the deployment is looked up once per query; a new one is seen once committed.';
 CREATE FUNCTION ml.predict(project text, "row" record) RETURNS text
     AS 'MODULE_PATHNAME', 'ml_predict_project_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.predict(text, record) IS
@@ -129,7 +129,15 @@ COMMENT ON FUNCTION ml.predict(text, record) IS
 CREATE FUNCTION ml.predict_proba(project text, features float8[]) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'ml_predict_proba_project' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.predict_proba(text, float8[]) IS
-  'Class probabilities of the project''s deployed version for encoded features.';
+  'Class probabilities of the project''s deployed version for raw values in the order of ml.features(project).';
+CREATE FUNCTION ml.predict_encoded(project text, features float8[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'ml_predict_project_encoded' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.predict_encoded(text, float8[]) IS
+  'Prediction of the project''s deployed version for an already encoded feature vector (as ml.encode gives: imputed, scaled, one-hot), scored as is.';
+CREATE FUNCTION ml.predict_proba_encoded(project text, features float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'ml_predict_proba_project_encoded' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ml.predict_proba_encoded(text, float8[]) IS
+  'Class probabilities of the project''s deployed version for an already encoded feature vector.';
 CREATE FUNCTION ml.predict_proba(project text, "row" record) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'ml_predict_proba_project_row' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.predict_proba(text, record) IS
@@ -145,7 +153,7 @@ COMMENT ON FUNCTION ml.predict_proba(text, jsonb) IS
 CREATE FUNCTION ml.predict(project text, features text) RETURNS text
     LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$ SELECT ml.predict(project, features::float8[]) $$;
 COMMENT ON FUNCTION ml.predict(text, text) IS
-  'ml.predict(project, ...) with the features written as an array literal (''{63, 1, 145}''): untyped literals are never ambiguous.';
+  'ml.predict(project, ...) with the raw values written as an array literal (''{63, 1, 145}''): untyped literals are never ambiguous.';
 CREATE FUNCTION ml.predict_proba(project text, features text) RETURNS float8[]
     LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$ SELECT ml.predict_proba(project, features::float8[]) $$;
 COMMENT ON FUNCTION ml.predict_proba(text, text) IS
@@ -154,3 +162,29 @@ CREATE FUNCTION ml.deployed_version(project text) RETURNS int
     AS 'MODULE_PATHNAME', 'ml_deployed_version' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.deployed_version(text) IS
   'The version ml.predict(project, ...) uses now; NULL if none is deployed; an error for an unknown project.';
+
+-- the model's own spec, so the list is the one the array form of ml.predict checks against
+CREATE FUNCTION ml.features(project text, version int DEFAULT NULL)
+RETURNS TABLE (name text, type text, "position" int, kind text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+  v int := coalesce(version, ml.deployed_version(project));
+  m ml.model;
+BEGIN
+  IF v IS NULL THEN
+    RAISE EXCEPTION 'ml.features: project "%" has no deployed version', project
+      USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Name a version: ml.features(project, version).';
+  END IF;
+  SELECT mo.model INTO m FROM ml.models mo JOIN ml.projects p ON p.id = mo.project_id
+   WHERE p.name = project AND mo.version = v;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'ml.features: project "%" has no version %', project, v
+      USING ERRCODE = 'undefined_object', HINT = 'SELECT * FROM ml.versions lists them.';
+  END IF;
+  RETURN QUERY
+    SELECT c.col ->> 'name', c.col ->> 'type', c.ord::int, c.col ->> 'kind'
+      FROM jsonb_array_elements(coalesce(ml.describe(m) -> 'info' -> 'preprocess' -> 'columns', '[]')) WITH ORDINALITY c(col, ord)
+     ORDER BY c.ord;
+END $$;
+COMMENT ON FUNCTION ml.features(text, int) IS
+  'The columns a version (default: the deployed one) was trained on, in the order ml.predict(project, float8[]) takes their raw values: name, SQL type in training, position (1-based), kind (numeric, or categorical: one-hot encoded, which only the row and jsonb forms can carry). Empty for a model made without ml.train (its array is its features).';

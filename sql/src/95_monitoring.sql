@@ -5,7 +5,8 @@
 --   * evaluates the deployed version on its own logged predictions (ml.predictions made
 --     by that version since it was deployed) that have ground truth (the latest
 --     ml.feedback row of a prediction, else the monitor's labels table): one
---     ml.evaluations row per check (accuracy for classification, RMSE for regression);
+--     ml.evaluations row per check (accuracy for classification, RMSE for regression),
+--     its metrics computed by ml.label_metrics, the Swift code of ml.metrics;
 --   * measures feature drift: PSI (ml.psi, computed by the Swift core) between the
 --     training distribution stored with the version (shares of numeric features in bins
 --     between their deciles, frequencies of categories; both measured by ml.train) and
@@ -74,7 +75,7 @@ CREATE TABLE ml.evaluations (
 );
 CREATE INDEX ON ml.evaluations (project, window_end);
 COMMENT ON TABLE ml.evaluations IS
-  'Time series of live evaluations: one row per monitor check with labelled predictions. metric is accuracy (classification) or rmse (regression), value its value on the n labelled predictions of the deployed version in (window_start, window_end], baseline the version''s test score, threshold the limit that makes it degraded; degraded is NULL when n < min_labels. metrics: every metric computed (accuracy, f1, log_loss / rmse, mae, r2).';
+  'Time series of live evaluations: one row per monitor check with labelled predictions. metric is accuracy (classification) or rmse (regression), value its value on the n labelled predictions of the deployed version in (window_start, window_end], baseline the version''s test score, threshold the limit that makes it degraded; degraded is NULL when n < min_labels. metrics: every metric computed by ml.label_metrics, the code of the version''s test metrics (accuracy, f1 (two classes: of the second class; more: macro), log_loss when every prediction was logged with probabilities, unknown_labels: labels that are none of the classes, left out / rmse, mae, r2).';
 
 CREATE TABLE ml.drift (
     id           bigserial PRIMARY KEY,
@@ -297,7 +298,6 @@ DECLARE
   labels_ok  boolean;
   preds      text;
   classes    text[];
-  positive   text;
   r          record;
   metric     text;
   value      float8;
@@ -368,27 +368,24 @@ BEGIN
   IF p.task = 'classification' THEN
     SELECT array_agg(c #>> '{}' ORDER BY o) INTO classes
       FROM jsonb_array_elements(coalesce(m.metrics -> 'classes', ml.describe(m.model) -> 'classes')) WITH ORDINALITY AS e(c, o);
-    positive := CASE WHEN cardinality(classes) = 2 THEN classes[2] END;
+    -- the metrics are ml.metrics' own (Swift core), over the window's labelled predictions;
+    -- a label that is none of the version's classes cannot be scored: counted apart
     EXECUTE format($q$
       WITH l AS (SELECT ml._label_text(x.prediction, $5) AS predicted, ml._label_text(x.label, $5) AS truth,
-                        x.probabilities[array_position($6, ml._label_text(x.label, $5))] AS p_truth
-                   FROM (%s) x WHERE x.label IS NOT NULL AND x.prediction IS NOT NULL)
-      SELECT count(*) AS n, avg((predicted = truth)::int)::float8 AS accuracy,
-             count(*) FILTER (WHERE predicted = $7 AND truth = $7) AS tp,
-             count(*) FILTER (WHERE predicted = $7 AND truth <> $7) AS fp,
-             count(*) FILTER (WHERE predicted <> $7 AND truth = $7) AS fn,
-             avg(-ln(greatest(p_truth, 1e-15))) FILTER (WHERE p_truth IS NOT NULL) AS log_loss,
-             count(p_truth) AS with_proba
-        FROM l$q$, preds)
-      INTO r USING mon.project, dep.version, wstart, check_at, m.label_type, classes, positive;
+                        x.probabilities
+                   FROM (%s) x WHERE x.label IS NOT NULL AND x.prediction IS NOT NULL),
+           k AS (SELECT l.*, l.truth = ANY ($6) AND l.predicted = ANY ($6) AS known FROM l)
+      SELECT s.n, s.unknown, s.m, (s.m ->> 'accuracy')::float8 AS accuracy
+        FROM (SELECT count(*) FILTER (WHERE known) AS n, count(*) FILTER (WHERE NOT known) AS unknown,
+                     ml.label_metrics($6, predicted, truth, probabilities) FILTER (WHERE known) AS m
+                FROM k) s$q$, preds)
+      INTO r USING mon.project, dep.version, wstart, check_at, m.label_type, classes;
     metric := 'accuracy';
     value := r.accuracy;
     baseline := (m.metrics ->> 'accuracy')::float8;
     threshold := greatest(baseline - mon.max_drop, mon.min_score);
-    metrics := jsonb_strip_nulls(jsonb_build_object('accuracy', r.accuracy,
-                 'f1', CASE WHEN positive IS NOT NULL AND 2 * r.tp + r.fp + r.fn > 0
-                            THEN 2.0::float8 * r.tp / (2 * r.tp + r.fp + r.fn) END,
-                 'log_loss', CASE WHEN r.with_proba = r.n THEN r.log_loss END));
+    metrics := jsonb_strip_nulls(jsonb_build_object('accuracy', r.m -> 'accuracy', 'f1', r.m -> 'f1',
+                 'log_loss', r.m -> 'log_loss', 'unknown_labels', nullif(r.unknown, 0)));
     IF r.n >= mon.min_labels AND value IS NOT NULL THEN
       degraded := coalesce(value < threshold, false);
       IF value < baseline - mon.max_drop THEN
@@ -404,16 +401,14 @@ BEGIN
       WITH l AS (SELECT ml._text_float(x.prediction) AS predicted, ml._text_float(x.label) AS truth
                    FROM (%s) x WHERE x.label IS NOT NULL),
            v AS (SELECT * FROM l WHERE predicted IS NOT NULL AND truth IS NOT NULL)
-      SELECT count(*) AS n, sqrt(avg((predicted - truth) ^ 2)) AS rmse, avg(abs(predicted - truth)) AS mae,
-             1 - sum((predicted - truth) ^ 2) / nullif(var_pop(truth) * count(*), 0) AS r2
-        FROM v$q$, preds)
+      SELECT s.n, (s.m ->> 'rmse')::float8 AS rmse, (s.m ->> 'mae')::float8 AS mae, (s.m ->> 'r2')::float8 AS r2
+        FROM (SELECT count(*) AS n, ml.label_metrics(predicted, truth) AS m FROM v) s$q$, preds)
       INTO r USING mon.project, dep.version, wstart, check_at;
     metric := 'rmse';
     value := r.rmse;
     baseline := (m.metrics ->> 'rmse')::float8;
     threshold := baseline * (1 + mon.max_drop);
-    metrics := jsonb_strip_nulls(jsonb_build_object('rmse', r.rmse, 'mae', r.mae,
-                 'r2', CASE WHEN r.n >= 2 THEN r.r2 END));
+    metrics := jsonb_strip_nulls(jsonb_build_object('rmse', r.rmse, 'mae', r.mae, 'r2', r.r2));
     IF r.n >= mon.min_labels AND value IS NOT NULL THEN
       degraded := coalesce(value > threshold, false) OR coalesce(r.r2 < mon.min_score, false);
       IF value > threshold THEN

@@ -42,7 +42,9 @@ public enum TreeModels {
         switch algorithm {
         case .decisionTree: ensemble = try DecisionTree.fit(data, options: o, stop: stop)
         case .randomForest: ensemble = try RandomForest.fit(data, options: o, stop: stop)
-        default: ensemble = try GradientBoosting.fit(data, options: o, stop: stop)
+        case .gradientBoosting: ensemble = try GradientBoosting.fit(data, options: o, stop: stop)
+        case .linearRegression, .logisticRegression, .naiveBayes:
+            throw .badValue("\(algorithm.name) is not a tree algorithm", hint: "Train it with \(algorithm.aggregate).")
         }
         o.featuresPerSplit = o.featuresPerSplit.resolved(classification: data.classCount > 0, algorithm: algorithm)
         return Model(algorithm: algorithm, featureCount: data.d, trainingRows: data.n, labelKind: labelKind,
@@ -69,7 +71,7 @@ extension TreeModels {
             bytes += 3 * n * outputs * 8 + 2 * n * 4
         case .randomForest:
             bytes += 2 * n * 4 + n * 4
-        default:
+        case .decisionTree, .linearRegression, .logisticRegression, .naiveBayes:
             bytes += 2 * n * 4
         }
         return bytes

@@ -35,10 +35,14 @@ SELECT (ml.train('heart_again', 'heart_labelled', 'sick', exclude => ARRAY['num'
      = (SELECT metrics FROM ml.models WHERE version = 1 AND project_id = (SELECT id FROM ml.projects WHERE name = 'heart'))
        AS reproducible;
 
--- predict by project: array form = row form = predict(model, row)
+-- predict by project: raw array form = row form = predict(model, row) = encoded form
+SELECT * FROM ml.features('heart') WHERE position IN (1, 12, 13);
 SELECT count(*) AS rows,
        count(*) FILTER (WHERE ml.predict('heart', h) = ml.predict(m.model, h)) AS row_form_agrees,
-       count(*) FILTER (WHERE ml.predict('heart', ml.encode(m.model, h)) = ml.predict('heart', h)) AS array_form_agrees,
+       count(*) FILTER (WHERE ml.predict('heart', ARRAY[age, sex, cp, trestbps, chol, fbs, restecg, thalach, exang,
+                                                        oldpeak, slope, ml._numeric_text(ca), ml._numeric_text(thal)])
+                              = ml.predict('heart', h)) AS array_form_agrees,
+       count(*) FILTER (WHERE ml.predict_encoded('heart', ml.encode(m.model, h)) = ml.predict('heart', h)) AS encoded_form_agrees,
        count(*) FILTER (WHERE ml.predict('heart', h)::boolean = (h.num > 0)) > 240 AS mostly_right
   FROM heart_raw h, ml.models m
  WHERE m.id = (SELECT model_id FROM ml.deployments ORDER BY id DESC LIMIT 1);
@@ -99,9 +103,13 @@ SELECT pg_temp.try($$SELECT ml.train('x', 'no_such_table', 'sick')$$);
 SELECT pg_temp.try($$SELECT ml.train('x', 'SELECT * FROM heart_labelled WHERE false', 'sick')$$);
 SELECT pg_temp.try($$SELECT ml.train('x', 'SELECT * FROM heart_labelled WHERE num = 0', 'sick', exclude => ARRAY['num'])$$);
 SELECT pg_temp.try($$SELECT ml.train('x', 'heart_labelled', 'sick', 'random_forest_9000')$$);
+-- the one algorithm table (the Swift core's): ml.train takes a name or an alias
+SELECT * FROM ml.algorithms();
+SELECT pg_temp.try($$SELECT ml.train('x', 'heart_labelled', 'sick', 'LINREG')$$);
 SELECT pg_temp.try($$SELECT ml.train('x', 'heart_labelled', 'sick', hyperparams => '{"l2": "lots"}')$$);
 SELECT pg_temp.try($$SELECT ml.predict('heart', ROW(63.0, 1.0))$$);
 SELECT pg_temp.try($$SELECT ml.predict('heart', ARRAY[1.0, 2.0])$$);
+SELECT pg_temp.try($$SELECT ml.predict_encoded('heart', ARRAY[1.0, 2.0])$$);
 -- the JSON form (what the REST gateway runs): the same answers as the row form; null is
 -- a missing value, extra keys are ignored; a missing key, a non-object, a nested value fail
 SELECT count(*) AS rows,
@@ -127,6 +135,9 @@ CREATE TABLE colours AS SELECT i::float8 AS x, (ARRAY['red', 'green'])[1 + i % 2
 SELECT deployed FROM ml.train('colours', 'colours', 'y', test_fraction => 0);
 SELECT pg_temp.try($$SELECT ml.predict('colours', c) FROM (SELECT 1.0::float8 AS x, 'blue' AS colour) c$$);
 SELECT ml.predict('colours', c) IS NOT NULL AS known_category FROM (SELECT 1.0::float8 AS x, 'red' AS colour) c;
+-- a float8[] cannot carry a category: the raw array form says which forms can
+SELECT * FROM ml.features('colours');
+SELECT pg_temp.try($$SELECT ml.predict('colours', ARRAY[1.0, 2.0])$$);
 SELECT version FROM ml.train('colours', 'colours', 'y', hyperparams => '{"unknown_categories": "ignore"}', test_fraction => 0);
 SELECT ml.deploy('colours', 'most_recent');
 SELECT ml.predict('colours', c) IS NOT NULL AS unknown_ignored FROM (SELECT 1.0::float8 AS x, 'blue' AS colour) c;

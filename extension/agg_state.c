@@ -1,0 +1,253 @@
+/*
+ * agg_state.c -- see agg_state.h.
+ */
+#include "agg_state.h"
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+MemoryContext
+agg_context(FunctionCallInfo fcinfo, const char *function)
+{
+	MemoryContext context;
+
+	if (!AggCheckCallContext(fcinfo, &context))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s support function called outside an aggregate", function)));
+	return context;
+}
+
+/* ---------------------------------------------------------------- bytes */
+
+void
+agg_put(AggWriter *w, const void *v, Size n)
+{
+	if (w->out != NULL && n > 0)
+		memcpy(w->out + w->size, v, n);
+	w->size += n;
+}
+
+bytea *
+agg_state_bytes(void (*write) (const void *state, AggWriter *w), const void *state,
+				const char *function, const char *what)
+{
+	AggWriter	count = {NULL, 0};
+	AggWriter	fill;
+	bytea	   *out;
+
+	write(state, &count);
+	if (count.size > MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: a parallel worker's %s is %zu MB, over the 1 GB a worker can hand over",
+						function, what, count.size >> 20),
+				 errhint("Run it with SET max_parallel_workers_per_gather = 0, or on a sample.")));
+	out = palloc(VARHDRSZ + count.size);
+	SET_VARSIZE(out, VARHDRSZ + count.size);
+	fill.out = VARDATA(out);
+	fill.size = 0;
+	write(state, &fill);
+	Assert(fill.size == count.size);
+	return out;
+}
+
+AggReader
+agg_reader(bytea *b, const char *what)
+{
+	AggReader	r;
+
+	r.p = VARDATA_ANY(b);
+	r.end = r.p + VARSIZE_ANY_EXHDR(b);
+	r.what = what;
+	return r;
+}
+
+/* States come from our own workers: damage is an internal fault, not bad input. */
+void
+agg_state_damaged(const AggReader *r)
+{
+	elog(ERROR, "pgscore: %s is damaged", r->what);
+}
+
+void
+agg_take(AggReader *r, void *v, Size n)
+{
+	if (n > (Size) (r->end - r->p))
+		elog(ERROR, "pgscore: %s is truncated", r->what);
+	memcpy(v, r->p, n);
+	r->p += n;
+}
+
+/* ---------------------------------------------------------------- rows */
+
+void
+agg_rows_init(AggRows *rs, int32 width, bool float_labels)
+{
+	memset(rs, 0, sizeof(AggRows));
+	rs->width = width;
+	rs->float_labels = float_labels;
+	rs->chunk_rows = Max(1, Min(8192, (1 << 20) / (int) (sizeof(double) * Max(width, 1))));
+}
+
+Size
+agg_rows_row_bytes(const AggRows *rs)
+{
+	return sizeof(double) * rs->width + (rs->float_labels ? sizeof(double) : sizeof(int32));
+}
+
+/* The chunk with room for the next row, opened (after `reserve`) when the last is full. */
+int32
+agg_rows_room(AggRows *rs, MemoryContext context, AggReserve reserve, void *owner)
+{
+	int32		c = rs->chunks - 1;
+
+	if (rs->chunks > 0 && rs->rows[c] < rs->chunk_rows)
+		return c;
+	reserve(owner, agg_rows_row_bytes(rs) * rs->chunk_rows);
+	if (rs->chunks == rs->capacity)
+	{
+		int32		cap = rs->capacity == 0 ? 16 : rs->capacity * 2;
+
+		if (rs->capacity == 0)
+		{
+			rs->x = MemoryContextAlloc(context, sizeof(double *) * cap);
+			rs->y = MemoryContextAllocZero(context, sizeof(int32 *) * cap);
+			rs->t = MemoryContextAllocZero(context, sizeof(double *) * cap);
+			rs->rows = MemoryContextAlloc(context, sizeof(int64) * cap);
+		}
+		else
+		{
+			rs->x = repalloc(rs->x, sizeof(double *) * cap);
+			rs->y = repalloc(rs->y, sizeof(int32 *) * cap);
+			rs->t = repalloc(rs->t, sizeof(double *) * cap);
+			rs->rows = repalloc(rs->rows, sizeof(int64) * cap);
+		}
+		rs->capacity = cap;
+	}
+	c = rs->chunks++;
+	rs->x[c] = MemoryContextAlloc(context, sizeof(double) * rs->width * rs->chunk_rows);
+	rs->y[c] = NULL;
+	rs->t[c] = NULL;
+	if (rs->float_labels)
+		rs->t[c] = MemoryContextAlloc(context, sizeof(double) * rs->chunk_rows);
+	else
+		rs->y[c] = MemoryContextAlloc(context, sizeof(int32) * rs->chunk_rows);
+	rs->rows[c] = 0;
+	return c;
+}
+
+/*
+ * Appends n rows: their values `x` (width each) and either label ids `ids` (mapped
+ * through map[] when it is given) or float labels `values`.
+ */
+void
+agg_rows_append(AggRows *rs, MemoryContext context, const double *x, const int32 *ids,
+				const double *values, int64 n, const int32 *map, AggReserve reserve, void *owner)
+{
+	int64		done = 0;
+
+	while (done < n)
+	{
+		int32		c = agg_rows_room(rs, context, reserve, owner);
+		int64		take = Min(rs->chunk_rows - rs->rows[c], n - done);
+
+		memcpy(rs->x[c] + rs->rows[c] * rs->width, x + done * rs->width, sizeof(double) * rs->width * take);
+		if (rs->float_labels)
+			memcpy(rs->t[c] + rs->rows[c], values + done, sizeof(double) * take);
+		else if (map == NULL)
+			memcpy(rs->y[c] + rs->rows[c], ids + done, sizeof(int32) * take);
+		else
+			for (int64 r = 0; r < take; r++)
+				rs->y[c][rs->rows[c] + r] = map[ids[done + r]];
+		rs->rows[c] += take;
+		done += take;
+	}
+}
+
+int64
+agg_rows_total(const AggRows *rs)
+{
+	int64		total = 0;
+
+	for (int32 c = 0; c < rs->chunks; c++)
+		total += rs->rows[c];
+	return total;
+}
+
+/* The row count, all values, then all labels. */
+void
+agg_rows_write(const AggRows *rs, AggWriter *w)
+{
+	int64		total = agg_rows_total(rs);
+
+	agg_put(w, &total, sizeof(int64));
+	for (int32 c = 0; c < rs->chunks; c++)
+		agg_put(w, rs->x[c], sizeof(double) * rs->width * rs->rows[c]);
+	for (int32 c = 0; c < rs->chunks; c++)
+	{
+		if (rs->float_labels)
+			agg_put(w, rs->t[c], sizeof(double) * rs->rows[c]);
+		else
+			agg_put(w, rs->y[c], sizeof(int32) * rs->rows[c]);
+	}
+}
+
+/*
+ * Reads what agg_rows_write wrote, which must be the rest of the state; `total`, when
+ * not negative, is the row count the state's header promised. Label ids must be below
+ * `ids`.
+ */
+void
+agg_rows_read(AggRows *rs, AggReader *r, int64 total, int32 ids, MemoryContext context,
+			  AggReserve reserve, void *owner)
+{
+	int64		n;
+	Size		label_size = rs->float_labels ? sizeof(double) : sizeof(int32);
+	double	   *xs;
+	int32	   *ys = NULL;
+	double	   *ts = NULL;
+
+	agg_take(r, &n, sizeof(int64));
+	if (n < 0 || (total >= 0 && n != total) ||
+		(Size) n * (sizeof(double) * rs->width + label_size) != (Size) (r->end - r->p))
+		agg_state_damaged(r);
+	/* the bytea payload is only int-aligned: copy before use */
+	xs = palloc(sizeof(double) * rs->width * Max(n, 1));
+	agg_take(r, xs, sizeof(double) * rs->width * n);
+	if (rs->float_labels)
+	{
+		ts = palloc(sizeof(double) * Max(n, 1));
+		agg_take(r, ts, sizeof(double) * n);
+	}
+	else
+	{
+		ys = palloc(sizeof(int32) * Max(n, 1));
+		agg_take(r, ys, sizeof(int32) * n);
+		for (int64 i = 0; i < n; i++)
+			if (ys[i] < 0 || ys[i] >= ids)
+				agg_state_damaged(r);
+	}
+	agg_rows_append(rs, context, xs, ys, ts, n, NULL, reserve, owner);
+	pfree(xs);
+	if (ys)
+		pfree(ys);
+	if (ts)
+		pfree(ts);
+}
+
+/* ---------------------------------------------------------------- interrupts */
+
+int32
+agg_call_retrying(int32 (*call) (const void *arg, char *err), const void *arg, char *err)
+{
+	int32		status;
+
+	for (;;)
+	{
+		status = call(arg, err);
+		if (status != PGSC_INTERRUPTED)
+			return status;
+		CHECK_FOR_INTERRUPTS();	/* no Swift frame is live: safe to longjmp */
+	}
+}

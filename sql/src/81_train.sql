@@ -1,0 +1,481 @@
+-- ---------------------------------------------------------------- ml.train
+-- Training a version: the source read with its owner's rights, the preprocessing learned
+-- from the training rows, a reproducible split, the fit by the algorithm's aggregate
+-- (ml.algorithms()), the evaluation on the held-out rows, the record, the deployment.
+
+CREATE TYPE ml.training_result AS (
+    project    text,
+    version    int,
+    algorithm  text,
+    key_metric text,
+    score      float8,
+    deployed   boolean,
+    metrics    jsonb
+);
+
+CREATE FUNCTION ml._algorithm_name(algorithm text, task text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT a.name FROM ml.algorithms() a
+   WHERE lower(coalesce(algorithm, CASE task WHEN 'regression' THEN 'linear_regression'
+                                             ELSE 'logistic_regression' END)) IN (a.name, a.alias) $$;
+
+-- ---------------------------------------------------------------- feature values
+
+-- THE numeric-text rule (training, serving in Preprocessor.swift, drift monitoring): text
+-- is a number when, spaces around it ignored, it is a plain decimal -- optional sign,
+-- digits with an optional point, an optional exponent of at most 4 digits -- whose value
+-- is 0 or between 1e-307 and 1e308 in magnitude. Hexadecimal ('0x10', '0x1p3'), 'inf',
+-- 'nan', '1_000' and values out of that range are not numbers.
+CREATE FUNCTION ml._numeric_text(value text) RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN v = 0 OR abs(v) BETWEEN 1e-307 AND 1e308 THEN v::float8 END
+    FROM (SELECT CASE WHEN btrim(value) ~ '^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]{1,4})?$'
+                      THEN btrim(value)::numeric END AS v) q $$;
+
+-- How ml.train reads a column of this type (domains: their base type): 'number',
+-- 'money' (as numeric), 'boolean' (0/1), 'text' (categories, or numbers when the text
+-- is numeric), 'datetime' (epoch seconds: date, timestamp, timestamptz; interval: its
+-- length in seconds), or NULL: not a feature type (arrays, json, geometry, ...).
+CREATE FUNCTION ml._feature_family(type regtype) RETURNS text
+LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE base(oid, typbasetype, typtype, depth) AS (
+    SELECT t.oid, t.typbasetype, t.typtype, 0 FROM pg_type t WHERE t.oid = type
+    UNION ALL
+    SELECT t.oid, t.typbasetype, t.typtype, b.depth + 1 FROM pg_type t JOIN base b ON t.oid = b.typbasetype
+     WHERE b.typtype = 'd' AND b.depth < 32)
+  SELECT CASE
+           WHEN b.oid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                          'float8'::regtype, 'numeric'::regtype) THEN 'number'
+           WHEN b.oid = 'money'::regtype THEN 'money'
+           WHEN b.oid = 'bool'::regtype THEN 'boolean'
+           WHEN b.oid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype) OR b.typtype = 'e' THEN 'text'
+           WHEN b.oid IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype, 'interval'::regtype) THEN 'datetime'
+         END
+    FROM base b WHERE b.typtype <> 'd' $$;
+
+-- the preprocessing learned from the training rows of pg_temp.pgscore_train_data: the
+-- spec the Swift Preprocessor replays, the feature list, the per-feature statistics for
+-- drift, the columns left out, and the encoded feature names
+CREATE FUNCTION ml._train_preprocessing(label text, exclude text[], do_scale boolean, trees boolean, unknown_cat text,
+    OUT spec jsonb, OUT features jsonb, OUT stats jsonb, OUT dropped jsonb, OUT feature_names text[])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  markers      constant text[] := ARRAY['?', '', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', '-'];
+  col          record;
+  expr         text;
+  s            record;
+  cats         text[];
+  cuts         float8[];
+  shares       float8[];
+  spec_cols    jsonb := '[]';
+  numeric_names text[] := '{}';
+  onehot_names text[] := '{}';
+BEGIN
+  features := '[]';
+  stats := '{}';
+  dropped := '[]';
+  FOR col IN
+    SELECT a.attname::text AS name, a.atttypid::regtype AS type, ml._feature_family(a.atttypid) AS family
+      FROM pg_attribute a
+     WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname <> label AND a.attname <> 'pgscore_test__' AND a.attname <> ALL (exclude)
+     ORDER BY a.attnum
+  LOOP
+    expr := NULL;
+    IF col.family IS NULL THEN
+      RAISE EXCEPTION 'ml.train: column "%" is of type %, which is not a feature type', col.name, col.type
+        USING ERRCODE = 'datatype_mismatch',
+              HINT = 'Features are numbers, money, booleans, text, enums, dates, timestamps and intervals; '
+                     'exclude it (exclude => ARRAY[' || quote_literal(col.name) || ']) or convert it in a query.';
+    ELSIF col.family = 'number' THEN
+      expr := format('d.%I::float8', col.name);
+    ELSIF col.family = 'money' THEN
+      expr := format('d.%I::numeric::float8', col.name);
+    ELSIF col.family = 'boolean' THEN
+      expr := format('d.%I::int::float8', col.name);
+    ELSIF col.family = 'datetime' THEN
+      -- epoch seconds (an interval: its length); 'infinity' gives a non-finite value, refused below
+      expr := format('extract(epoch FROM d.%I)::float8', col.name);
+    ELSE
+      -- numeric text ("63.0", with "?" for missing) is numeric, by the rule of ml._numeric_text
+      EXECUTE format($q$SELECT array_agg(DISTINCT btrim(d.%1$I::text)) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NULL),
+                              count(*) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NOT NULL)
+                         FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__$q$, col.name)
+        INTO s;
+      IF s.count > 0 AND (s.array_agg IS NULL OR s.array_agg <@ markers) THEN
+        expr := format('ml._numeric_text(d.%I::text)', col.name);
+        -- every usual marker counts as missing, also ones the training rows happen not to hold
+        cats := markers;
+      END IF;
+    END IF;
+    IF expr IS NOT NULL THEN
+      BEGIN
+        EXECUTE format($q$SELECT avg(v) AS mean, stddev_pop(v) AS sd, min(v) AS lo, max(v) AS hi,
+                                count(*) FILTER (WHERE v IS NULL)::float8 / greatest(count(*), 1) AS null_fraction,
+                                percentile_cont(ARRAY[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]) WITHIN GROUP (ORDER BY v) AS deciles
+                           FROM (SELECT %s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q$q$, expr)
+          INTO s;
+      EXCEPTION WHEN numeric_value_out_of_range THEN
+        SELECT 'Infinity'::float8 AS mean, 'Infinity'::float8 AS sd INTO s;   -- refused just below
+      END;
+      IF s.mean = 'NaN' OR s.mean IN ('Infinity', '-Infinity') OR s.sd IN ('NaN', 'Infinity') THEN
+        RAISE EXCEPTION 'ml.train: column "%" holds NaN, Infinity or values too large to average; features must be finite numbers', col.name
+          USING ERRCODE = 'data_exception',
+                HINT = 'Filter those rows out or turn them into NULL (a missing value) in a query source.';
+      END IF;
+      IF s.mean IS NULL OR coalesce(s.sd, 0) = 0 THEN
+        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
+                     CASE WHEN s.mean IS NULL THEN 'always missing' ELSE 'constant' END);
+        CONTINUE;
+      END IF;
+      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'numeric',
+                     'impute', s.mean, 'center', CASE WHEN do_scale THEN s.mean ELSE 0 END,
+                     'scale', CASE WHEN do_scale THEN s.sd ELSE 1 END, 'keep_missing', trees,
+                     'missing', CASE WHEN col.family = 'text' THEN to_jsonb(cats) ELSE '[]'::jsonb END);
+      numeric_names := numeric_names || col.name;
+      -- the share of training values in each bin [c_i, c_i+1) between the distinct deciles
+      -- (width_bucket's bins): what drift monitoring compares live traffic with; exact,
+      -- where shares guessed from decile ranks are wrong for rounded or discrete values
+      cuts := ARRAY(SELECT DISTINCT c FROM unnest(s.deciles) c ORDER BY c);
+      EXECUTE format($q$SELECT array_agg(coalesce(b.cnt, 0)::float8 / greatest(t.n, 1) ORDER BY j)
+                         FROM generate_series(0, cardinality($1)) j
+                         CROSS JOIN (SELECT count(*) AS n FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d
+                                                                  WHERE NOT pgscore_test__) q WHERE v IS NOT NULL) t
+                         LEFT JOIN (SELECT width_bucket(v, $1) AS bucket, count(*) AS cnt
+                                      FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q
+                                     WHERE v IS NOT NULL GROUP BY 1) b ON b.bucket = j$q$, expr)
+        INTO shares USING cuts;
+      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'numeric', 'mean', s.mean,
+                     'std', s.sd, 'min', s.lo, 'max', s.hi, 'null_fraction', s.null_fraction, 'deciles', to_jsonb(s.deciles),
+                     'bins', jsonb_build_object('cuts', to_jsonb(cuts), 'shares', to_jsonb(shares))));
+    ELSE
+      EXECUTE format($q$SELECT array_agg(v ORDER BY v) AS cats, jsonb_object_agg(v, f) AS freq,
+                              max(nulls) AS nulls
+                         FROM (SELECT d.%1$I::text AS v, count(*)::float8 / sum(count(*)) OVER () AS f,
+                                      0 AS nulls
+                                 FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__ AND d.%1$I IS NOT NULL
+                                GROUP BY 1) q$q$, col.name)
+        INTO s;
+      IF s.cats IS NULL OR cardinality(s.cats) < 2 THEN
+        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
+                     CASE WHEN s.cats IS NULL THEN 'always missing' ELSE 'a single category' END);
+        CONTINUE;
+      END IF;
+      IF cardinality(s.cats) > 200 THEN
+        RAISE EXCEPTION 'ml.train: column "%" has % categories; at most 200 are encoded', col.name, cardinality(s.cats)
+          USING ERRCODE = 'program_limit_exceeded',
+                HINT = 'Exclude it (exclude => ARRAY[''' || col.name || ''']) or group its values.';
+      END IF;
+      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'categorical',
+                     'categories', to_jsonb(s.cats), 'unknown', unknown_cat);
+      onehot_names := onehot_names || ARRAY(SELECT col.name || '=' || c FROM unnest(s.cats) c);
+      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'categorical', 'frequencies', s.freq));
+    END IF;
+    features := features || jsonb_build_object('name', col.name, 'type', col.type::text,
+                  'kind', CASE WHEN expr IS NOT NULL THEN 'numeric' ELSE 'categorical' END);
+  END LOOP;
+  IF jsonb_array_length(spec_cols) = 0 THEN
+    RAISE EXCEPTION 'ml.train: no usable feature columns (every column is the label, excluded, constant or empty)'
+      USING ERRCODE = 'data_exception', DETAIL = 'Dropped: ' || dropped::text;
+  END IF;
+  IF jsonb_array_length(dropped) > 0 THEN
+    RAISE NOTICE 'ml.train: columns left out: %', dropped;
+  END IF;
+  spec := jsonb_build_object('columns', spec_cols);
+  feature_names := numeric_names || onehot_names;
+END $$;
+
+-- the test metrics of a model on the held-out rows of pg_temp.pgscore_train_data (NULL
+-- without any); a category only the held-out rows hold is scored as unseen (all zeros),
+-- so whether a table trains does not depend on where the split falls
+CREATE FUNCTION ml._train_evaluate(model ml.model, spec jsonb, task text, label text, label_expr text)
+RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  eval_spec jsonb;
+  metrics   jsonb;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__) THEN
+    RETURN NULL;
+  END IF;
+  eval_spec := jsonb_build_object('columns', (SELECT jsonb_agg(CASE WHEN c ->> 'kind' = 'categorical'
+                                                                 THEN c || '{"unknown": "ignore"}' ELSE c END ORDER BY o)
+                                               FROM jsonb_array_elements(spec -> 'columns') WITH ORDINALITY e(c, o)));
+  EXECUTE format('SELECT ml.metrics($1, ml.encode($2, d.*), %s) FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__',
+                 CASE task WHEN 'regression' THEN label_expr ELSE format('d.%I::text', label) END)
+    INTO metrics USING model, eval_spec;
+  RETURN metrics;
+END $$;
+
+-- deploys a new version by the project's policy, or by ml.train's deploy override;
+-- true when it did
+CREATE FUNCTION ml._train_deploy(project text, version int, key text, score float8, deploy text)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  proj           ml.projects;
+  policy         text;
+  has_deployed   boolean;
+  deployed_score float8;
+  deploy_it      boolean;
+BEGIN
+  SELECT * INTO proj FROM ml.projects p WHERE p.name = project;
+  policy := coalesce(deploy, proj.deploy_policy);
+  SELECT true, m.score INTO has_deployed, deployed_score
+    FROM ml.deployments d JOIN ml.models m ON m.id = d.model_id
+   WHERE d.project_id = proj.id ORDER BY d.id DESC LIMIT 1;
+  deploy_it := CASE policy
+                 WHEN 'most_recent' THEN true
+                 WHEN 'best_score' THEN has_deployed IS NULL
+                                        OR (score IS NOT NULL AND (deployed_score IS NULL OR score > deployed_score))
+                 ELSE false END;
+  IF deploy_it THEN
+    PERFORM ml._record_deployment(project, version,
+              CASE policy WHEN 'most_recent' THEN 'most_recent' ELSE 'best_score' END,
+              CASE WHEN has_deployed IS NULL THEN 'first version of the project'
+                   WHEN deploy = 'most_recent' THEN 'deploy => most_recent'
+                   WHEN policy = 'most_recent' THEN 'policy most_recent'
+                   ELSE format('%s %s beats the deployed %s', key, round(score::numeric, 4), round(deployed_score::numeric, 4)) END);
+  END IF;
+  RETURN deploy_it;
+END $$;
+REVOKE EXECUTE ON FUNCTION ml._train_preprocessing(text, text[], boolean, boolean, text),
+  ml._train_evaluate(ml.model, jsonb, text, text, text), ml._train_deploy(text, int, text, float8, text) FROM PUBLIC;
+
+
+-- the task of a new version: the project's, else from the label's type (integers with at
+-- most 20 values are classes); pg_temp.pgscore_train_raw holds the source
+CREATE FUNCTION ml._train_task(project text, label text, label_type regtype, label_cat "char")
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  proj      ml.projects;
+  n_classes bigint;
+  task      text;
+BEGIN
+  SELECT * INTO proj FROM ml.projects p WHERE p.name = project;
+  IF FOUND THEN
+    task := proj.task;
+  ELSIF label_cat IN ('B', 'S') THEN
+    task := 'classification';
+  ELSIF label_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+    EXECUTE format('SELECT count(DISTINCT s.%I) FROM pg_temp.pgscore_train_raw s', label) INTO n_classes;
+    task := CASE WHEN n_classes <= 20 THEN 'classification' ELSE 'regression' END;
+  ELSIF label_cat = 'N' THEN
+    task := 'regression';
+  ELSE
+    task := 'classification';
+  END IF;
+  IF task = 'regression' AND label_cat <> 'N' THEN
+    RAISE EXCEPTION 'ml.train: project "%" is a regression project but label "%" is of type %', project, label, label_type
+      USING ERRCODE = 'datatype_mismatch';
+  END IF;
+  RETURN task;
+END $$;
+
+-- pg_temp.pgscore_train_raw's labelled rows as pg_temp.pgscore_train_data with a
+-- reproducible split (stratified by label for classification): each row's place comes
+-- from a hash of its content and the seed
+CREATE FUNCTION ml._train_split(label text, task text, test_fraction float8, seed int,
+                                OUT n_total bigint, OUT n_test bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  n_classes bigint;
+BEGIN
+  EXECUTE format($q$
+    CREATE TEMP TABLE pgscore_train_data AS
+    SELECT s.*, (row_number() OVER w) <= round(count(*) OVER g * %s) AS pgscore_test__
+      FROM %s s WHERE s.%I IS NOT NULL
+    WINDOW g AS (PARTITION BY %s), w AS (PARTITION BY %s ORDER BY hashtextextended((s.*)::text, %s), (s.*)::text)$q$,
+    test_fraction, 'pg_temp.pgscore_train_raw', label,
+    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END,
+    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END, seed);
+  DROP TABLE pg_temp.pgscore_train_raw;
+  SELECT count(*), count(*) FILTER (WHERE pgscore_test__) INTO n_total, n_test FROM pg_temp.pgscore_train_data;
+  IF n_total = 0 THEN
+    RAISE EXCEPTION 'ml.train: the source has no rows with a label'
+      USING ERRCODE = 'data_exception', HINT = 'Check the source and that "' || label || '" is filled in.';
+  END IF;
+  IF task = 'classification' THEN
+    EXECUTE format('SELECT count(DISTINCT d.%I) FROM pg_temp.pgscore_train_data d', label) INTO n_classes;
+    IF n_classes < 2 THEN
+      RAISE EXCEPTION 'ml.train: label "%" has only one class in the source; a classifier needs at least two', label
+        USING ERRCODE = 'data_exception';
+    END IF;
+  END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION ml._train_task(text, text, regtype, "char"), ml._train_split(text, text, float8, int) FROM PUBLIC;
+
+CREATE FUNCTION ml.train(
+    project       text,
+    source        text,
+    label         text,
+    algorithm     text DEFAULT NULL,
+    hyperparams   jsonb DEFAULT '{}',
+    test_fraction float8 DEFAULT 0.25,
+    seed          int DEFAULT 42,
+    exclude       text[] DEFAULT '{}',
+    deploy        text DEFAULT NULL,
+    search_path   text DEFAULT current_setting('search_path'))
+RETURNS ml.training_result
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  started      timestamptz := clock_timestamp();
+  who          name := ml._acting_role();
+  user_src     text;
+  label_type   regtype;
+  label_cat    "char";
+  label_expr   text;
+  task         text;
+  algo         text;
+  agg          text;
+  fits         boolean;
+  opts         jsonb;
+  do_scale     boolean;
+  trees        boolean;
+  unknown_cat  text := coalesce(hyperparams ->> 'unknown_categories', 'error');
+  pre          record;
+  n_total      bigint;
+  n_test       bigint;
+  bad          text[];
+  spec         jsonb;
+  model        ml.model;
+  metrics      jsonb;
+  key          text;
+  score        float8;
+  fingerprint  text;
+  v            ml.models;
+  deploy_it    boolean := false;
+  result       ml.training_result;
+BEGIN
+  IF deploy IS NOT NULL AND deploy NOT IN ('best_score', 'most_recent', 'manual') THEN
+    RAISE EXCEPTION 'ml.train: deploy must be best_score, most_recent or manual (or NULL for the project''s policy), got "%"', deploy
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF test_fraction IS NULL OR test_fraction < 0 OR test_fraction >= 1 THEN
+    RAISE EXCEPTION 'ml.train: test_fraction must be at least 0 and below 1, got %', test_fraction
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF unknown_cat NOT IN ('error', 'ignore') THEN
+    RAISE EXCEPTION 'ml.train: "unknown_categories" must be "error" or "ignore", got "%"', unknown_cat
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories';
+
+  IF EXISTS (SELECT 1 FROM ml.projects p WHERE p.name = project) THEN
+    PERFORM ml._require('ml.train', project, 'train');
+  ELSE
+    PERFORM ml._check_project('ml.train', project);
+  END IF;
+
+  -- the source (a query, or a table or view name in the caller's search_path), read once
+  -- into a temporary table with the rights of the role it belongs to; from here on only
+  -- plain values are read
+  user_src := ml._source_sql('ml.train', source, search_path);
+  IF to_regclass('pg_temp.pgscore_train_raw') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_raw; END IF;
+  IF to_regclass('pg_temp.pgscore_train_data') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_data; END IF;
+  PERFORM ml._read_as(ml._source_reader('ml.train', user_src, who), search_path,
+                      format('SELECT * FROM %s s', user_src), 'pgscore_train_raw');
+  SELECT a.atttypid::regtype, t.typcategory INTO label_type, label_cat
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+   WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass AND a.attname = label
+     AND a.attnum > 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'ml.train: label column "%" is not in the source', label
+      USING ERRCODE = 'undefined_column',
+            HINT = 'Columns: ' || (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+                                   WHERE attrelid = 'pg_temp.pgscore_train_raw'::regclass AND attnum > 0 AND NOT attisdropped);
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass
+               AND a.attname = 'pgscore_test__' AND a.attnum > 0 AND NOT a.attisdropped) THEN
+    RAISE EXCEPTION 'ml.train: the source has a column named "pgscore_test__", the one name ml.train reserves (its train/test split)'
+      USING ERRCODE = 'duplicate_column', HINT = 'Rename that column in a query source.';
+  END IF;
+  SELECT array_agg(e) INTO bad FROM unnest(exclude) e
+   WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass
+                        AND a.attname = e AND a.attnum > 0 AND NOT a.attisdropped);
+  IF bad IS NOT NULL THEN
+    RAISE EXCEPTION 'ml.train: excluded column(s) % are not in the source', array_to_string(bad, ', ')
+      USING ERRCODE = 'undefined_column';
+  END IF;
+
+  -- the task: the project's, or from the label's type
+  task := ml._train_task(project, label, label_type, label_cat);
+  label_expr := CASE
+    WHEN task = 'regression' THEN format('d.%I::float8', label)
+    WHEN label_type = 'boolean'::regtype THEN format('d.%I', label)
+    WHEN label_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN format('d.%I::bigint', label)
+    ELSE format('d.%I::text', label) END;
+  algo := ml._algorithm_name(algorithm, task);
+  IF algo IS NULL THEN
+    RAISE EXCEPTION 'ml.train: unknown algorithm "%"', algorithm
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use ' || (SELECT string_agg(a.name || ' (' || a.alias || ')', ', ' ORDER BY a.id) FROM ml.algorithms() a) || '.';
+  END IF;
+  SELECT a.aggregate, a.tree, CASE task WHEN 'regression' THEN a.regression ELSE a.classification END
+    INTO agg, trees, fits FROM ml.algorithms() a WHERE a.name = algo;
+  IF NOT fits THEN
+    RAISE EXCEPTION 'ml.train: % does not fit a % project', algo, task USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  -- trees split on raw values and learn where missing values go: no scaling, no imputation
+  do_scale := coalesce((hyperparams ->> 'scale')::boolean, NOT trees);
+
+  -- the data, with a reproducible split
+  SELECT * INTO n_total, n_test FROM ml._train_split(label, task, test_fraction, seed);
+
+  -- preprocessing, learned from the training rows only
+  SELECT * INTO pre FROM ml._train_preprocessing(label, exclude, do_scale, trees, unknown_cat);
+  spec := pre.spec;
+  -- one-hot categories sum to 1 like the intercept: a least-squares fit on them has no
+  -- unique solution, so without an l2 of its own a linear regression gets a tiny ridge
+  -- (1e-6 x training rows; the slots are 0/1 and the numbers scaled, so it shrinks by ~1e-6)
+  IF algo = 'linear_regression' AND jsonb_path_exists(spec, '$.columns[*] ? (@.kind == "categorical")') AND NOT opts ? 'l2' THEN
+    opts := opts || jsonb_build_object('l2', 1e-6 * (n_total - n_test));
+  END IF;
+
+  -- train on the training rows
+  EXECUTE format('SELECT %s(ml.encode($1, d.*), %s, $2) FROM pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__',
+                 agg, label_expr)
+    INTO model USING spec, opts;
+  model := ml.with_info(model, jsonb_build_object('preprocess', spec, 'project', project, 'label', label,
+             'label_type', label_type::text, 'task', task,
+             'feature_names', to_jsonb(pre.feature_names)));
+
+  -- evaluate on the held-out rows
+  key := CASE task WHEN 'regression' THEN 'r2' ELSE 'accuracy' END;
+  metrics := ml._train_evaluate(model, spec, task, label, label_expr);
+  score := (metrics ->> key)::float8;
+
+  SELECT count(*) || ' rows, ' || md5(coalesce(sum(hashtextextended((d.*)::text, 0)::numeric), 0)::text)
+    INTO fingerprint FROM pg_temp.pgscore_train_data d;
+
+  v.algorithm := algo;
+  v.hyperparams := (ml.describe(model) -> 'options') || jsonb_build_object('scale', do_scale, 'unknown_categories', unknown_cat);
+  v.label := label;
+  v.label_type := label_type::text;
+  v.features := pre.features;
+  -- a table or view is recorded schema-qualified, as resolved now: a retrain by the daemon
+  -- (ml.enqueue_run falls back on this) must read the same relation from any search_path
+  v.source := CASE WHEN left(user_src, 1) = '(' THEN source ELSE user_src END;
+  v.train_rows := n_total - n_test;
+  v.test_rows := n_test;
+  v.fingerprint := fingerprint;
+  v.feature_stats := pre.stats || jsonb_build_object('_dropped', pre.dropped);
+  v.metrics := metrics;
+  v.key_metric := key;
+  v.score := score;
+  v.split := jsonb_build_object('test_fraction', test_fraction, 'seed', seed,
+                                'stratified', task = 'classification');
+  v.duration_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
+  v.pgscore_version := (SELECT extversion FROM pg_extension WHERE extname = 'pgscore');
+  v.model := model;
+  v := ml._record_version(project, task, v);
+  DROP TABLE pg_temp.pgscore_train_data;
+
+  deploy_it := ml._train_deploy(project, v.version, key, score, deploy);
+
+  result := (project, v.version, algo, key, score, deploy_it, metrics);
+  RETURN result;
+END $$;
+COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text) IS
+  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
