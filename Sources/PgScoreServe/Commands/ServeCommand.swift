@@ -302,7 +302,7 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, specs: FeatureSpecCache(),
             batcher: PredictionBatcher(settings: settings.batching, database: database, metrics: metrics),
             jobs: runner, maxBodyBytes: settings.maxBodyBytes,
-            requestTimeout: settings.requestTimeout)
+            requestTimeout: settings.requestTimeout, secureCookies: settings.tls != nil)
 
         var server = GuardedHTTP1Channel.builder(limits: settings.limits, logger: logger)
         if let tls = settings.tls {

@@ -1,0 +1,96 @@
+import Foundation
+import PgScoreJSON
+
+/// The one way text gets into the dashboard's HTML and SVG: everything a user may have
+/// chosen (project names, hyperparameters, sources, reasons, errors) goes through
+/// ``escape(_:)``; markup is only ever written by this module's own string literals.
+enum HTML {
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text.unicodeScalars {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out
+    }
+
+    /// A number as the pages show it: integers as they are, others with 4 decimals
+    /// (what the tests compare with the SQL views, rounded alike); "—" for none.
+    static func number(_ value: Double?) -> String {
+        guard let value, value.isFinite else { return "—" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(format: "%.4f", value)
+    }
+
+    /// A JSON value as text, escaped: numbers via ``number(_:)``, strings as they are.
+    static func value(_ json: JSONValue?) -> String {
+        switch json {
+        case nil, .null?: return "—"
+        case .number(let n)?: return number(n)
+        case .string(let s)?: return escape(s)
+        case .bool(let b)?: return b ? "yes" : "no"
+        case let other?: return escape(other.serialized)
+        }
+    }
+
+    /// A timestamp from PostgreSQL's JSON ("2026-12-03T13:29:36.123+00:00") shortened to the second, escaped.
+    static func time(_ json: JSONValue?) -> String {
+        guard case .string(let text)? = json else { return "—" }
+        let trimmed = text.replacingOccurrences(of: "T", with: " ")
+        return escape(String(trimmed.prefix(19)))
+    }
+
+    /// A path segment (project names are letters, digits, _ . -, but escape anyway).
+    static func path(_ segment: String) -> String {
+        escape(segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? segment)
+    }
+
+    /// `<table>` with a caption, header cells and rows of cells already escaped.
+    /// `sortable`: the header cells sort the rows (dashboard.js).
+    static func table(caption: String, headers: [String], rows: [[String]], id: String? = nil, sortable: Bool = false,
+                      rowAttributes: [String]? = nil) -> String {
+        var out = "<table"
+        if let id { out += " id=\"\(escape(id))\"" }
+        if sortable { out += " class=\"sortable\"" }
+        out += "><caption>\(caption)</caption><thead><tr>"
+        for header in headers { out += "<th scope=\"col\">\(header)</th>" }
+        out += "</tr></thead><tbody>"
+        for (index, row) in rows.enumerated() {
+            out += "<tr\(rowAttributes.map { " " + $0[index] } ?? "")>"
+            for cell in row { out += "<td>\(cell)</td>" }
+            out += "</tr>"
+        }
+        if rows.isEmpty { out += "<tr><td colspan=\"\(max(headers.count, 1))\" class=\"empty\">none yet</td></tr>" }
+        return out + "</tbody></table>"
+    }
+}
+
+extension JSONValue {
+    var numberValue: Double? {
+        if case .number(let n) = self { return n }
+        return nil
+    }
+
+    var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    var arrayValue: [JSONValue] {
+        if case .array(let items) = self { return items }
+        return []
+    }
+
+    /// The members of an object, in their order; none for anything else.
+    var members: [(String, JSONValue)] {
+        if case .object(let members) = self { return members }
+        return []
+    }
+}
