@@ -100,7 +100,10 @@ enum VersionPage {
 
     /// Per feature: the training data's summary, and a histogram of its bins (between the
     /// training deciles) or category frequencies.
-    private static func statsSection(_ stats: JSONValue) -> String {
+    private static func statsSection(_ all: JSONValue) -> String {
+        // ("_dropped": the columns ml.train left out, with why)
+        let stats = JSONValue.object(all.members.filter { $0.1.objectValue != nil })
+        let dropped = all["_dropped"]?.arrayValue ?? []
         var out = "<h2>Training data per feature</h2>" + HTML.table(
             caption: "From the statistics ml.train stored (also the drift baseline)",
             headers: ["Feature", "Kind", "Mean", "Std", "Min", "Max", "Null fraction"],
@@ -108,6 +111,10 @@ enum VersionPage {
                 [HTML.escape(name), HTML.value(s["kind"]), HTML.value(s["mean"]), HTML.value(s["std"]), HTML.value(s["min"]),
                  HTML.value(s["max"]), HTML.value(s["null_fraction"])]
             }, id: "stats-table")
+        if !dropped.isEmpty {
+            out += HTML.table(caption: "Columns ml.train left out", headers: ["Column", "Reason"],
+                              rows: dropped.map { [HTML.value($0["column"]), HTML.value($0["reason"])] }, id: "dropped-table")
+        }
         for (index, (name, s)) in stats.members.enumerated() {
             var bars: [(label: String, value: Double)] = []
             if let bins = s["bins"] {
