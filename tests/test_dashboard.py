@@ -7,6 +7,7 @@ a monitor that ran four checks (evaluations, drift), a schedule, and a deploymen
 reason holds markup. Screenshots of each page go to out/ (git-ignored).
 """
 import json
+import os
 import re
 from pathlib import Path
 
@@ -113,6 +114,8 @@ def shown(value):
         return "—"
     if float(value) == round(float(value)):
         return str(int(value))
+    if abs(float(value)) < 0.001:
+        return f"{float(value):.3g}"
     return f"{float(value):.4f}"
 
 
@@ -134,10 +137,18 @@ def table(browser, selector):
             for tr in element.find_elements(By.CSS_SELECTOR, "tbody tr")]
 
 
-def screenshot(browser, name):
+def screenshot(browser, name, readme_height=None):
+    """The whole page to out/; with `readme_height` and DASHBOARD_SCREENSHOTS set (make
+    screenshots) also its top to that folder, for the README."""
     OUT.mkdir(exist_ok=True)
     browser.set_window_size(1400, max(1000, min(browser.execute_script("return document.body.scrollHeight"), 8000)))
     browser.save_screenshot(str(OUT / name))
+    folder = os.environ.get("DASHBOARD_SCREENSHOTS")
+    if folder and readme_height:
+        browser.set_window_size(1280, readme_height)
+        target = ROOT / folder
+        target.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(target / name))
 
 
 def test_without_a_key_or_session_no_page_shows_project_data(daemon):
@@ -180,7 +191,7 @@ def test_projects_page_shows_the_registry_numbers(browser, daemon, keys, db):
     assert rows["heart"]["Predictions (last hour)"] == str(hour) and hour > 0
     spark = browser.find_element(By.CSS_SELECTOR, "tr[data-project=heart] svg.spark title").get_attribute("textContent")
     assert shown(value) in spark
-    screenshot(browser, "dashboard-projects.png")
+    screenshot(browser, "dashboard-projects.png", readme_height=360)
 
 
 def test_project_page_versions_charts_and_timeline_equal_the_views(browser, daemon, keys, db):
@@ -223,7 +234,7 @@ def test_project_page_versions_charts_and_timeline_equal_the_views(browser, daem
     assert len(drift) > 0
     schedules = table(browser, "#schedules-table")
     assert len(schedules) == 1 and schedules[0]["Paused"] == "no"
-    screenshot(browser, "dashboard-project.png")
+    screenshot(browser, "dashboard-project.png", readme_height=1500)
     # the version page, by its link
     browser.find_element(By.CSS_SELECTOR, f"tr[data-version='{deployed[0]}'] a").click()
     assert browser.current_url == f"{daemon.url}/projects/heart/versions/{deployed[0]}"

@@ -21,11 +21,13 @@ enum HTML {
         return out
     }
 
-    /// A number as the pages show it: integers as they are, others with 4 decimals
-    /// (what the tests compare with the SQL views, rounded alike); "—" for none.
+    /// A number as the pages show it: integers as they are, others with 4 decimals, or 3
+    /// significant digits below 0.001 (a tolerance of 1e-10); "—" for none. (The tests
+    /// compare the pages with the SQL views rounded alike.)
     static func number(_ value: Double?) -> String {
         guard let value, value.isFinite else { return "—" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        if abs(value) < 0.001 { return String(format: "%.3g", value) }
         return String(format: "%.4f", value)
     }
 

@@ -114,7 +114,8 @@ enum SVGChart {
             var yMin = ys.min() ?? 0, yMax = ys.max() ?? 1
             if yMin == yMax { yMin -= 0.5; yMax += 0.5 }
             let pad = (yMax - yMin) * 0.08
-            self.xMin = xMin; self.xMax = xMax; self.yMin = yMin - pad; self.yMax = yMax + pad
+            // (bars start at 0: no padding below an axis at 0)
+            self.xMin = xMin; self.xMax = xMax; self.yMin = yMin == 0 ? 0 : yMin - pad; self.yMax = yMax + pad
             self.width = width; self.height = height; self.bottom = bottom
         }
 
