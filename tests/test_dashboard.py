@@ -232,6 +232,12 @@ def test_project_page_versions_charts_and_timeline_equal_the_views(browser, daem
     drift = {r["Feature"]: r["PSI"] for r in table(browser, "#drift-table")}
     assert drift == {f: shown(p) for f, p in query(db, "SELECT feature, psi FROM ml.drift_report WHERE project = 'heart'")}
     assert len(drift) > 0
+    volume = query(db, "SELECT count(*) FROM ml.predictions WHERE project = 'heart' "
+                       "AND created_at >= date_trunc('hour', now()) - interval '23 hours' "
+                       "GROUP BY date_trunc('hour', created_at) ORDER BY date_trunc('hour', created_at)")
+    bars = browser.find_element(By.CSS_SELECTOR, "#volume-chart ~ details table")
+    counts = [td.get_attribute("textContent") for td in bars.find_elements(By.CSS_SELECTOR, "tbody td:nth-child(2)")]
+    assert len(counts) == 24 and [c for c in counts if c != "0"] == [str(n) for (n,) in volume]
     schedules = table(browser, "#schedules-table")
     assert len(schedules) == 1 and schedules[0]["Paused"] == "no"
     screenshot(browser, "dashboard-project.png", readme_height=1500)

@@ -13,6 +13,10 @@ import Testing
         #expect(HTML.number(0.815789) == "0.8158")
         #expect(HTML.number(1e-10) == "1e-10")
         #expect(HTML.number(nil) == "—" && HTML.number(.nan) == "—")
+        for value in [0.12345, -0.00049, -2.5, 1234.56789, 0.99999, -0.99996, 3e15] {
+            #expect(HTML.fixed(value, decimals: 4) == String(format: "%.4f", value), "\(value)")
+        }
+        #expect(HTML.fixed(12.26, decimals: 1) == "12.3" && HTML.fixed(-0.04, decimals: 1) == "0.0")
     }
 
     @Test func chartsCarryTheirNumbersAsTextAndEscapeLabels() {

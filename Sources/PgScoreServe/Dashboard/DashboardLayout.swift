@@ -66,13 +66,23 @@ enum DashboardLayout {
         return page(title: action.title, viewer: viewer, body: body)
     }
 
-    /// "2026-12-03 13:29" (UTC) for seconds since 1970.
+    /// "2026-12-03 13:29" (UTC) for seconds since 1970 (civil-from-days arithmetic: a
+    /// page writes hundreds of these, Foundation's calendar costs a page milliseconds).
     static func minute(_ epoch: Double) -> String {
-        let date = Date(timeIntervalSince1970: epoch)
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
-        return String(format: "%04d-%02d-%02d %02d:%02d", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0)
+        let minutes = Int((epoch / 60).rounded(.down))
+        let days = minutes >= 0 ? minutes / 1440 : (minutes - 1439) / 1440
+        let minuteOfDay = minutes - days * 1440
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(year)-\(two(month))-\(two(day)) \(two(minuteOfDay / 60)):\(two(minuteOfDay % 60))"
     }
 }
 

@@ -9,6 +9,8 @@ enum DashboardQueries {
     /// Time series points per page (evaluations, drift checks) and table rows (runs, deployments, actions).
     static let seriesLimit = 200
     static let listLimit = 50
+    /// PSI points per feature in the drift-over-time chart
+    static let driftPointsPerFeature = 30
 
     static func projects(visibleTo projects: [String]?) -> PostgresQuery {
         """
@@ -37,9 +39,18 @@ enum DashboardQueries {
         """
     }
 
-    /// NULL for a project that does not exist.
-    static func project(_ project: String) -> PostgresQuery {
+    /// NULL for a project that does not exist. `volumeSince`: the hour (seconds since
+    /// 1970) from which to count predictions per hour (``PredictionVolumeCache`` has the
+    /// hours before it); `hour`: the current hour, by the database's clock.
+    static func project(_ project: String, volumeSince: Double) -> PostgresQuery {
         """
+        WITH RECURSIVE features(feature) AS (
+               -- the features with drift measurements: a skip scan of ml.drift (project, feature, window_end)
+               (SELECT d.feature FROM ml.drift d WHERE d.project = \(project) ORDER BY d.feature LIMIT 1)
+               UNION ALL
+               SELECT (SELECT d.feature FROM ml.drift d WHERE d.project = \(project) AND d.feature > f.feature
+                        ORDER BY d.feature LIMIT 1)
+                 FROM features f WHERE f.feature IS NOT NULL)
         SELECT jsonb_build_object(
                  'overview', to_jsonb(o),
                  'versions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -58,14 +69,24 @@ enum DashboardQueries {
                                    FROM (SELECT e.id, e.version, e.window_end, extract(epoch FROM e.window_end)::float8 AS t, e.metric, e.value, e.n, e.baseline, e.threshold, e.degraded
                                            FROM ml.evaluations e WHERE e.project = p.name
                                           ORDER BY e.window_end DESC, e.id DESC LIMIT \(seriesLimit)) e),
-                 'drift', (SELECT coalesce(jsonb_agg(to_jsonb(r) - 'project' ORDER BY r.feature), '[]')
-                             FROM ml.drift_report r WHERE r.project = p.name),
-                 'drift_history', (SELECT coalesce(jsonb_agg(to_jsonb(d) ORDER BY d.window_end, d.id), '[]')
-                                     FROM (SELECT d.id, d.feature, d.window_end, extract(epoch FROM d.window_end)::float8 AS t, d.psi FROM ml.drift d WHERE d.project = p.name
-                                            ORDER BY d.window_end DESC, d.id DESC LIMIT \(seriesLimit)) d),
-                 'volume', (SELECT coalesce(jsonb_agg(jsonb_build_object('hour', v.hour, 't', extract(epoch FROM v.hour)::float8, 'n', v.n) ORDER BY v.hour), '[]')
+                 'drift', (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.feature), '[]')
+                             FROM features f CROSS JOIN LATERAL (
+                               -- each feature's latest, as ml.drift_report picks it
+                               SELECT d.feature, d.version, d.kind, d.psi, d.n, d.threshold, d.drifted, d.window_start, d.window_end
+                                 FROM ml.drift d WHERE d.project = p.name AND d.feature = f.feature
+                                ORDER BY d.window_end DESC, d.id DESC LIMIT 1) l),
+                 'drift_history', (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.feature, l.window_end), '[]')
+                                     FROM features f CROSS JOIN LATERAL (
+                                       SELECT d.feature, d.window_end, extract(epoch FROM d.window_end)::float8 AS t, d.psi
+                                         FROM ml.drift d WHERE d.project = p.name AND d.feature = f.feature
+                                        ORDER BY d.window_end DESC LIMIT \(driftPointsPerFeature)) l),
+                 'hour', extract(epoch FROM date_trunc('hour', now()))::float8,
+                 'volume', (SELECT coalesce(jsonb_agg(jsonb_build_object('t', extract(epoch FROM v.hour)::float8, 'n', v.n)
+                                                      ORDER BY v.hour), '[]')
                               FROM (SELECT date_trunc('hour', pr.created_at) AS hour, count(*) AS n FROM ml.predictions pr
-                                     WHERE pr.project = p.name AND pr.created_at > now() - interval '24 hours'
+                                     WHERE pr.project = p.name
+                                       AND pr.created_at >= greatest(date_trunc('hour', now()) - interval '23 hours',
+                                                                     to_timestamp(\(volumeSince)::float8))
                                      GROUP BY 1) v),
                  'runs', (SELECT coalesce(jsonb_agg(to_jsonb(r) - 'project' ORDER BY r.run DESC), '[]')
                             FROM (SELECT * FROM ml.run_history r WHERE r.project = p.name ORDER BY r.run DESC LIMIT \(listLimit)) r),

@@ -6,7 +6,9 @@ import PgScoreJSON
 enum ProjectPage {
     /// `param` / `metric`: the compare chart's axes (query parameters), else the first
     /// numeric hyperparameter that varies and the key metric.
-    static func render(_ data: JSONValue, project: String, viewer: DashboardViewer, param: String?, metric: String?) -> String {
+    /// `volume`: predictions per hour (``PredictionVolumeCache``).
+    static func render(_ data: JSONValue, project: String, viewer: DashboardViewer, volume: [(hour: Double, count: Double)],
+                       param: String?, metric: String?) -> String {
         let overview = data["overview"] ?? .null
         let versions = data["versions"]?.arrayValue ?? []
         let deployed = overview["deployed_version"]?.numberValue.map { Int($0) }
@@ -23,7 +25,7 @@ enum ProjectPage {
         body += deploymentsSection(data["deployments"]?.arrayValue ?? [])
         body += liveSection(data["evaluations"]?.arrayValue ?? [], monitor: data["monitor"])
         body += driftSection(data["drift"]?.arrayValue ?? [], history: data["drift_history"]?.arrayValue ?? [])
-        body += volumeSection(data["volume"]?.arrayValue ?? [])
+        body += volumeSection(volume)
         body += runsSection(data["runs"]?.arrayValue ?? [], schedules: data["schedules"]?.arrayValue ?? [], project: project, viewer: viewer)
         body += actionsSection(data["actions"]?.arrayValue ?? [])
         return DashboardLayout.page(title: project, viewer: viewer, body: body)
@@ -156,19 +158,18 @@ enum ProjectPage {
             guard let name = d["feature"]?.stringValue, let t = d["t"]?.numberValue, let psi = d["psi"]?.numberValue else { continue }
             if let index = features.firstIndex(where: { $0.0 == name }) { features[index].1.append((t, psi)) } else { features.append((name, [(t, psi)])) }
         }
-        out += SVGChart.line(id: "drift-history-chart", title: "PSI over time (latest \(DashboardQueries.seriesLimit) measurements)",
+        out += SVGChart.line(id: "drift-history-chart", title: "PSI over time (latest \(DashboardQueries.driftPointsPerFeature) measurements of each feature)",
                              series: features.map { .init(name: $0.0, points: $0.1) },
                              rules: threshold.map { [.init(label: "drift threshold", y: $0, kind: "threshold")] } ?? [],
                              xName: "window end", yName: "PSI", xText: DashboardLayout.minute)
         return out
     }
 
-    private static func volumeSection(_ volume: [JSONValue]) -> String {
-        let bars = volume.map { v in
-            (label: String(DashboardLayout.minute(v["t"]?.numberValue ?? 0).suffix(5)), value: v["n"]?.numberValue ?? 0)
-        }
+    private static func volumeSection(_ volume: [(hour: Double, count: Double)]) -> String {
+        let bars = volume.map { (label: String(DashboardLayout.minute($0.hour).suffix(5)), value: $0.count) }
         return "<h2 id=\"volume\">Prediction volume</h2>" + SVGChart.bars(
-            id: "volume-chart", title: "Predictions logged per hour, last 24 hours (UTC)", bars: bars, valueName: "predictions")
+            id: "volume-chart", title: "Predictions logged per hour, the last 24 hours (UTC; the last bar: this hour so far)",
+            bars: bars, valueName: "predictions")
     }
 
     private static func runsSection(_ runs: [JSONValue], schedules: [JSONValue], project: String, viewer: DashboardViewer) -> String {

@@ -159,5 +159,5 @@ enum SVGChart {
     }
 
     /// A coordinate with one decimal.
-    private static func f(_ value: Double) -> String { String(format: "%.1f", value) }
+    private static func f(_ value: Double) -> String { HTML.fixed(value, decimals: 1) }
 }

@@ -38,11 +38,15 @@ extension Gateway {
         router.get("/projects/{project}") { request, context in
             try await dashboardPage(request, context, .predict) { viewer in
                 let project = try projectName(context)
-                guard let json = try await queryJSON(DashboardQueries.project(project)) else {
+                guard let json = try await queryJSON(DashboardQueries.project(project, volumeSince: volumes.countFrom(project))) else {
                     throw Problem.notFound("project \"\(project)\" does not exist")
                 }
+                let data = try parse(json)
+                let volume = volumes.merge(
+                    project, counted: (data["volume"]?.arrayValue ?? []).map { ($0["t"]?.numberValue ?? 0, $0["n"]?.numberValue ?? 0) },
+                    currentHour: data["hour"]?.numberValue ?? 0)
                 let query = request.uri.queryParameters
-                return html(ProjectPage.render(try parse(json), project: project, viewer: viewer,
+                return html(ProjectPage.render(data, project: project, viewer: viewer, volume: volume,
                                                param: query.get("param"), metric: query.get("metric")))
             }
         }

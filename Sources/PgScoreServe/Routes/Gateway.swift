@@ -16,6 +16,8 @@ struct Gateway: Sendable {
     var requestTimeout: Duration = .seconds(10)
     /// the dashboard's logins
     var sessions = DashboardSessions()
+    /// the project pages' predictions per past hour
+    var volumes = PredictionVolumeCache()
     /// `Secure` on the session cookie: the daemon serves HTTPS
     var secureCookies = false
 
