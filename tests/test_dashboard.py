@@ -146,6 +146,7 @@ def screenshot(browser, name, readme_height=None):
     folder = os.environ.get("DASHBOARD_SCREENSHOTS")
     if folder and readme_height:
         browser.set_window_size(1280, readme_height)
+        browser.execute_script("window.scrollTo(0, 0)")
         target = ROOT / folder
         target.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(target / name))
@@ -191,7 +192,7 @@ def test_projects_page_shows_the_registry_numbers(browser, daemon, keys, db):
     assert rows["heart"]["Predictions (last hour)"] == str(hour) and hour > 0
     spark = browser.find_element(By.CSS_SELECTOR, "tr[data-project=heart] svg.spark title").get_attribute("textContent")
     assert shown(value) in spark
-    screenshot(browser, "dashboard-projects.png", readme_height=360)
+    screenshot(browser, "dashboard-projects.png", readme_height=580)
 
 
 def test_project_page_versions_charts_and_timeline_equal_the_views(browser, daemon, keys, db):
