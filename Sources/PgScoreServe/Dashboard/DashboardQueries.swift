@@ -65,8 +65,11 @@ enum DashboardQueries {
                                    FROM (SELECT d.id, d.version, d.strategy, d.replaced_version, d.reason, d.deployed_by, d.deployed_at
                                            FROM ml.deployments d WHERE d.project_id = p.id
                                           ORDER BY d.id DESC LIMIT \(listLimit)) d),
-                 'evaluations', (SELECT coalesce(jsonb_agg(to_jsonb(e) ORDER BY e.window_end, e.id), '[]')
-                                   FROM (SELECT e.id, e.version, e.window_end, extract(epoch FROM e.window_end)::float8 AS t, e.metric, e.value, e.n, e.baseline, e.threshold, e.degraded
+                 'evaluations', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'version', e.version, 't', extract(epoch FROM e.window_end)::float8, 'metric', e.metric,
+                                          'value', e.value, 'baseline', e.baseline, 'threshold', e.threshold)
+                                        ORDER BY e.window_end, e.id), '[]')
+                                   FROM (SELECT e.id, e.version, e.window_end, e.metric, e.value, e.baseline, e.threshold
                                            FROM ml.evaluations e WHERE e.project = p.name
                                           ORDER BY e.window_end DESC, e.id DESC LIMIT \(seriesLimit)) e),
                  'drift', (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.feature), '[]')
@@ -75,9 +78,10 @@ enum DashboardQueries {
                                SELECT d.feature, d.version, d.kind, d.psi, d.n, d.threshold, d.drifted, d.window_start, d.window_end
                                  FROM ml.drift d WHERE d.project = p.name AND d.feature = f.feature
                                 ORDER BY d.window_end DESC, d.id DESC LIMIT 1) l),
-                 'drift_history', (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.feature, l.window_end), '[]')
+                 'drift_history', (SELECT coalesce(jsonb_agg(jsonb_build_object('feature', l.feature, 't', l.t, 'psi', l.psi)
+                                                             ORDER BY l.feature, l.t), '[]')
                                      FROM features f CROSS JOIN LATERAL (
-                                       SELECT d.feature, d.window_end, extract(epoch FROM d.window_end)::float8 AS t, d.psi
+                                       SELECT d.feature, extract(epoch FROM d.window_end)::float8 AS t, d.psi
                                          FROM ml.drift d WHERE d.project = p.name AND d.feature = f.feature
                                         ORDER BY d.window_end DESC LIMIT \(driftPointsPerFeature)) l),
                  'hour', extract(epoch FROM date_trunc('hour', now()))::float8,
