@@ -18,6 +18,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import drop_database
 from daemon_helpers import ROOT, Daemon, make_database, run_cli
@@ -119,13 +121,22 @@ def shown(value):
     return f"{float(value):.4f}"
 
 
+def follow(browser, element):
+    """Clicks a link or a submit button and waits for the next page (a click does not)."""
+    browser.execute_script("window.pgscoreOldPage = true")
+    element.click()
+    # a new page has a new window object, without the mark
+    WebDriverWait(browser, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: b.execute_script("return window.pgscoreOldPage === undefined && document.readyState === 'complete'"))
+
+
 def login(browser, daemon, key):
     browser.delete_all_cookies()
     browser.get(daemon.url + "/login")
     label = browser.find_element(By.CSS_SELECTOR, "label[for=key]")
     assert label.text == "API key"
     browser.find_element(By.ID, "key").send_keys(key)
-    browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button"))
     assert browser.current_url == daemon.url + "/"
 
 
@@ -197,7 +208,7 @@ def test_projects_page_shows_the_registry_numbers(browser, daemon, keys, db):
 
 def test_project_page_versions_charts_and_timeline_equal_the_views(browser, daemon, keys, db):
     login(browser, daemon, keys["admin"])
-    browser.find_element(By.LINK_TEXT, "heart").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "heart"))
     assert browser.current_url == daemon.url + "/projects/heart"
     versions = query(db, "SELECT version, deployed, accuracy, f1, roc_auc, train_rows, hyperparams->>'l2' "
                          "FROM ml.versions WHERE project = 'heart' ORDER BY version")
@@ -243,7 +254,7 @@ def test_project_page_versions_charts_and_timeline_equal_the_views(browser, daem
     assert len(schedules) == 1 and schedules[0]["Paused"] == "no"
     screenshot(browser, "dashboard-project.png", readme_height=1500)
     # the version page, by its link
-    browser.find_element(By.CSS_SELECTOR, f"tr[data-version='{deployed[0]}'] a").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, f"tr[data-version='{deployed[0]}'] a"))
     assert browser.current_url == f"{daemon.url}/projects/heart/versions/{deployed[0]}"
 
 
@@ -282,13 +293,13 @@ def test_deploy_and_roll_back_through_the_page(browser, daemon, keys, db):
     before = query(db, "SELECT ml.deployed_version('heart')")[0][0]
     target = next(v for (v,) in query(db, "SELECT version FROM ml.versions WHERE project = 'heart' ORDER BY version") if v != before)
     browser.get(daemon.url + "/projects/heart")
-    browser.find_element(By.CSS_SELECTOR, f"tr[data-version='{target}'] a.action").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, f"tr[data-version='{target}'] a.action"))
     assert "/confirm" in browser.current_url
     # without the explicit confirmation the browser does not even submit (required), and the server refuses
     assert browser.find_element(By.ID, "confirm").get_attribute("required") is not None
     assert browser.find_element(By.CSS_SELECTOR, "label[for=confirm]")
     browser.find_element(By.ID, "confirm").click()
-    browser.find_element(By.ID, "do-action").click()
+    follow(browser, browser.find_element(By.ID, "do-action"))
     assert browser.current_url.startswith(daemon.url + "/projects/heart")
     assert browser.find_element(By.ID, "deployed-version").text == str(target)
     last = query(db, "SELECT version, strategy, replaced_version, deployed_by, reason FROM ml.deployment_history "
@@ -296,9 +307,9 @@ def test_deploy_and_roll_back_through_the_page(browser, daemon, keys, db):
     assert last == (target, "version", before, ROLE, "pinned version")
     assert table(browser, "#deployments-table")[0]["Version"] == str(target)
     # roll back
-    browser.find_element(By.LINK_TEXT, "Roll back…").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "Roll back…"))
     browser.find_element(By.ID, "confirm").click()
-    browser.find_element(By.ID, "do-action").click()
+    follow(browser, browser.find_element(By.ID, "do-action"))
     assert query(db, "SELECT ml.deployed_version('heart')")[0][0] == before
     last = query(db, "SELECT version, strategy, deployed_by FROM ml.deployment_history "
                      "WHERE project = 'heart' ORDER BY deployed_at DESC LIMIT 1")[0]
@@ -309,14 +320,14 @@ def test_deploy_and_roll_back_through_the_page(browser, daemon, keys, db):
 def test_pause_and_resume_a_schedule_through_the_page(browser, daemon, keys, db):
     login(browser, daemon, keys["admin"])
     browser.get(daemon.url + "/projects/heart")
-    browser.find_element(By.LINK_TEXT, "Pause…").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "Pause…"))
     browser.find_element(By.ID, "confirm").click()
-    browser.find_element(By.ID, "do-action").click()
+    follow(browser, browser.find_element(By.ID, "do-action"))
     assert query(db, "SELECT paused FROM ml.schedules WHERE project = 'heart'")[0][0] is True
     assert table(browser, "#schedules-table")[0]["Paused"] == "yes"
-    browser.find_element(By.LINK_TEXT, "Resume…").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "Resume…"))
     browser.find_element(By.ID, "confirm").click()
-    browser.find_element(By.ID, "do-action").click()
+    follow(browser, browser.find_element(By.ID, "do-action"))
     assert query(db, "SELECT paused FROM ml.schedules WHERE project = 'heart'")[0][0] is False
 
 
