@@ -6,6 +6,7 @@
 #   make daemon  the REST gateway binary, .build/release/pgscore (pgscore serve)
 #   make fuzz    the libFuzzer targets of fuzz/, FUZZ_SECONDS (300) each
 #   make test-upgrade  ALTER EXTENSION UPDATE from each release vs a fresh install
+#   make screenshots  refresh the dashboard images the README shows (docs/img/)
 #
 # and the usual extension targets: make, make install, make installcheck.
 
@@ -16,7 +17,7 @@ FUZZ_SECONDS      ?= 300
 # the bounded fuzz run inside make test, per target
 FUZZ_TEST_SECONDS ?= 30
 
-.PHONY: all install installcheck clean deps cluster demo daemon test test-swift test-fuzz test-regress test-sql test-upgrade bench fuzz
+.PHONY: all install installcheck clean deps cluster demo daemon test test-swift test-fuzz test-regress test-sql test-upgrade bench fuzz screenshots
 
 all:
 	$(MAKE) -C extension
@@ -73,3 +74,8 @@ test-upgrade: install cluster
 
 bench: deps install cluster
 	tools/bench_foundation.sh
+
+# tests/test_dashboard.py's pages in headless Chromium, the two the README shows copied to docs/img/
+screenshots: deps install cluster daemon
+	eval "$$(tools/pgcluster.sh env)" && DASHBOARD_SCREENSHOTS=docs/img $(PYTHON) -m pytest -q \
+	  tests/test_dashboard.py -k "projects_page or project_page_versions"

@@ -50,15 +50,20 @@ def log(msg=""):
     print(msg, flush=True)
 
 
+def create_bench_heart(c):
+    """The heart data as bench_heart and the view bench_heart_labelled (label: sick), once."""
+    if c.execute("SELECT to_regclass('bench_heart')").fetchone()[0] is None:
+        c.execute(f"CREATE TABLE bench_heart ({COLUMNS}, num int)")
+        with open("data/heart/processed.cleveland.data", "rb") as f, \
+                c.cursor().copy("COPY bench_heart FROM STDIN WITH (FORMAT csv)") as cp:
+            cp.write(f.read())
+        c.execute("CREATE VIEW bench_heart_labelled AS SELECT *, num > 0 AS sick FROM bench_heart")
+
+
 def setup():
     with psycopg.connect(autocommit=True) as c:
         c.execute("CREATE EXTENSION IF NOT EXISTS pgscore")
-        if c.execute("SELECT to_regclass('bench_heart')").fetchone()[0] is None:
-            c.execute(f"CREATE TABLE bench_heart ({COLUMNS}, num int)")
-            with open("data/heart/processed.cleveland.data", "rb") as f, \
-                    c.cursor().copy("COPY bench_heart FROM STDIN WITH (FORMAT csv)") as cp:
-                cp.write(f.read())
-            c.execute("CREATE VIEW bench_heart_labelled AS SELECT *, num > 0 AS sick FROM bench_heart")
+        create_bench_heart(c)
         for i, name in enumerate(PROJECTS):
             if c.execute("SELECT ml.deployed_version(%s) IS NULL FROM ml.projects WHERE name = %s",
                          (name, name)).fetchone() is None:

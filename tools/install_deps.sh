@@ -42,6 +42,9 @@ DEB_PKGS=(
     pg-auto-failover-cli
     gcc
     make
+    # tests/test_dashboard.py drives the dashboard in a real headless browser
+    chromium
+    chromium-driver
 )
 # python3 itself, if the machine has none at all (a fresh minimal Debian 12).
 if ! command -v python3 >/dev/null 2>&1; then
@@ -121,6 +124,8 @@ PY_DEPS=(
     "ipykernel|import ipykernel"
     "matplotlib|import matplotlib"
     "pyyaml|import yaml"
+    # tests/test_dashboard.py: Selenium drives Debian's chromium through chromium-driver
+    "selenium|import selenium"
 )
 if [ "$FIXTURES" -eq 1 ]; then
     PY_DEPS+=(

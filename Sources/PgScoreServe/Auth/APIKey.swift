@@ -28,10 +28,12 @@ enum Scope: String, Sendable, CaseIterable, Comparable {
 enum APIKey {
     static let prefix = "pgs_"
 
-    static func generate() -> String {
+    static func generate() -> String { prefix + randomToken() }
+
+    /// 32 random bytes in base64url (43 characters): keys, dashboard sessions, CSRF tokens.
+    static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()   // getrandom(2) on Linux
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return prefix + base64URL(bytes)
+        return base64URL((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
     }
 
     /// Lowercase hex SHA-256 of the key's UTF-8 bytes: what `ml.api_keys.key_hash` holds.

@@ -28,10 +28,7 @@ struct Authenticator: Sendable {
         if openRoute && openPredict && scope == .predict {
             return Caller(keyID: nil, scope: nil, projects: nil)
         }
-        if let seconds = limiter.retryAfter(context.clientAddress) {
-            throw Problem.tooManyRequests("too many requests with unknown keys from this address; try again in \(seconds) s",
-                                          retryAfter: seconds)
-        }
+        try checkFailedLookups(context)
         guard let header = request.headers[.authorization] else {
             throw Problem.unauthorized("this endpoint needs an API key: send \"Authorization: Bearer <key>\" (pgscore keys create)")
         }
@@ -39,7 +36,22 @@ struct Authenticator: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer", APIKey.isWellFormed(parts[1]) else {
             throw Problem.unauthorized("the Authorization header must be \"Bearer <key>\" with a key made by pgscore keys create")
         }
-        let hash = APIKey.hash(String(parts[1]))
+        return try await caller(keyHash: APIKey.hash(String(parts[1])), scope, context)
+    }
+
+    /// 429 while this address has made too many failed key look-ups.
+    func checkFailedLookups(_ context: GatewayContext) throws {
+        if let seconds = limiter.retryAfter(context.clientAddress) {
+            throw Problem.tooManyRequests("too many requests with unknown keys from this address; try again in \(seconds) s",
+                                          retryAfter: seconds)
+        }
+    }
+
+    /// The caller whose key has SHA-256 `keyHash` (from the Authorization header, or a
+    /// dashboard session), checked as ``require(_:_:_:openRoute:)`` checks it: 401 for a
+    /// key unknown or revoked (since the session began, too), 403 for a narrower scope
+    /// or another project than the route's `{project}`.
+    func caller(keyHash hash: String, _ scope: Scope, _ context: GatewayContext) async throws -> Caller {
         let found = try await database.withConnection { connection in
             try await connection.firstRow(
                 "SELECT id, scope, projects FROM ml.api_keys WHERE key_hash = \(hash) AND revoked_at IS NULL",

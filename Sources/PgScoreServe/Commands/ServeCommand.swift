@@ -22,9 +22,11 @@ import ServiceLifecycle
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the REST gateway and the job runner (training queue, schedules, event-driven training, monitors).",
+        abstract: "Run the REST gateway, the dashboard and the job runner (training queue, schedules, event-driven training, monitors).",
         discussion: """
-            Endpoints are under /v1 (see openapi.yaml), plus /healthz, /readyz and /metrics.
+            Endpoints are under /v1 (see openapi.yaml), plus /healthz, /readyz and /metrics;
+            the dashboard (HTML) is at / (log in at /login with a key; sessions live in
+            this process).
             Keys: Authorization: Bearer <key>, made by `pgscore keys create`.
             Any number of daemons may serve one database: each queued run, schedule slot
             and monitor check is taken by exactly one of them.
@@ -302,7 +304,7 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, specs: FeatureSpecCache(),
             batcher: PredictionBatcher(settings: settings.batching, database: database, metrics: metrics),
             jobs: runner, maxBodyBytes: settings.maxBodyBytes,
-            requestTimeout: settings.requestTimeout)
+            requestTimeout: settings.requestTimeout, secureCookies: settings.tls != nil)
 
         var server = GuardedHTTP1Channel.builder(limits: settings.limits, logger: logger)
         if let tls = settings.tls {

@@ -73,23 +73,28 @@ extension Gateway {
             try await authenticator.require(.train, request, context)
             let project = try projectName(context)
             let version = try integerParameter("version", context, what: "version")
-            let format = request.uri.queryParameters.get("format") ?? "onnx"
-            guard format == "onnx" || format == "json" else {
-                throw Problem.validation("format must be onnx or json, got \"\(format)\"")
-            }
-            let file = try await database.withConnection { connection in
-                try await connection.firstRow("SELECT ml.export(\(project), \(version)::int, \(format))", as: ByteBuffer?.self)
-            }
-            guard let file, let bytes = file else { throw Problem.notFound("version \(version) of \"\(project)\" has nothing to export") }
-            let filename = "\(project)-v\(version).\(format)"
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: format == "onnx" ? "application/octet-stream" : "application/json",
-                    .contentDisposition: "attachment; filename=\"\(filename)\"",
-                ],
-                body: .init(byteBuffer: bytes))
+            return try await exportResponse(project: project, version: version,
+                                            format: request.uri.queryParameters.get("format") ?? "onnx")
         }
+    }
+
+    /// `ml.export` of a version as a download (`format`: onnx or json); also the dashboard's download links.
+    func exportResponse(project: String, version: Int, format: String) async throws -> Response {
+        guard format == "onnx" || format == "json" else {
+            throw Problem.validation("format must be onnx or json, got \"\(format)\"")
+        }
+        let file = try await database.withConnection { connection in
+            try await connection.firstRow("SELECT ml.export(\(project), \(version)::int, \(format))", as: ByteBuffer?.self)
+        }
+        guard let file, let bytes = file else { throw Problem.notFound("version \(version) of \"\(project)\" has nothing to export") }
+        let filename = "\(project)-v\(version).\(format)"
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: format == "onnx" ? "application/octet-stream" : "application/json",
+                .contentDisposition: "attachment; filename=\"\(filename)\"",
+            ],
+            body: .init(byteBuffer: bytes))
     }
 
     /// `ml.deploy`, then the deployment it appended (a second statement: the first's

@@ -14,6 +14,12 @@ struct Gateway: Sendable {
     let maxBodyBytes: Int
     /// `--request-timeout`
     var requestTimeout: Duration = .seconds(10)
+    /// the dashboard's logins
+    var sessions = DashboardSessions()
+    /// the project pages' predictions per past hour
+    var volumes = PredictionVolumeCache()
+    /// `Secure` on the session cookie: the daemon serves HTTPS
+    var secureCookies = false
 
     func makeRouter() -> Router<GatewayContext> {
         let router = Router(context: GatewayContext.self)
@@ -25,6 +31,7 @@ struct Gateway: Sendable {
         addRegistryRoutes(to: router)
         addTrainingRoutes(to: router)
         addJobRoutes(to: router)
+        addDashboardRoutes(to: router)
         return router
     }
 
