@@ -262,37 +262,30 @@ struct ServeCommand: AsyncParsableCommand {
         // Before anything is declared ready: the database answers, takes the role and has
         // the extension. A signal meanwhile ends the process (no handler is installed yet),
         // and the check is bounded by the connect timeout.
-        let check = try await StartupCheck.run(given.databaseURL, logger: logger)
-        var resolved = given
-        resolved.databaseURL = DirectConnection.resolved(given.databaseURL, encrypted: check.ssl)
-        let settings = resolved
+        // Behind a multi-host URL: the first server that fits target_session_attrs.
+        let selected = try await ServerSelection.select(given.databaseURL, logger: logger)
+        let check = try await StartupCheck.run(selected.url, logger: logger)
+        let settings = given
         ShutdownWatchdog.arm(after: settings.drainTimeout + .seconds(2), logger: logger)
-        let poolClient = PostgresClient(
-            configuration: try settings.databaseURL.clientConfiguration(
-                maximumConnections: settings.poolSize,
-                startupParameters: [("statement_timeout", String(settings.statementTimeoutMs)),
-                                    ("synchronous_commit", settings.synchronousCommit),
-                                    ("application_name", "pgscore serve")]),
-            backgroundLogger: logger)
-        // training: one connection of its own, no statement timeout; the server checks
-        // each second that the daemon is still there, so a killed daemon's training stops
-        let jobClient = PostgresClient(
-            configuration: try settings.databaseURL.clientConfiguration(
-                maximumConnections: 1,
-                startupParameters: [("statement_timeout", "0"), ("client_connection_check_interval", "1000"),
-                                    ("application_name", "pgscore serve (training)")]),
-            backgroundLogger: logger)
-        // LISTEN pgscore_jobs: wake-ups only
-        let listenClient = PostgresClient(
-            configuration: try settings.databaseURL.clientConfiguration(
-                maximumConnections: 1, startupParameters: [("application_name", "pgscore serve (listen)")]),
-            backgroundLogger: logger)
+        // the request pool; training: one connection of its own, no statement timeout (the
+        // server checks each second that the daemon is still there, so a killed daemon's
+        // training stops); LISTEN pgscore_jobs: wake-ups only
+        let follower = try ServerFollower(url: settings.databaseURL, selected: selected.url, pools: [
+            .init(maximumConnections: settings.poolSize,
+                  startupParameters: [("statement_timeout", String(settings.statementTimeoutMs)),
+                                      ("synchronous_commit", settings.synchronousCommit),
+                                      ("application_name", "pgscore serve")]),
+            .init(maximumConnections: 1,
+                  startupParameters: [("statement_timeout", "0"), ("client_connection_check_interval", "1000"),
+                                      ("application_name", "pgscore serve (training)")]),
+            .init(maximumConnections: 1, startupParameters: [("application_name", "pgscore serve (listen)")]),
+        ], logger: logger)
         let metrics = GatewayMetrics(poolSize: settings.poolSize, registry: registry)
-        var database = Database(client: poolClient, queueTimeout: .milliseconds(settings.queueTimeoutMs),
+        var database = Database(follower: follower, pool: 0, queueTimeout: .milliseconds(settings.queueTimeoutMs),
                                 poolSize: settings.poolSize, metrics: metrics)
-        database.diagnosis = ConnectionDiagnosis(url: settings.databaseURL, logger: logger)
+        database.diagnosis = ConnectionDiagnosis(url: selected.url, logger: logger)
         let runner = settings.jobs ? JobRunner(
-            database: database, jobClient: jobClient, listenClient: listenClient,
+            database: database, jobPool: 1, listenPool: 2,
             settings: .init(worker: settings.workerID, pollInterval: .milliseconds(settings.jobsPollMs),
                             monitorInterval: .milliseconds(settings.monitorIntervalMs)),
             metrics: metrics, logger: logger) : nil
@@ -318,6 +311,7 @@ struct ServeCommand: AsyncParsableCommand {
                 listening.markListening()
                 logger.info("pgscore serve listening", metadata: [
                     "address": "\(settings.host):\(port)", "tls": "\(settings.tls != nil)", "database": "\(settings.databaseURL)",
+                    "server": .string(selected.url.endpoint),
                     "pool_size": "\(settings.poolSize)", "batch_max_size": "\(settings.batching.maxBatch)",
                     "batch_lanes": "\(settings.batching.lanes)", "open_predict": "\(settings.openPredict)",
                     "jobs": "\(settings.jobs)", "worker": .string(settings.workerID),
@@ -328,8 +322,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         // Graceful shutdown runs in reverse order: the server first (requests in flight
         // finish), then the job runner, then the pools the others used.
-        var services: [any Service] = [poolClient]
-        if let runner { services += [jobClient, listenClient, runner] }
+        var services: [any Service] = [follower]
+        if let runner { services.append(runner) }
         services.append(ListeningService(app: app, state: listening, address: "\(settings.host):\(settings.port)"))
         var configuration = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -12,14 +12,33 @@ import PostgresNIO
 /// - a connection that has not finished the request's work (statements, COMMIT) by the
 ///   deadline is abandoned: closed at once (its backend may have stopped answering) and
 ///   the request fails with ``DeadlineExceeded`` (504); the pool opens a fresh one.
-/// Connections that die (a server restart) are replaced by the pool.
+/// Connections that die (a server restart) are replaced by the pool. Behind a multi-host
+/// URL the pool is one of ``ServerFollower``'s: an error that says the server went or no
+/// longer takes writes sets it looking for the server to use now.
 struct Database: Sendable {
-    let client: PostgresClient
+    let follower: ServerFollower
+    /// which of the follower's pools
+    let pool: Int
     let queueTimeout: Duration
     let poolSize: Int
     let metrics: GatewayMetrics
     /// why no connection comes, when it cannot be made (nil: not looked into)
     var diagnosis: ConnectionDiagnosis? = nil
+
+    init(follower: ServerFollower, pool: Int, queueTimeout: Duration, poolSize: Int, metrics: GatewayMetrics) {
+        self.follower = follower
+        self.pool = pool
+        self.queueTimeout = queueTimeout
+        self.poolSize = poolSize
+        self.metrics = metrics
+    }
+
+    /// One fixed client (in-process tests).
+    init(client: PostgresClient, queueTimeout: Duration, poolSize: Int, metrics: GatewayMetrics) {
+        let url = DatabaseURL(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none", sslMode: .disable)
+        self.init(follower: ServerFollower(fixed: [client], url: url, logger: Logger(label: "pgscore")), pool: 0,
+                  queueTimeout: queueTimeout, poolSize: poolSize, metrics: metrics)
+    }
 
     /// No connection became free in time.
     struct PoolUnavailable: Error {
@@ -69,8 +88,8 @@ struct Database: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 lease.withLockedValue { $0.continuation = continuation }
-                self.startWork(lease, start: start, body)
-                self.armTimers(lease, start: start, queueTimeout: queueTimeout, deadline: deadline)
+                let generation = self.startWork(lease, start: start, body)
+                self.armTimers(lease, start: start, queueTimeout: queueTimeout, deadline: deadline, generation: generation)
             }
         } onCancel: {
             // the daemon is stopping (its services are cancelled): answer now, drop the connection
@@ -90,9 +109,10 @@ struct Database: Sendable {
     private func startWork<T: Sendable>(
         _ lease: NIOLockedValueBox<Lease<T>>, start: ContinuousClock.Instant,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
-    ) {
-        let client = self.client
-        let metrics = self.metrics
+    ) -> Int {
+        let generation = follower.current
+        let client = generation.clients[pool]
+        let (metrics, follower) = (self.metrics, self.follower)
         let work = Task {
             let result: Result<T, any Error>
             do {
@@ -110,6 +130,7 @@ struct Database: Sendable {
                 }
                 result = .success(value)
             } catch {
+                if Database.isServerLost(error) { follower.serverLost(generation: generation.number) }
                 result = .failure(error)
             }
             let (wasWaiting, continuation, timers) = lease.withLockedValue { state in
@@ -125,13 +146,14 @@ struct Database: Sendable {
             continuation.resume(with: result)
         }
         lease.withLockedValue { $0.work = work }
+        return generation.number
     }
 
     /// The queue timer (no connection in time: 503) and the deadline timer (the
     /// connection did not finish in time: closed, 504).
     private func armTimers<T: Sendable>(
         _ lease: NIOLockedValueBox<Lease<T>>, start: ContinuousClock.Instant, queueTimeout: Duration,
-        deadline: RequestDeadline?
+        deadline: RequestDeadline?, generation: Int
     ) {
         let metrics = self.metrics
         let loop = MultiThreadedEventLoopGroup.singleton.any()
@@ -144,6 +166,8 @@ struct Database: Sendable {
             guard let continuation else { return }
             work?.cancel()
             metrics.poolTimedOut()
+            // (no connection could be made, or every one is busy: a look at the hosts tells)
+            self.follower.serverLost(generation: generation)
             continuation.resume(throwing: self.unavailable(after: queueTimeout))
         }
         var timers = [queueTimer]

@@ -163,11 +163,19 @@ final class PredictionBatcher: Sendable {
         metrics.recordBatch(size: batch.count)
         // the batch ends at the earliest deadline among its requests
         let deadline = batch.compactMap(\.request.deadline).min { $0.instant < $1.instant }
-        let requests = batch.map(\.request)
+        let database = self.database
         do {
             let answers = try await Database.$deadline.withValue(deadline) {
-                try await database.withSingleWrite { connection in
-                    try await PredictionQueries.scoreAndLog(requests, on: connection)
+                // (a failover: the batch goes again to the new primary, as a retry)
+                try await database.retryingWhileServerLost(deadline: deadline) { isRetry in
+                    let requests = batch.map { pending in
+                        var request = pending.request
+                        request.isRetry = request.isRetry || isRetry
+                        return request
+                    }
+                    return try await database.withSingleWrite { connection in
+                        try await PredictionQueries.scoreAndLog(requests, on: connection)
+                    }
                 }
             }
             for (pending, answer) in zip(batch, answers) {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import PostgresNIO
 
@@ -61,6 +62,15 @@ enum PredictionQueries {
         let wantsProbabilities: Bool
         /// the request's deadline (the batch it joins ends at the earliest of them)
         let deadline: Database.RequestDeadline?
+        /// chosen once per HTTP request by the daemon, the same on every try: the public
+        /// ids of its log rows are derived from it and its rows' created_at is `loggedAt`,
+        /// so a try after a lost connection finds what an earlier try committed (its rows
+        /// land in the same daily partition, whose unique index on public_id then refuses
+        /// a second copy)
+        let attempt: UUID
+        let loggedAt: Date
+        /// an earlier try may have committed: look for its rows first
+        var isRetry = false
     }
 
     /// Scores the requests' instances, each with its project's deployed version, and logs
@@ -75,7 +85,8 @@ enum PredictionQueries {
             isBatch: requests.map(\.isBatch), requestIDs: requests.map(\.requestID),
             elapsedMilliseconds: requests.map { (now - $0.arrival) / .milliseconds(1) },
             wantsProbabilities: requests.map(\.wantsProbabilities),
-            keyIDs: requests.map { $0.keyID ?? 0 })
+            keyIDs: requests.map { $0.keyID ?? 0 }, attempts: requests.map(\.attempt),
+            loggedAt: requests.map(\.loggedAt), isRetry: requests.map(\.isRetry))
         var answers = [[Scored]](repeating: [], count: requests.count)
         do {
             for try await (index, row) in try await connection.execute(statement, logger: Database.queryLogger) {
@@ -104,34 +115,55 @@ enum PredictionQueries {
     /// connection parses and plans it once (a named prepared statement). A request whose
     /// project's deployed version is not the one its body was checked against scores and
     /// logs nothing.
+    ///
+    /// Sent again after a lost connection (a failover), a request may already be logged:
+    /// a retry (`is_retry`) returns the rows its earlier try committed instead of scoring
+    /// (`earlier`, found by created_at and public_id: one partition's unique index), and
+    /// `ON CONFLICT DO NOTHING` keeps a try that commits concurrently from logging twice
+    /// (that request then gets no rows, like a changed deployment, and is tried again).
     struct ScoreAndLog: PostgresPreparedStatement {
         static let name = "pgscore_score_and_log"
         static let sql = """
             WITH request AS (
               SELECT r.*
-                FROM unnest($1::text[], $2::int8[], $3::text[], $4::bool[], $5::text[], $6::float8[], $7::bool[], $8::int8[])
-                     WITH ORDINALITY AS r(project, version, body, is_batch, request_id, elapsed_ms, wants_probabilities, key_id, i)
-               WHERE ml.deployed_version(r.project) = r.version
+                FROM unnest($1::text[], $2::int8[], $3::text[], $4::bool[], $5::text[], $6::float8[], $7::bool[], $8::int8[],
+                            $9::uuid[], $10::timestamptz[], $11::bool[])
+                     WITH ORDINALITY AS r(project, version, body, is_batch, request_id, elapsed_ms, wants_probabilities, key_id,
+                                          attempt, logged_at, is_retry, i)
+            ), earlier AS MATERIALIZED (
+              SELECT q.i, e.ord, p.public_id, p.prediction, p.probabilities
+                FROM request q,
+                     generate_series(1, CASE WHEN q.is_batch THEN jsonb_array_length(q.body::jsonb -> 'instances') ELSE 1 END) AS e(ord),
+                     ml.predictions p
+               WHERE q.is_retry AND p.created_at = q.logged_at AND p.public_id = md5(q.attempt::text || '/' || e.ord)::uuid
+            ), fresh AS (
+              SELECT q.*
+                FROM request q
+               WHERE ml.deployed_version(q.project) = q.version AND NOT EXISTS (SELECT FROM earlier x WHERE x.i = q.i)
             ), scored AS MATERIALIZED (
               SELECT nextval('ml.predictions_id_seq') AS id, q.i, e.ord, e.features, q.project, q.version, q.request_id,
-                     q.elapsed_ms, q.key_id,
+                     q.elapsed_ms, q.key_id, q.logged_at, md5(q.attempt::text || '/' || e.ord)::uuid AS public_id,
                      ml.predict(q.project, e.features) AS prediction,
                      CASE WHEN q.wants_probabilities THEN ml.predict_proba(q.project, e.features) END AS probabilities
-                FROM request q,
+                FROM fresh q,
                      jsonb_array_elements(CASE WHEN q.is_batch THEN q.body::jsonb -> 'instances'
                                                ELSE jsonb_build_array(q.body::jsonb) END)
                      WITH ORDINALITY AS e(features, ord)
             ), logged AS (
               INSERT INTO ml.predictions (id, project, version, features, prediction, probabilities, request_id, latency_ms,
-                                          key_id)
+                                          created_at, public_id, key_id)
               SELECT s.id, s.project, s.version, s.features, s.prediction, s.probabilities, s.request_id,
                      s.elapsed_ms + 1000 * extract(epoch FROM clock_timestamp() - statement_timestamp())::float8,
-                     nullif(s.key_id, 0)
+                     s.logged_at, s.public_id, nullif(s.key_id, 0)
                 FROM scored s ORDER BY s.i, s.ord
-              RETURNING id, public_id
+              ON CONFLICT DO NOTHING
+              RETURNING id
             )
-            SELECT s.i, l.public_id::text, s.prediction, s.probabilities
-              FROM scored s JOIN logged l ON l.id = s.id ORDER BY s.i, s.ord
+            SELECT a.i, a.public_id::text, a.prediction, a.probabilities
+              FROM (SELECT s.i, s.ord, s.public_id, s.prediction, s.probabilities FROM scored s JOIN logged l ON l.id = s.id
+                    UNION ALL
+                    SELECT x.i, x.ord, x.public_id, x.prediction, x.probabilities FROM earlier x) a
+             ORDER BY a.i, a.ord
             """
         typealias Row = (Int, Scored)
 
@@ -144,9 +176,12 @@ enum PredictionQueries {
         let wantsProbabilities: [Bool]
         /// 0 for no key (--open-predict; key ids start at 1): PostgresNIO encodes no arrays of optionals
         let keyIDs: [Int]
+        let attempts: [UUID]
+        let loggedAt: [Date]
+        let isRetry: [Bool]
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 8)
+            var bindings = PostgresBindings(capacity: 11)
             bindings.append(projects)
             bindings.append(versions)
             bindings.append(bodies)
@@ -155,6 +190,9 @@ enum PredictionQueries {
             bindings.append(elapsedMilliseconds)
             bindings.append(wantsProbabilities)
             bindings.append(keyIDs)
+            bindings.append(attempts)
+            bindings.append(loggedAt)
+            bindings.append(isRetry)
             return bindings
         }
 

@@ -69,7 +69,7 @@ extension Problem {
         case _ where sqlState.hasPrefix("23"):
             return .conflict(detail)
         case _ where sqlState.hasPrefix("08"), _ where sqlState.hasPrefix("53"),
-             "57P01", "57P02", "57P03", "40001", "40P01":
+             "57P01", "57P02", "57P03", "40001", "40P01", "25006":
             return .unavailable("the database cannot serve now: \(detail)")
         default:
             return .internalError("database error \(sqlState): \(detail)")
