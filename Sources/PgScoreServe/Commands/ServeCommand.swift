@@ -283,7 +283,7 @@ struct ServeCommand: AsyncParsableCommand {
         let metrics = GatewayMetrics(poolSize: settings.poolSize, registry: registry)
         var database = Database(follower: follower, pool: 0, queueTimeout: .milliseconds(settings.queueTimeoutMs),
                                 poolSize: settings.poolSize, metrics: metrics)
-        database.diagnosis = ConnectionDiagnosis(url: selected.url, logger: logger)
+        database.diagnosis = ConnectionDiagnosis(url: { follower.current.url }, logger: logger)
         let runner = settings.jobs ? JobRunner(
             database: database, jobPool: 1, listenPool: 2,
             settings: .init(worker: settings.workerID, pollInterval: .milliseconds(settings.jobsPollMs),

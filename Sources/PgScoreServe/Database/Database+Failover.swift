@@ -25,8 +25,8 @@ extension Database {
     /// Runs `work` (told whether an earlier try may have committed) again while it fails
     /// because the server was lost and the daemon follows the primary among several hosts
     /// (``ServerFollower``): after a failover the work goes to the new primary, within the
-    /// request's deadline. A pool timeout counts as lost only while the follower looks for
-    /// a server (a busy pool is answered 503 at once, as before). Past the deadline: 503
+    /// request's deadline. A pool timeout counts as lost only during a failover
+    /// (``ServerFollower/isFailingOver``; else a busy pool is answered 503 at once, as before). Past the deadline: 503
     /// with Retry-After. Outside a request (no deadline), and with one host, no retry.
     func retryingWhileServerLost<T: Sendable>(
         deadline: RequestDeadline?, _ work: @Sendable (_ isRetry: Bool) async throws -> T
@@ -37,7 +37,7 @@ extension Database {
                 return try await work(isRetry)
             } catch {
                 guard follower.follows, let deadline,
-                      Self.isServerLost(error) || (error is PoolUnavailable && follower.isSearching)
+                      Self.isServerLost(error) || (error is PoolUnavailable && follower.isFailingOver)
                 else { throw error }
                 guard ContinuousClock.now + .milliseconds(100) < deadline.instant else {
                     throw Problem.unavailable(

@@ -120,12 +120,19 @@ final class PredictionBatcher: Sendable {
 
     /// A queued request waits for a lane no longer than it would wait for a pooled
     /// connection (`--queue-timeout-ms`, never past its deadline): then it is answered
-    /// 503 like a request that got no connection, and nothing of it was sent.
-    private func armQueueTimer(_ id: UInt64, request: PredictionQueries.Request) {
+    /// 503 like a request that got no connection, and nothing of it was sent. While the
+    /// daemon looks for a new primary (a failover: the lanes retry their batches), it
+    /// waits on, up to its deadline.
+    private func armQueueTimer(_ id: UInt64, request: PredictionQueries.Request, wait given: Duration? = nil) {
         let (database, metrics) = (self.database, self.metrics)
         let now = ContinuousClock.now
-        let wait = request.deadline.map { min(database.queueTimeout, max($0.instant - now, .zero)) } ?? database.queueTimeout
+        let wait = given ?? request.deadline.map { min(database.queueTimeout, max($0.instant - now, .zero)) } ?? database.queueTimeout
         let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(wait.nanoseconds)) { [state] in
+            if database.follower.isFailingOver, let deadline = request.deadline,
+               deadline.instant - ContinuousClock.now > .milliseconds(100) {
+                self.armQueueTimer(id, request: request, wait: deadline.instant - ContinuousClock.now)
+                return
+            }
             guard let pending = state.withLockedValue({ $0.remove(id) }) else { return }
             metrics.queueTimedOut()
             pending.continuation.resume(throwing: database.unavailable(after: wait))

@@ -32,7 +32,14 @@ final class ServerFollower: Service, Sendable {
         var runner: Task<Void, Never>?
         var searching = false
         var stopped = false
+        /// when the pools last moved to another server
+        var movedAt: ContinuousClock.Instant?
     }
+
+    /// How long after a move the new server counts as settling: a promoted standby may
+    /// take writes and hold their commits until its manager lets them through (a
+    /// pg_auto_failover node in stop_replication), so a pool timeout then is the failover's.
+    static let settling: Duration = .seconds(30)
 
     private let url: DatabaseURL?
     private let specs: [PoolSpec]
@@ -76,6 +83,14 @@ final class ServerFollower: Service, Sendable {
     /// Whether a search for the server is under way (no server known to fit).
     var isSearching: Bool { state.withLockedValue { $0.searching } }
 
+    /// A failover is under way or just happened: searching, or moved within ``settling``.
+    /// Then a request that got no connection in time waits on, up to its deadline.
+    var isFailingOver: Bool {
+        state.withLockedValue { state in
+            state.searching || state.movedAt.map { ContinuousClock.now - $0 < Self.settling } ?? false
+        }
+    }
+
     /// Runs the pools until the service group shuts down; then closes them.
     func run() async throws {
         state.withLockedValue { $0.runner = Self.start($0.current) }
@@ -112,7 +127,7 @@ final class ServerFollower: Service, Sendable {
     }
 
     private func search(_ url: DatabaseURL) async {
-        var backoff = RetryBackoff(initial: .milliseconds(100), cap: .seconds(2))
+        var backoff = RetryBackoff(initial: .milliseconds(100), cap: .seconds(1))
         while !state.withLockedValue({ $0.stopped }) {
             do {
                 let found = try await ServerSelection.select(url, logger: logger)
@@ -129,6 +144,7 @@ final class ServerFollower: Service, Sendable {
                     state.current = Generation(number: state.current.number + 1, url: found.url, clients: clients)
                     state.runner = Self.start(state.current)
                     state.searching = false
+                    state.movedAt = .now
                     return (previous, true)
                 }
                 guard started else { return }

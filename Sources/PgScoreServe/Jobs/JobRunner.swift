@@ -256,10 +256,13 @@ final class JobRunner: Service, Sendable {
 
     /// Sleeps until `duration` has passed, a wake-up came or the daemon stops; looks at
     /// the flag every 50 ms (simpler than racing a sleep with a continuation, and cheap).
+    /// The pools moving to a new server (a failover) also wakes it: the backoff of the
+    /// outage must not delay the work on the new primary.
     private func sleep(upTo duration: Duration) async {
         let clock = ContinuousClock()
         let deadline = clock.now + duration
-        while clock.now < deadline && isAccepting && !Task.isCancelled {
+        let generation = follower.current.number
+        while clock.now < deadline && isAccepting && !Task.isCancelled && follower.current.number == generation {
             if state.withLockedValue({ state -> Bool in
                 defer { state.rung = false }
                 return state.rung
