@@ -437,3 +437,43 @@ def test_the_daemon_follows_the_new_primary_losing_and_doubling_no_prediction(cl
     ha("start")
     ha("wait", "120")
     assert cluster.role_of(old_port) == "standby"
+
+
+def test_a_read_only_gateway_scores_on_the_standby_and_logs_nothing(cluster, tmp_path):
+    standby = cluster.standby()
+    # the multi-host URL with target_session_attrs=standby picks the standby, wherever it is listed
+    daemon = started_daemon(tmp_path, ha_url(cluster, "standby"), "--read-only", "--open-predict")
+    writer = started_daemon(tmp_path, ha_url(cluster), "--open-predict", "--no-jobs")
+    try:
+        ready = requests.get(daemon.url + "/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["server"] == f"127.0.0.1:{standby}"
+        assert ready.json()["writable"] is False and ready.json()["read_only"] is True
+        with psycopg.connect(cluster.node(cluster.primary()), autocommit=True) as conn:
+            before = conn.execute("SELECT count(*) FROM ml.predictions").fetchone()[0]
+        path = "/v1/projects/heart/predict"
+        batch = {"instances": [PATIENT, dict(PATIENT, age=40, chol=180), dict(PATIENT, cp=4, thalach=100)]}
+        read_only = requests.post(daemon.url + path, json=batch, timeout=10)
+        logged = requests.post(writer.url + path, json=batch, timeout=10)
+        assert read_only.status_code == 200 and logged.status_code == 200, (read_only.text, logged.text)
+        # the same answers, without a prediction id (nothing is logged to give feedback on)
+        assert [{k: v for k, v in p.items() if k != "prediction_id"} for p in logged.json()["predictions"]] == \
+            read_only.json()["predictions"]
+        single = requests.post(daemon.url + path, json=PATIENT, timeout=10)
+        assert single.status_code == 200 and "prediction_id" not in single.json() and "probabilities" in single.json()
+
+        # what writes is refused, naming the flag
+        for route, body in (("/v1/projects/heart/train", {"source": "heart_labelled", "label": "sick"}),
+                            ("/v1/projects/heart/deploy", {"version": 1}),
+                            ("/v1/projects/heart/records", {"rows": [PATIENT]}),
+                            (f"/v1/predictions/{uuid.uuid4()}/feedback", {"label": "true"})):
+            r = requests.post(daemon.url + route, json=body, timeout=10)
+            assert r.status_code == 405 and "--read-only" in r.json()["detail"], (route, r.status_code, r.text)
+        assert requests.get(daemon.url + "/v1/projects/heart/versions", timeout=10).status_code in (200, 401)
+        cluster.wait_replayed()
+        with psycopg.connect(cluster.node(cluster.primary()), autocommit=True) as conn:
+            after = conn.execute("SELECT count(*) FROM ml.predictions").fetchone()[0]
+        assert after == before + 3, "the read-only gateway logged predictions (or the writer did not)"
+    finally:
+        daemon.stop()
+        writer.stop()

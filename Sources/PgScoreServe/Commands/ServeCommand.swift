@@ -121,6 +121,10 @@ struct ServeCommand: AsyncParsableCommand {
             help: ArgumentHelp("Event-loop threads for HTTP, database connections and request handling (env PGSCORE_THREADS; default: the number of cores). On a small machine shared with PostgreSQL, 1 avoids cross-thread wake-ups and serves more (tools/bench_gateway.sh).", valueName: "n"))
     var threads: Int?
 
+    @Flag(name: .customLong("read-only"),
+          help: "Serve predictions without logging them, for a hot standby (analytics traffic that must not touch the primary; pair with target_session_attrs=standby or prefer-standby): no prediction_id, so no feedback and no monitor data for them. Every other POST is answered 405; no jobs run; /readyz accepts a read-only server (env PGSCORE_READ_ONLY=true). Against a primary it works the same: nothing is logged.")
+    var readOnly = false
+
     @Flag(name: .customLong("no-jobs"),
           help: "Serve HTTP only: run no training, schedules or monitors here (env PGSCORE_NO_JOBS=true). Runs queued through this daemon wait for one that runs jobs.")
     var noJobs = false
@@ -162,6 +166,7 @@ struct ServeCommand: AsyncParsableCommand {
         var failedKeyLimit: Int
         var tls: (certificate: String, key: String)?
         var jobs: Bool
+        var readOnly: Bool
         var workerID: String
         var jobsPollMs: Int
         var monitorIntervalMs: Int
@@ -178,6 +183,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func settings(environment env: [String: String] = ProcessEnvironment.current) throws -> Settings {
         let poolSize = try Setting.value(poolSize, env: "PGSCORE_POOL_SIZE", default: 10, in: env)
+        let readOnly = try Setting.flag(readOnly, env: "PGSCORE_READ_ONLY", in: env)
         let settings = Settings(
             databaseURL: try database.resolve(environment: env),
             host: try Setting.value(host, env: "PGSCORE_HOST", default: "127.0.0.1", in: env),
@@ -197,11 +203,13 @@ struct ServeCommand: AsyncParsableCommand {
             batching: PredictionBatcher.Settings(
                 maxBatch: try Setting.value(batchMaxSize, env: "PGSCORE_BATCH_MAX_SIZE", default: 64, in: env),
                 lanes: try Setting.value(batchLanes, env: "PGSCORE_BATCH_LANES", default: min(System.coreCount, max(poolSize, 1)), in: env),
-                maxWait: .milliseconds(try Setting.value(batchMaxWaitMs, env: "PGSCORE_BATCH_MAX_WAIT_MS", default: 0, in: env))),
+                maxWait: .milliseconds(try Setting.value(batchMaxWaitMs, env: "PGSCORE_BATCH_MAX_WAIT_MS", default: 0, in: env)),
+                logs: !readOnly),
             openPredict: try Setting.flag(openPredict, env: "PGSCORE_OPEN_PREDICT", in: env),
             failedKeyLimit: try Setting.value(failedKeyLimit, env: "PGSCORE_FAILED_KEY_LIMIT", default: 50, in: env),
             tls: try Self.tlsFiles(certificate: tlsCertificate ?? env["PGSCORE_TLS_CERTIFICATE"], key: tlsKey ?? env["PGSCORE_TLS_KEY"]),
-            jobs: !(try Setting.flag(noJobs, env: "PGSCORE_NO_JOBS", in: env)),
+            jobs: !(try Setting.flag(noJobs, env: "PGSCORE_NO_JOBS", in: env)) && !readOnly,
+            readOnly: readOnly,
             workerID: try Setting.value(workerID, env: "PGSCORE_WORKER_ID", default: Self.defaultWorkerID(), in: env),
             jobsPollMs: try Setting.value(jobsPollMs, env: "PGSCORE_JOBS_POLL_MS", default: 5000, in: env),
             monitorIntervalMs: try Setting.value(monitorIntervalMs, env: "PGSCORE_MONITOR_INTERVAL_MS", default: 1000, in: env),
@@ -295,7 +303,7 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, specs: FeatureSpecCache(),
             batcher: PredictionBatcher(settings: settings.batching, database: database, metrics: metrics),
             jobs: runner, maxBodyBytes: settings.maxBodyBytes,
-            requestTimeout: settings.requestTimeout)
+            requestTimeout: settings.requestTimeout, readOnly: settings.readOnly)
 
         var server = GuardedHTTP1Channel.builder(limits: settings.limits, logger: logger)
         if let tls = settings.tls {
@@ -314,7 +322,7 @@ struct ServeCommand: AsyncParsableCommand {
                     "server": .string(selected.url.endpoint),
                     "pool_size": "\(settings.poolSize)", "batch_max_size": "\(settings.batching.maxBatch)",
                     "batch_lanes": "\(settings.batching.lanes)", "open_predict": "\(settings.openPredict)",
-                    "jobs": "\(settings.jobs)", "worker": .string(settings.workerID),
+                    "jobs": "\(settings.jobs)", "worker": .string(settings.workerID), "read_only": "\(settings.readOnly)",
                     "extension_version": .string(check.extensionVersion), "database_tls": "\(check.ssl)",
                 ])
             },

@@ -231,6 +231,13 @@ struct Database: Sendable {
         }
     }
 
+    /// ``withSingleWrite(_:)`` when `body` writes; else (`--read-only`) ``withConnection(_:)``.
+    func withPossibleWrite<T: Sendable>(
+        writes: Bool, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        writes ? try await withSingleWrite(body) : try await withConnection(body)
+    }
+
     /// A prepared `SELECT 1`: parsed once per connection.
     private struct ConfirmCommit: PostgresPreparedStatement {
         static let name = "pgscore_confirm_commit"

@@ -25,6 +25,8 @@ final class PredictionBatcher: Sendable {
         var lanes: Int
         /// how long a lane that was idle waits for more requests before it sends; zero: none
         var maxWait: Duration
+        /// false under --read-only: scored, not logged
+        var logs = true
     }
 
     private struct Pending: Sendable {
@@ -76,7 +78,7 @@ final class PredictionBatcher: Sendable {
 
     init(settings: Settings, database: Database, metrics: GatewayMetrics) {
         self.settings = Settings(maxBatch: max(1, settings.maxBatch), lanes: max(1, settings.lanes),
-                                 maxWait: max(.zero, settings.maxWait))
+                                 maxWait: max(.zero, settings.maxWait), logs: settings.logs)
         self.database = database
         self.metrics = metrics
     }
@@ -180,8 +182,9 @@ final class PredictionBatcher: Sendable {
                         request.isRetry = request.isRetry || isRetry
                         return request
                     }
-                    return try await database.withSingleWrite { connection in
-                        try await PredictionQueries.scoreAndLog(requests, on: connection)
+                    let logs = self.settings.logs
+                    return try await database.withPossibleWrite(writes: logs) { connection in
+                        try await PredictionQueries.scoreAndLog(requests, logging: logs, on: connection)
                     }
                 }
             }

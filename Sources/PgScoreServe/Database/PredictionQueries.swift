@@ -12,8 +12,9 @@ enum PredictionQueries {
     /// One scored and logged instance.
     struct Scored: Sendable {
         /// the prediction's public id (`ml.predictions.public_id`, a random UUID): what
-        /// feedback names, unguessable unlike the row's sequential id
-        let predictionID: String
+        /// feedback names, unguessable unlike the row's sequential id; nil when not logged
+        /// (--read-only)
+        let predictionID: String?
         let prediction: String?
         let probabilities: [Double]?
     }
@@ -78,7 +79,8 @@ enum PredictionQueries {
     /// Returns one answer per request, in order: nil for a request whose project's
     /// deployment is no longer `version` (a deploy happened meanwhile; nothing of it was
     /// logged): its caller reads the new spec and tries again.
-    static func scoreAndLog(_ requests: [Request], on connection: PostgresConnection) async throws -> [[Scored]?] {
+    static func scoreAndLog(_ requests: [Request], logging: Bool = true, on connection: PostgresConnection) async throws -> [[Scored]?] {
+        guard logging else { return try await scoreOnly(requests, on: connection) }
         let now = ContinuousClock.now
         let statement = ScoreAndLog(
             projects: requests.map(\.project), versions: requests.map(\.version), bodies: requests.map(\.body),
@@ -103,6 +105,19 @@ enum PredictionQueries {
             throw error
         }
         preparedConnections.withLockedValue { _ = $0.insert(connection.id) }
+        return answers.map { $0.isEmpty ? nil : $0 }
+    }
+
+    /// `--read-only` (a hot standby): the same answers as ``scoreAndLog(_:logging:on:)``,
+    /// nothing logged (no prediction id: no feedback, no monitor data for these).
+    static func scoreOnly(_ requests: [Request], on connection: PostgresConnection) async throws -> [[Scored]?] {
+        let statement = ScoreOnly(
+            projects: requests.map(\.project), versions: requests.map(\.version), bodies: requests.map(\.body),
+            isBatch: requests.map(\.isBatch), wantsProbabilities: requests.map(\.wantsProbabilities))
+        var answers = [[Scored]](repeating: [], count: requests.count)
+        for try await (index, row) in try await connection.execute(statement, logger: Database.queryLogger) {
+            answers[index - 1].append(row)
+        }
         return answers.map { $0.isEmpty ? nil : $0 }
     }
 
@@ -197,7 +212,45 @@ enum PredictionQueries {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> (Int, Scored) {
-            let (index, id, prediction, probabilities) = try row.decode((Int, String, String?, [Double]?).self)
+            let (index, id, prediction, probabilities) = try row.decode((Int, String?, String?, [Double]?).self)
+            return (index, Scored(predictionID: id, prediction: prediction, probabilities: probabilities))
+        }
+    }
+
+    /// ScoreAndLog's scoring without its log: reads only, so a hot standby runs it.
+    struct ScoreOnly: PostgresPreparedStatement {
+        static let name = "pgscore_score_only"
+        static let sql = """
+            SELECT q.i, NULL::text, ml.predict(q.project, e.features),
+                   CASE WHEN q.wants_probabilities THEN ml.predict_proba(q.project, e.features) END
+              FROM unnest($1::text[], $2::int8[], $3::text[], $4::bool[], $5::bool[])
+                   WITH ORDINALITY AS q(project, version, body, is_batch, wants_probabilities, i),
+                   jsonb_array_elements(CASE WHEN q.is_batch THEN q.body::jsonb -> 'instances'
+                                             ELSE jsonb_build_array(q.body::jsonb) END)
+                   WITH ORDINALITY AS e(features, ord)
+             WHERE ml.deployed_version(q.project) = q.version
+             ORDER BY q.i, e.ord
+            """
+        typealias Row = (Int, Scored)
+
+        let projects: [String]
+        let versions: [Int]
+        let bodies: [String]
+        let isBatch: [Bool]
+        let wantsProbabilities: [Bool]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 5)
+            bindings.append(projects)
+            bindings.append(versions)
+            bindings.append(bodies)
+            bindings.append(isBatch)
+            bindings.append(wantsProbabilities)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> (Int, Scored) {
+            let (index, id, prediction, probabilities) = try row.decode((Int, String?, String?, [Double]?).self)
             return (index, Scored(predictionID: id, prediction: prediction, probabilities: probabilities))
         }
     }

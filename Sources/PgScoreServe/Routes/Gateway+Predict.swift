@@ -53,9 +53,9 @@ extension Gateway {
         project: String, instances: [[String: JSONValue]], isBatch: Bool,
         scoring: @escaping @Sendable (FeatureSpec) -> PredictionQueries.Request
     ) async throws -> (FeatureSpec, [PredictionQueries.Scored]) {
-        let (specs, database) = (self.specs, self.database)
+        let (specs, database, logs) = (self.specs, self.database, !self.readOnly)
         return try await database.retryingWhileServerLost(deadline: Database.deadline) { _ in
-            try await database.withSingleWrite { connection in
+            try await database.withPossibleWrite(writes: logs) { connection in
                 for _ in 0..<3 {
                     guard let deployed = try await PredictionQueries.deployed(project: project, on: connection) else {
                         throw Problem.conflict("project \"\(project)\" has no deployed version; deploy one (POST /v1/projects/\(project)/deploy)")
@@ -71,7 +71,7 @@ extension Gateway {
                     // (the batched try, or a try before a lost connection, may have logged it)
                     var request = scoring(spec)
                     request.isRetry = true
-                    if let scored = try await PredictionQueries.scoreAndLog([request], on: connection)[0] {
+                    if let scored = try await PredictionQueries.scoreAndLog([request], logging: logs, on: connection)[0] {
                         return (spec, scored)
                     }
                 }
@@ -130,7 +130,7 @@ extension Gateway {
             fields.append(("probabilities", .fields(zip(spec.classes, probabilities).map { ($0, .number($1)) })))
         }
         fields.append(("version", .number(Double(spec.version))))
-        fields.append(("prediction_id", .string(scored.predictionID)))
+        if let id = scored.predictionID { fields.append(("prediction_id", .string(id))) }
         return .fields(fields)
     }
 }

@@ -14,10 +14,13 @@ struct Gateway: Sendable {
     let maxBodyBytes: Int
     /// `--request-timeout`
     var requestTimeout: Duration = .seconds(10)
+    /// `--read-only`: predictions are scored, not logged; every other POST is refused
+    var readOnly = false
 
     func makeRouter() -> Router<GatewayContext> {
         let router = Router(context: GatewayContext.self)
         router.add(middleware: GatewayMiddleware(metrics: metrics, requestTimeout: requestTimeout))
+        if readOnly { router.add(middleware: ReadOnlyMiddleware()) }
         addHealthRoutes(to: router)
         addPredictRoutes(to: router)
         addFeedbackRoutes(to: router)
