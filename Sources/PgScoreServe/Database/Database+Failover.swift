@@ -4,6 +4,7 @@ extension Database {
     /// The error says the server went away or no longer takes writes (it became a
     /// standby): the same work may succeed on another server of the host list.
     static func isServerLost(_ error: any Error) -> Bool {
+        if error is ServerMoved { return true }
         if let commit = error as? CommitFailed {
             // a transaction that ended in ROLLBACK failed on the server, not with it
             return commit.tag == nil && (commit.underlying.map(isServerLost) ?? true)

@@ -54,6 +54,10 @@ struct Database: Sendable {
         return PoolUnavailable(waited: waited, poolSize: poolSize, reason: diagnosis?.recentFailure)
     }
 
+    /// The pools moved to another server (a failover) while this work ran or waited on the
+    /// old one; its connection was closed. Nothing of it is known to be stored.
+    struct ServerMoved: Error {}
+
     /// The request's deadline passed while its connection worked; the connection was closed.
     struct DeadlineExceeded: Error {
         let timeout: Duration
@@ -85,11 +89,21 @@ struct Database: Sendable {
         let queueTimeout = deadline.map { min(self.queueTimeout, max($0.instant - start, .zero)) } ?? self.queueTimeout
         let lease = NIOLockedValueBox(Lease<T>())
         metrics.poolRequested()
+        let token = NIOLockedValueBox<UInt64?>(nil)
+        defer { follower.unregister(token.withLockedValue { $0 }) }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 lease.withLockedValue { $0.continuation = continuation }
                 let generation = self.startWork(lease, start: start, body)
                 self.armTimers(lease, start: start, queueTimeout: queueTimeout, deadline: deadline, generation: generation)
+                // the pools moving on (a failover) ends this work: it is retried on the new server
+                token.withLockedValue { $0 = follower.register(generation: generation) {
+                    let (continuation, work, connection) = lease.withLockedValue { $0.finish() }
+                    guard let continuation else { return }
+                    work?.cancel()
+                    let _: EventLoopFuture<Void>? = connection?.close()
+                    continuation.resume(throwing: ServerMoved())
+                } }
             }
         } onCancel: {
             // the daemon is stopping (its services are cancelled): answer now, drop the connection

@@ -34,6 +34,9 @@ final class ServerFollower: Service, Sendable {
         var stopped = false
         /// when the pools last moved to another server
         var movedAt: ContinuousClock.Instant?
+        /// work under way on a generation's pools, ended when they are left (``register(generation:abort:)``)
+        var aborts: [UInt64: (generation: Int, abort: @Sendable () -> Void)] = [:]
+        var nextAbort: UInt64 = 0
     }
 
     /// How long after a move the new server counts as settling: a promoted standby may
@@ -89,6 +92,36 @@ final class ServerFollower: Service, Sendable {
         state.withLockedValue { state in
             state.searching || state.movedAt.map { ContinuousClock.now - $0 < Self.settling } ?? false
         }
+    }
+
+    /// Work on `generation`'s pools: `abort` ends it (its connection closed, its caller
+    /// answered) when the pools move on. Needed because a statement written to a
+    /// connection that just died is never answered in PostgresNIO 1.33.2, and work
+    /// without a request deadline (the job runner) would wait for ever. nil: not
+    /// following, nothing to register.
+    func register(generation: Int, abort: @escaping @Sendable () -> Void) -> UInt64? {
+        guard url != nil else { return nil }
+        let (token, stale) = state.withLockedValue { state -> (UInt64, Bool) in
+            state.nextAbort &+= 1
+            state.aborts[state.nextAbort] = (generation, abort)
+            return (state.nextAbort, state.current.number != generation)
+        }
+        if stale { abortWork(before: current.number) }
+        return token
+    }
+
+    func unregister(_ token: UInt64?) {
+        guard let token else { return }
+        _ = state.withLockedValue { $0.aborts.removeValue(forKey: token) }
+    }
+
+    private func abortWork(before generation: Int) {
+        let aborts = state.withLockedValue { state -> [@Sendable () -> Void] in
+            let old = state.aborts.filter { $0.value.generation < generation }
+            for key in old.keys { state.aborts.removeValue(forKey: key) }
+            return old.values.map(\.abort)
+        }
+        for abort in aborts { abort() }
     }
 
     /// Runs the pools until the service group shuts down; then closes them.
@@ -153,6 +186,7 @@ final class ServerFollower: Service, Sendable {
                     "target_session_attrs": .string(url.targetSessionAttrs.rawValue),
                 ])
                 // its connections close; what still runs on them fails and is retried
+                abortWork(before: current.number)
                 previous?.cancel()
                 return
             } catch {

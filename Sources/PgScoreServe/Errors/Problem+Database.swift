@@ -13,6 +13,9 @@ extension Problem {
             return .unavailable(
                 "no database connection became free within \(ms) ms: the database is unreachable or all \(unavailable.poolSize) pooled connections are busy")
         }
+        if error is Database.ServerMoved {
+            return .unavailable("the database server changed (a failover) while the request ran; nothing of it is known to be stored; try again")
+        }
         if let deadline = error as? Database.DeadlineExceeded {
             return .deadline(
                 "the request did not finish within its deadline (--request-timeout \(Self.seconds(deadline.timeout)) s): the database stopped answering; its connection was closed")
