@@ -7,6 +7,9 @@ predictions through libpq's multi-host string, and check that every acknowledged
 prediction is there exactly once on the new primary and on the old one once it
 rejoined as a standby.
 """
+import asyncio
+import collections
+import json
 import os
 import subprocess
 import threading
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 
 REPO = Path(__file__).resolve().parent.parent
 HA = str(REPO / "tools" / "ha.sh")
@@ -266,3 +270,210 @@ def test_readyz_names_the_server_and_refuses_a_standby(cluster, tmp_path):
                 assert f"127.0.0.1:{port} is read-only" in r.json()["detail"]
         finally:
             d.stop()
+
+
+# ---------------------------------------------------------------- the daemon follows the primary
+
+PATIENT = {"age": 63, "sex": 1, "cp": 1, "trestbps": 145, "chol": 233, "fbs": 1, "restecg": 2, "thalach": 150,
+           "exang": 0, "oldpeak": 2.3, "slope": 3, "ca": "0.0", "thal": "6.0"}
+HEART_PARAMS = {"source": "heart_labelled", "label": "sick", "exclude": ["num"]}
+
+
+class OpenLoopClient(threading.Thread):
+    """POSTs predictions at a fixed rate whatever the answers take (open loop: a slow
+    answer does not slow the sending), one connection per request, each with its own
+    X-Request-Id; records (sent, answered, status, Retry-After, request id, prediction id)."""
+
+    def __init__(self, port, path, rate, stop):
+        super().__init__(daemon=True)
+        self.port, self.path, self.rate, self.stop = port, path, rate, stop
+        self.results = []
+        self.details = []
+        self.body = json.dumps(PATIENT).encode()
+
+    async def one(self, request_id):
+        sent = time.monotonic()
+        status = retry_after = prediction_id = None
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            writer.write((f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          f"X-Request-Id: {request_id}\r\nConnection: close\r\n"
+                          f"Content-Length: {len(self.body)}\r\n\r\n").encode() + self.body)
+            await writer.drain()
+            data = await asyncio.wait_for(reader.read(), 60)
+            writer.close()
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ")[1])
+            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+            retry_after = headers.get("retry-after")
+            if status == 200:
+                prediction_id = json.loads(body)["prediction_id"]
+            else:
+                self.details.append(json.loads(body).get("detail"))
+        except (OSError, asyncio.TimeoutError, ValueError, IndexError):
+            status = "error"
+        self.results.append((sent, time.monotonic(), status, retry_after, request_id, prediction_id))
+
+    async def main(self):
+        tasks = []
+        start = time.monotonic()
+        n = 0
+        while not self.stop.is_set():
+            delay = start + n / self.rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(self.one(str(uuid.uuid4()))))
+            n += 1
+        await asyncio.gather(*tasks)
+
+    def run(self):
+        asyncio.run(self.main())
+
+
+def started_daemon(tmp_path, url, *args):
+    from daemon_helpers import Daemon
+    return Daemon(tmp_path, *args, env=dict(os.environ, PGSCORE_DATABASE_URL=url))
+
+
+def ha_url(cluster, attrs="read-write"):
+    ports = cluster.ports
+    return (f"postgres://pgscore@127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}/{HA_DB}"
+            f"?sslmode=disable&target_session_attrs={attrs}")
+
+
+def finished_runs(node, schedule):
+    """Pauses the schedule and waits for its last runs; then its runs (slot, attempt, status, error, missed)."""
+    with psycopg.connect(node, autocommit=True) as conn:
+        conn.execute("SELECT ml.pause_schedule(%s)", (schedule,))
+        deadline = time.monotonic() + 60
+        while conn.execute("SELECT count(*) FROM ml.training_runs WHERE schedule_id = %s AND "
+                           "status IN ('queued', 'running')", (schedule,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the schedule's last runs did not end"
+            time.sleep(0.2)
+        return conn.execute("SELECT due_at, attempt, status, error, missed FROM ml.training_runs WHERE schedule_id = %s "
+                            "ORDER BY due_at, attempt", (schedule,)).fetchall()
+
+
+def test_the_daemon_follows_the_new_primary_losing_and_doubling_no_prediction(cluster, tmp_path):
+    old_port = cluster.primary()
+    with psycopg.connect(cluster.node(old_port), autocommit=True) as conn:
+        (schedule,), = conn.execute(
+            "SELECT ml.schedule('ha_every_second', '1 second', %s, deploy => 'manual', retry_backoff => '1 second')",
+            (json.dumps(HEART_PARAMS),)).fetchone(),
+    daemon = started_daemon(tmp_path, ha_url(cluster), "--open-predict", "--request-timeout", "20",
+                            "--max-connections", "8000", "--jobs-poll-ms", "200")
+    stop = threading.Event()
+    client = OpenLoopClient(daemon.port, "/v1/projects/heart/predict", 500, stop)
+    try:
+        ready = requests.get(daemon.url + "/readyz", timeout=10).json()
+        assert ready["server"] == f"127.0.0.1:{old_port}" and ready["writable"] is True
+        client.start()
+        time.sleep(4)
+        assert sum(1 for r in client.results if r[2] == 200) > 0, "no prediction answered before the failure"
+        killed_at = time.monotonic()
+        killed = ha("crash-primary").strip()
+        killed_done = time.monotonic()
+        # bounded: fails rather than hangs when no new primary answers
+        deadline = killed_at + 60
+        while time.monotonic() < deadline:
+            if sum(1 for r in client.results if r[2] == 200 and r[1] > killed_done) >= 200:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"no prediction answered 60 s after killing {killed}")
+        time.sleep(6)       # schedule slots on the new primary too
+    finally:
+        stop.set()
+        client.join(90)
+    try:
+        ready = requests.get(daemon.url + "/readyz", timeout=10).json()
+        new_port = cluster.primary()
+        assert new_port != old_port and ready["server"] == f"127.0.0.1:{new_port}" and ready["writable"] is True
+        runs = finished_runs(cluster.node(new_port), schedule)
+    finally:
+        daemon.stop()
+    results = client.results
+    # the outage: the longest time without a 200 after the kill (backends of the killed
+    # postmaster may still answer for a moment)
+    answered = sorted(r[1] for r in results if r[2] == 200 and r[1] > killed_at)
+    first_200 = max(zip(answered, answered[1:]), key=lambda pair: pair[1] - pair[0])[1]
+    statuses = {}
+    for r in results:
+        statuses[r[2]] = statuses.get(r[2], 0) + 1
+    elapsed = max(r[0] for r in results) - min(r[0] for r in results)
+    print(f"\nHA daemon: primary {killed} killed; first 200 from the new primary after {first_200 - killed_at:.1f} s; "
+          f"{len(results)} predictions sent at {len(results) / elapsed:.0f}/s: {statuses}; "
+          f"503s sent {sorted({round(r[0] - killed_at) for r in results if r[2] == 503})} s after the kill; "
+          f"{collections.Counter(client.details).most_common(3)}")
+    assert set(statuses) <= {200, 503}, statuses
+    assert all(r[3] for r in results if r[2] == 503), "a 503 without Retry-After"
+
+    ok = [r for r in results if r[2] == 200]
+    with psycopg.connect(cluster.node(new_port), autocommit=True) as conn:
+        logged = dict(conn.execute(
+            "SELECT request_id, count(*) FROM ml.predictions WHERE request_id = ANY(%s) GROUP BY 1",
+            ([r[4] for r in results],)).fetchall())
+        ids = dict(conn.execute(
+            "SELECT request_id, public_id::text FROM ml.predictions WHERE request_id = ANY(%s)",
+            ([r[4] for r in ok],)).fetchall())
+    assert [r[4] for r in ok if r[4] not in logged] == [], "acknowledged predictions missing"
+    assert {rid: n for rid, n in logged.items() if n > 1} == {}, "predictions logged twice"
+    assert [r for r in ok if ids[r[4]] != r[5]] == [], "a 200 answered with another prediction_id than logged"
+
+    # every schedule slot ran once; a run the failover cut off failed and its retry succeeded
+    succeeded = [r[0] for r in runs if r[2] == "succeeded"]
+    retried = [r for r in runs if r[2] == "failed"]
+    # a catch-up run covers the slots missed while no primary was reachable
+    covered = sum(1 + r[4] for r in runs if r[2] == "succeeded")
+    print(f"HA daemon: {len(runs)} schedule runs, {len(set(succeeded))} slots run, {covered} covered, "
+          f"{len(retried)} failed and retried: {[r[3] for r in retried]}")
+    assert len(succeeded) == len(set(succeeded)), "a slot succeeded twice"
+    assert set(succeeded) == {r[0] for r in runs}, [r for r in runs if r[0] not in succeeded]
+    assert all(r[1] == 2 for r in runs if r[2] == "succeeded" and (r[0], 1, "failed") in {x[:3] for x in runs})
+    assert len(set(succeeded)) >= 5 and covered >= 15
+
+    # the old primary rejoins as a standby, for the tests after this one
+    ha("start")
+    ha("wait", "120")
+    assert cluster.role_of(old_port) == "standby"
+
+
+def test_a_read_only_gateway_scores_on_the_standby_and_logs_nothing(cluster, tmp_path):
+    standby = cluster.standby()
+    # the multi-host URL with target_session_attrs=standby picks the standby, wherever it is listed
+    daemon = started_daemon(tmp_path, ha_url(cluster, "standby"), "--read-only", "--open-predict")
+    writer = started_daemon(tmp_path, ha_url(cluster), "--open-predict", "--no-jobs")
+    try:
+        ready = requests.get(daemon.url + "/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["server"] == f"127.0.0.1:{standby}"
+        assert ready.json()["writable"] is False and ready.json()["read_only"] is True
+        with psycopg.connect(cluster.node(cluster.primary()), autocommit=True) as conn:
+            before = conn.execute("SELECT count(*) FROM ml.predictions").fetchone()[0]
+        path = "/v1/projects/heart/predict"
+        batch = {"instances": [PATIENT, dict(PATIENT, age=40, chol=180), dict(PATIENT, cp=4, thalach=100)]}
+        read_only = requests.post(daemon.url + path, json=batch, timeout=10)
+        logged = requests.post(writer.url + path, json=batch, timeout=10)
+        assert read_only.status_code == 200 and logged.status_code == 200, (read_only.text, logged.text)
+        # the same answers, without a prediction id (nothing is logged to give feedback on)
+        assert [{k: v for k, v in p.items() if k != "prediction_id"} for p in logged.json()["predictions"]] == \
+            read_only.json()["predictions"]
+        single = requests.post(daemon.url + path, json=PATIENT, timeout=10)
+        assert single.status_code == 200 and "prediction_id" not in single.json() and "probabilities" in single.json()
+
+        # what writes is refused, naming the flag
+        for route, body in (("/v1/projects/heart/train", {"source": "heart_labelled", "label": "sick"}),
+                            ("/v1/projects/heart/deploy", {"version": 1}),
+                            ("/v1/projects/heart/records", {"rows": [PATIENT]}),
+                            (f"/v1/predictions/{uuid.uuid4()}/feedback", {"label": "true"})):
+            r = requests.post(daemon.url + route, json=body, timeout=10)
+            assert r.status_code == 405 and "--read-only" in r.json()["detail"], (route, r.status_code, r.text)
+        assert requests.get(daemon.url + "/v1/projects/heart/versions", timeout=10).status_code in (200, 401)
+        cluster.wait_replayed()
+        with psycopg.connect(cluster.node(cluster.primary()), autocommit=True) as conn:
+            after = conn.execute("SELECT count(*) FROM ml.predictions").fetchone()[0]
+        assert after == before + 3, "the read-only gateway logged predictions (or the writer did not)"
+    finally:
+        daemon.stop()
+        writer.stop()

@@ -203,7 +203,16 @@ wait_healthy() {
     return 1
 }
 
-primary_name() { node_states | awk '$2 == "primary" || $3 == "primary" { print $1; exit }'; }
+# (again for a few seconds: right after a failover the monitor may answer nothing for a moment)
+primary_name() {
+    local i name
+    for ((i = 0; i < 20; i++)); do
+        name=$(node_states | awk '$2 == "primary" || $3 == "primary" { print $1; exit }')
+        [ -n "$name" ] && { echo "$name"; return 0; }
+        sleep 0.5
+    done
+    return 1
+}
 
 # ------------------------------------------------------------ commands
 create_monitor() {
@@ -257,7 +266,7 @@ create_node() {
 
 ensure_extension() {
     local primary port
-    primary=$(primary_name)
+    primary=$(primary_name) || die "the monitor names no primary"
     port=$(port_of "$primary")
     psql_at "$port" "$DB_NAME" -c "SELECT 1 FROM pg_available_extensions WHERE name = 'pgscore'" | grep -q 1 ||
         die "extension pgscore is not installed in $BINDIR's PostgreSQL; run: make install PG_CONFIG=$PG_CONFIG"
@@ -282,9 +291,11 @@ cmd_start() {
     wait_healthy 180 || die "no primary and secondary after 180 s; see $HA_DIR/logs/"
     ensure_extension
     local sync
-    sync=$(psql_at "$(port_of "$(primary_name)")" "$DB_NAME" -c "SHOW synchronous_standby_names")
+    local primary
+    primary=$(primary_name) || die "the monitor names no primary"
+    sync=$(psql_at "$(port_of "$primary")" "$DB_NAME" -c "SHOW synchronous_standby_names")
     [ -n "$sync" ] || die "the primary has no synchronous standby"
-    info "ready: primary $(primary_name), synchronous_standby_names = $sync"
+    info "ready: primary $primary, synchronous_standby_names = $sync"
 }
 
 stop_node() {
@@ -334,8 +345,7 @@ cmd_failover() {
 
 cmd_crash_primary() {
     local name pid
-    name=$(primary_name)
-    [ -n "$name" ] || die "no primary"
+    name=$(primary_name) || die "no primary"
     # Keeper first, so that it cannot restart its postmaster.
     if pid=$(service_pid "$name"); then kill -9 -- "-$pid" 2>/dev/null || true; fi
     if pid=$(postmaster_pid "$name"); then kill -9 "$pid" 2>/dev/null || true; fi

@@ -14,6 +14,50 @@ import Testing
         #expect(throws: DatabaseURL.ParseError.self) { try DatabaseURL(parsing: "postgres://u@h/d?sslmode=maybe") }
     }
 
+    @Test func parsesAMultiHostURLAsLibpqDoes() throws {
+        let url = try DatabaseURL(parsing: "postgres://app:pw@db1:5433,db2,[::1]:5435/scores?target_session_attrs=read-write&sslmode=disable", environment: [:])
+        #expect(url.hosts == [.init(host: "db1", port: 5433), .init(host: "db2", port: 5432), .init(host: "::1", port: 5435)])
+        #expect(url.host == "db1" && url.port == 5433 && url.targetSessionAttrs == .readWrite && url.choosesAServer)
+        #expect(url.username == "app" && url.password == "pw" && url.database == "scores" && url.sslMode == .disable)
+        #expect(url.at(url.hosts[2]).endpoint == "::1:5435" && url.at(url.hosts[2]).hosts.count == 1)
+        #expect(!url.description.contains("pw") && url.description.contains("host=db1,db2,::1&port=5433,5432,5435"))
+        #expect(!DatabaseURL.redacted("postgres://u:secret@h1:1,h2:2/d").contains("secret"))
+        #expect(DatabaseURL.redacted("postgres://u:secret@h1:1,h2:2/d").contains("@h1:1,h2:2/d"))
+        // host= and port= lists in the query: one port for all, or one per host
+        let query = try DatabaseURL(parsing: "postgres://u@/d?host=a,b&port=7,8&target_session_attrs=prefer-standby", environment: [:])
+        #expect(query.hosts == [.init(host: "a", port: 7), .init(host: "b", port: 8)] && query.targetSessionAttrs == .preferStandby)
+        let onePort = try DatabaseURL(parsing: "postgres://u@/d?host=a,b&port=9", environment: [:])
+        #expect(onePort.hosts.map(\.port) == [9, 9])
+        let single = try DatabaseURL(parsing: "postgres://u@h/d", environment: [:])
+        #expect(!single.choosesAServer && single.hosts == [.init(host: "h", port: 5432)])
+        for bad in ["postgres://u@h1,,h2/d", "postgres://u@h1:x,h2/d", "postgres://u@/d?host=a,b&port=1,2,3",
+                    "postgres://u@h1,h2/d?target_session_attrs=writable", "postgres://u@h:70000/d"] {
+            #expect(throws: DatabaseURL.ParseError.self, "\(bad)") { try DatabaseURL(parsing: bad, environment: [:]) }
+        }
+    }
+
+    @Test func libpqHostListsInTheEnvironment() throws {
+        let url = try DatabaseURL(libpqEnvironment: ["PGHOST": "127.0.0.1,127.0.0.1", "PGPORT": "56433,56434",
+                                                     "PGTARGETSESSIONATTRS": "read-write"])
+        #expect(url.hosts == [.init(host: "127.0.0.1", port: 56433), .init(host: "127.0.0.1", port: 56434)])
+        #expect(url.targetSessionAttrs == .readWrite)
+        #expect(throws: DatabaseURL.ParseError.self) { try DatabaseURL(libpqEnvironment: ["PGHOST": "a,b", "PGPORT": "1,2,3"]) }
+        #expect(throws: DatabaseURL.ParseError.self) { try DatabaseURL(libpqEnvironment: ["PGTARGETSESSIONATTRS": "primary-ish"]) }
+    }
+
+    @Test func targetSessionAttrsAsLibpqDefinesThem() {
+        typealias A = DatabaseURL.TargetSessionAttrs
+        // (read_only, in_recovery): a primary, a standby, a primary with default_transaction_read_only
+        let primary = (false, false), standby = (true, true), readOnlyPrimary = (true, false)
+        func accepts(_ a: A, _ s: (Bool, Bool), lenient: Bool = false) -> Bool { a.accepts(readOnly: s.0, inRecovery: s.1, lenient: lenient) }
+        #expect(accepts(.any, primary) && accepts(.any, standby))
+        #expect(accepts(.readWrite, primary) && !accepts(.readWrite, standby) && !accepts(.readWrite, readOnlyPrimary))
+        #expect(!accepts(.readOnly, primary) && accepts(.readOnly, standby) && accepts(.readOnly, readOnlyPrimary))
+        #expect(accepts(.primary, primary) && accepts(.primary, readOnlyPrimary) && !accepts(.primary, standby))
+        #expect(accepts(.standby, standby) && !accepts(.standby, readOnlyPrimary))
+        #expect(accepts(.preferStandby, standby) && !accepts(.preferStandby, primary) && accepts(.preferStandby, primary, lenient: true))
+    }
+
     @Test func buildsTheURLFromLibpqVariables() throws {
         let url = try DatabaseURL(libpqEnvironment: ["PGHOST": "127.0.0.1", "PGPORT": "55432", "PGUSER": "pgscore", "PGDATABASE": "gw"])
         #expect(url == DatabaseURL(host: "127.0.0.1", port: 55432, username: "pgscore", password: nil, database: "gw", sslMode: .prefer))

@@ -123,6 +123,10 @@ struct ServeCommand: AsyncParsableCommand {
             help: ArgumentHelp("Event-loop threads for HTTP, database connections and request handling (env PGSCORE_THREADS; default: the number of cores). On a small machine shared with PostgreSQL, 1 avoids cross-thread wake-ups and serves more (tools/bench_gateway.sh).", valueName: "n"))
     var threads: Int?
 
+    @Flag(name: .customLong("read-only"),
+          help: "Serve predictions without logging them, for a hot standby (analytics traffic that must not touch the primary; pair with target_session_attrs=standby or prefer-standby): no prediction_id, so no feedback and no monitor data for them. Every other POST is answered 405; no jobs run; /readyz accepts a read-only server (env PGSCORE_READ_ONLY=true). Against a primary it works the same: nothing is logged.")
+    var readOnly = false
+
     @Flag(name: .customLong("no-jobs"),
           help: "Serve HTTP only: run no training, schedules or monitors here (env PGSCORE_NO_JOBS=true). Runs queued through this daemon wait for one that runs jobs.")
     var noJobs = false
@@ -164,6 +168,7 @@ struct ServeCommand: AsyncParsableCommand {
         var failedKeyLimit: Int
         var tls: (certificate: String, key: String)?
         var jobs: Bool
+        var readOnly: Bool
         var workerID: String
         var jobsPollMs: Int
         var monitorIntervalMs: Int
@@ -180,6 +185,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func settings(environment env: [String: String] = ProcessEnvironment.current) throws -> Settings {
         let poolSize = try Setting.value(poolSize, env: "PGSCORE_POOL_SIZE", default: 10, in: env)
+        let readOnly = try Setting.flag(readOnly, env: "PGSCORE_READ_ONLY", in: env)
         let settings = Settings(
             databaseURL: try database.resolve(environment: env),
             host: try Setting.value(host, env: "PGSCORE_HOST", default: "127.0.0.1", in: env),
@@ -199,11 +205,13 @@ struct ServeCommand: AsyncParsableCommand {
             batching: PredictionBatcher.Settings(
                 maxBatch: try Setting.value(batchMaxSize, env: "PGSCORE_BATCH_MAX_SIZE", default: 64, in: env),
                 lanes: try Setting.value(batchLanes, env: "PGSCORE_BATCH_LANES", default: min(max(System.coreCount / 2, 1), max(poolSize, 1)), in: env),
-                maxWait: .milliseconds(try Setting.value(batchMaxWaitMs, env: "PGSCORE_BATCH_MAX_WAIT_MS", default: 0, in: env))),
+                maxWait: .milliseconds(try Setting.value(batchMaxWaitMs, env: "PGSCORE_BATCH_MAX_WAIT_MS", default: 0, in: env)),
+                logs: !readOnly),
             openPredict: try Setting.flag(openPredict, env: "PGSCORE_OPEN_PREDICT", in: env),
             failedKeyLimit: try Setting.value(failedKeyLimit, env: "PGSCORE_FAILED_KEY_LIMIT", default: 50, in: env),
             tls: try Self.tlsFiles(certificate: tlsCertificate ?? env["PGSCORE_TLS_CERTIFICATE"], key: tlsKey ?? env["PGSCORE_TLS_KEY"]),
-            jobs: !(try Setting.flag(noJobs, env: "PGSCORE_NO_JOBS", in: env)),
+            jobs: !(try Setting.flag(noJobs, env: "PGSCORE_NO_JOBS", in: env)) && !readOnly,
+            readOnly: readOnly,
             workerID: try Setting.value(workerID, env: "PGSCORE_WORKER_ID", default: Self.defaultWorkerID(), in: env),
             jobsPollMs: try Setting.value(jobsPollMs, env: "PGSCORE_JOBS_POLL_MS", default: 5000, in: env),
             monitorIntervalMs: try Setting.value(monitorIntervalMs, env: "PGSCORE_MONITOR_INTERVAL_MS", default: 1000, in: env),
@@ -264,37 +272,30 @@ struct ServeCommand: AsyncParsableCommand {
         // Before anything is declared ready: the database answers, takes the role and has
         // the extension. A signal meanwhile ends the process (no handler is installed yet),
         // and the check is bounded by the connect timeout.
-        let check = try await StartupCheck.run(given.databaseURL, logger: logger)
-        var resolved = given
-        resolved.databaseURL = DirectConnection.resolved(given.databaseURL, encrypted: check.ssl)
-        let settings = resolved
+        // Behind a multi-host URL: the first server that fits target_session_attrs.
+        let selected = try await ServerSelection.select(given.databaseURL, logger: logger)
+        let check = try await StartupCheck.run(selected.url, logger: logger)
+        let settings = given
         ShutdownWatchdog.arm(after: settings.drainTimeout + .seconds(2), logger: logger)
-        let poolClient = PostgresClient(
-            configuration: try settings.databaseURL.clientConfiguration(
-                maximumConnections: settings.poolSize,
-                startupParameters: [("statement_timeout", String(settings.statementTimeoutMs)),
-                                    ("synchronous_commit", settings.synchronousCommit),
-                                    ("application_name", "pgscore serve")]),
-            backgroundLogger: logger)
-        // training: one connection of its own, no statement timeout; the server checks
-        // each second that the daemon is still there, so a killed daemon's training stops
-        let jobClient = PostgresClient(
-            configuration: try settings.databaseURL.clientConfiguration(
-                maximumConnections: 1,
-                startupParameters: [("statement_timeout", "0"), ("client_connection_check_interval", "1000"),
-                                    ("application_name", "pgscore serve (training)")]),
-            backgroundLogger: logger)
-        // LISTEN pgscore_jobs: wake-ups only
-        let listenClient = PostgresClient(
-            configuration: try settings.databaseURL.clientConfiguration(
-                maximumConnections: 1, startupParameters: [("application_name", "pgscore serve (listen)")]),
-            backgroundLogger: logger)
+        // the request pool; training: one connection of its own, no statement timeout (the
+        // server checks each second that the daemon is still there, so a killed daemon's
+        // training stops); LISTEN pgscore_jobs: wake-ups only
+        let follower = try ServerFollower(url: settings.databaseURL, selected: selected.url, pools: [
+            .init(maximumConnections: settings.poolSize,
+                  startupParameters: [("statement_timeout", String(settings.statementTimeoutMs)),
+                                      ("synchronous_commit", settings.synchronousCommit),
+                                      ("application_name", "pgscore serve")]),
+            .init(maximumConnections: 1,
+                  startupParameters: [("statement_timeout", "0"), ("client_connection_check_interval", "1000"),
+                                      ("application_name", "pgscore serve (training)")]),
+            .init(maximumConnections: 1, startupParameters: [("application_name", "pgscore serve (listen)")]),
+        ], logger: logger)
         let metrics = GatewayMetrics(poolSize: settings.poolSize, registry: registry)
-        var database = Database(client: poolClient, queueTimeout: .milliseconds(settings.queueTimeoutMs),
+        var database = Database(follower: follower, pool: 0, queueTimeout: .milliseconds(settings.queueTimeoutMs),
                                 poolSize: settings.poolSize, metrics: metrics)
-        database.diagnosis = ConnectionDiagnosis(url: settings.databaseURL, logger: logger)
+        database.diagnosis = ConnectionDiagnosis(url: { follower.current.url }, logger: logger)
         let runner = settings.jobs ? JobRunner(
-            database: database, jobClient: jobClient, listenClient: listenClient,
+            database: database, jobPool: 1, listenPool: 2,
             settings: .init(worker: settings.workerID, pollInterval: .milliseconds(settings.jobsPollMs),
                             monitorInterval: .milliseconds(settings.monitorIntervalMs)),
             metrics: metrics, logger: logger) : nil
@@ -304,7 +305,8 @@ struct ServeCommand: AsyncParsableCommand {
             metrics: metrics, specs: FeatureSpecCache(),
             batcher: PredictionBatcher(settings: settings.batching, database: database, metrics: metrics),
             jobs: runner, maxBodyBytes: settings.maxBodyBytes,
-            requestTimeout: settings.requestTimeout, secureCookies: settings.tls != nil)
+            requestTimeout: settings.requestTimeout, secureCookies: settings.tls != nil,
+            readOnly: settings.readOnly)
 
         var server = GuardedHTTP1Channel.builder(limits: settings.limits, logger: logger)
         if let tls = settings.tls {
@@ -320,9 +322,10 @@ struct ServeCommand: AsyncParsableCommand {
                 listening.markListening()
                 logger.info("pgscore serve listening", metadata: [
                     "address": "\(settings.host):\(port)", "tls": "\(settings.tls != nil)", "database": "\(settings.databaseURL)",
+                    "server": .string(selected.url.endpoint),
                     "pool_size": "\(settings.poolSize)", "batch_max_size": "\(settings.batching.maxBatch)",
                     "batch_lanes": "\(settings.batching.lanes)", "open_predict": "\(settings.openPredict)",
-                    "jobs": "\(settings.jobs)", "worker": .string(settings.workerID),
+                    "jobs": "\(settings.jobs)", "worker": .string(settings.workerID), "read_only": "\(settings.readOnly)",
                     "extension_version": .string(check.extensionVersion), "database_tls": "\(check.ssl)",
                 ])
             },
@@ -330,8 +333,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         // Graceful shutdown runs in reverse order: the server first (requests in flight
         // finish), then the job runner, then the pools the others used.
-        var services: [any Service] = [poolClient]
-        if let runner { services += [jobClient, listenClient, runner] }
+        var services: [any Service] = [follower]
+        if let runner { services.append(runner) }
         services.append(ListeningService(app: app, state: listening, address: "\(settings.host):\(settings.port)"))
         var configuration = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -8,7 +8,8 @@ import PostgresNIO
 /// direct connection (``DirectConnection``) is tried, at most every few seconds, and
 /// what it says failed is kept for the answers and logged once per change.
 final class ConnectionDiagnosis: Sendable {
-    private let url: DatabaseURL
+    /// the server the pools are on now
+    private let url: @Sendable () -> DatabaseURL
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
 
@@ -23,7 +24,7 @@ final class ConnectionDiagnosis: Sendable {
     static let interval: Duration = .seconds(5)
     static let validity: Duration = .seconds(30)
 
-    init(url: DatabaseURL, logger: Logger) {
+    init(url: @escaping @Sendable () -> DatabaseURL, logger: Logger) {
         self.url = url
         self.logger = logger
     }
@@ -46,7 +47,7 @@ final class ConnectionDiagnosis: Sendable {
             return true
         }
         guard start else { return }
-        let (url, logger) = (self.url, self.logger)
+        let (url, logger) = (self.url(), self.logger)
         Task {
             var message: String?
             do {

@@ -12,14 +12,33 @@ import PostgresNIO
 /// - a connection that has not finished the request's work (statements, COMMIT) by the
 ///   deadline is abandoned: closed at once (its backend may have stopped answering) and
 ///   the request fails with ``DeadlineExceeded`` (504); the pool opens a fresh one.
-/// Connections that die (a server restart) are replaced by the pool.
+/// Connections that die (a server restart) are replaced by the pool. Behind a multi-host
+/// URL the pool is one of ``ServerFollower``'s: an error that says the server went or no
+/// longer takes writes sets it looking for the server to use now.
 struct Database: Sendable {
-    let client: PostgresClient
+    let follower: ServerFollower
+    /// which of the follower's pools
+    let pool: Int
     let queueTimeout: Duration
     let poolSize: Int
     let metrics: GatewayMetrics
     /// why no connection comes, when it cannot be made (nil: not looked into)
     var diagnosis: ConnectionDiagnosis? = nil
+
+    init(follower: ServerFollower, pool: Int, queueTimeout: Duration, poolSize: Int, metrics: GatewayMetrics) {
+        self.follower = follower
+        self.pool = pool
+        self.queueTimeout = queueTimeout
+        self.poolSize = poolSize
+        self.metrics = metrics
+    }
+
+    /// One fixed client (in-process tests).
+    init(client: PostgresClient, queueTimeout: Duration, poolSize: Int, metrics: GatewayMetrics) {
+        let url = DatabaseURL(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: "none", sslMode: .disable)
+        self.init(follower: ServerFollower(fixed: [client], url: url, logger: Logger(label: "pgscore")), pool: 0,
+                  queueTimeout: queueTimeout, poolSize: poolSize, metrics: metrics)
+    }
 
     /// No connection became free in time.
     struct PoolUnavailable: Error {
@@ -34,6 +53,10 @@ struct Database: Sendable {
         diagnosis?.poolTimedOut()
         return PoolUnavailable(waited: waited, poolSize: poolSize, reason: diagnosis?.recentFailure)
     }
+
+    /// The pools moved to another server (a failover) while this work ran or waited on the
+    /// old one; its connection was closed. Nothing of it is known to be stored.
+    struct ServerMoved: Error {}
 
     /// The request's deadline passed while its connection worked; the connection was closed.
     struct DeadlineExceeded: Error {
@@ -66,11 +89,21 @@ struct Database: Sendable {
         let queueTimeout = deadline.map { min(self.queueTimeout, max($0.instant - start, .zero)) } ?? self.queueTimeout
         let lease = NIOLockedValueBox(Lease<T>())
         metrics.poolRequested()
+        let token = NIOLockedValueBox<UInt64?>(nil)
+        defer { follower.unregister(token.withLockedValue { $0 }) }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 lease.withLockedValue { $0.continuation = continuation }
-                self.startWork(lease, start: start, body)
-                self.armTimers(lease, start: start, queueTimeout: queueTimeout, deadline: deadline)
+                let generation = self.startWork(lease, start: start, body)
+                self.armTimers(lease, start: start, queueTimeout: queueTimeout, deadline: deadline, generation: generation)
+                // the pools moving on (a failover) ends this work: it is retried on the new server
+                token.withLockedValue { $0 = follower.register(generation: generation) {
+                    let (continuation, work, connection) = lease.withLockedValue { $0.finish() }
+                    guard let continuation else { return }
+                    work?.cancel()
+                    let _: EventLoopFuture<Void>? = connection?.close()
+                    continuation.resume(throwing: ServerMoved())
+                } }
             }
         } onCancel: {
             // the daemon is stopping (its services are cancelled): answer now, drop the connection
@@ -90,9 +123,10 @@ struct Database: Sendable {
     private func startWork<T: Sendable>(
         _ lease: NIOLockedValueBox<Lease<T>>, start: ContinuousClock.Instant,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
-    ) {
-        let client = self.client
-        let metrics = self.metrics
+    ) -> Int {
+        let generation = follower.current
+        let client = generation.clients[pool]
+        let (metrics, follower) = (self.metrics, self.follower)
         let work = Task {
             let result: Result<T, any Error>
             do {
@@ -110,6 +144,7 @@ struct Database: Sendable {
                 }
                 result = .success(value)
             } catch {
+                if Database.isServerLost(error) { follower.serverLost(generation: generation.number) }
                 result = .failure(error)
             }
             let (wasWaiting, continuation, timers) = lease.withLockedValue { state in
@@ -125,13 +160,14 @@ struct Database: Sendable {
             continuation.resume(with: result)
         }
         lease.withLockedValue { $0.work = work }
+        return generation.number
     }
 
     /// The queue timer (no connection in time: 503) and the deadline timer (the
     /// connection did not finish in time: closed, 504).
     private func armTimers<T: Sendable>(
         _ lease: NIOLockedValueBox<Lease<T>>, start: ContinuousClock.Instant, queueTimeout: Duration,
-        deadline: RequestDeadline?
+        deadline: RequestDeadline?, generation: Int
     ) {
         let metrics = self.metrics
         let loop = MultiThreadedEventLoopGroup.singleton.any()
@@ -144,6 +180,8 @@ struct Database: Sendable {
             guard let continuation else { return }
             work?.cancel()
             metrics.poolTimedOut()
+            // (no connection could be made, or every one is busy: a look at the hosts tells)
+            self.follower.serverLost(generation: generation)
             continuation.resume(throwing: self.unavailable(after: queueTimeout))
         }
         var timers = [queueTimer]
@@ -205,6 +243,13 @@ struct Database: Sendable {
             }
             return value
         }
+    }
+
+    /// ``withSingleWrite(_:)`` when `body` writes; else (`--read-only`) ``withConnection(_:)``.
+    func withPossibleWrite<T: Sendable>(
+        writes: Bool, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        writes ? try await withSingleWrite(body) : try await withConnection(body)
     }
 
     /// A prepared `SELECT 1`: parsed once per connection.

@@ -18,9 +18,14 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
         case verifyFull = "verify-full"
     }
 
-    /// a host name or address, or (starting with `/`) a Unix socket directory
+    /// a host name or address, or (starting with `/`) a Unix socket directory: the
+    /// first of `hosts`, or the one server a connection is made to
     var host: String
     var port: Int
+    /// every server of a multi-host URL (libpq's `h1:p1,h2:p2`, `host=a,b&port=1,2`, or
+    /// PGHOST/PGPORT lists), tried in order for one that fits `targetSessionAttrs`
+    var hosts: [Endpoint]
+    var targetSessionAttrs: TargetSessionAttrs
     var username: String
     var password: String?
     var database: String
@@ -33,9 +38,13 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
     }
 
     init(host: String, port: Int, username: String, password: String?, database: String,
-         sslMode: SSLMode, sslRootCert: String? = nil) {
-        self.host = host
-        self.port = port
+         sslMode: SSLMode, sslRootCert: String? = nil, hosts: [Endpoint]? = nil,
+         targetSessionAttrs: TargetSessionAttrs = .any) {
+        let hosts = hosts ?? [Endpoint(host: host, port: port)]
+        self.host = hosts[0].host
+        self.port = hosts[0].port
+        self.hosts = hosts
+        self.targetSessionAttrs = targetSessionAttrs
         self.username = username
         self.password = password
         self.database = database
@@ -43,54 +52,75 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
         self.sslRootCert = sslRootCert
     }
 
-    /// `postgres://user:password@host:port/db?sslmode=…&sslrootcert=…&host=/socket/dir`
+    /// `postgres://user:password@host:port[,host2:port2...]/db?sslmode=…&sslrootcert=…&host=…&port=…&target_session_attrs=…`
     init(parsing text: String, environment env: [String: String] = ProcessEnvironment.current) throws {
-        guard let components = URLComponents(string: text),
+        guard let (placeheld, hostList) = Self.splitAuthority(text),
+              let components = URLComponents(string: placeheld),
               let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme.lowercased())
         else {
             throw ParseError(description: "database URL must look like postgres://user@host:port/database, got \"\(Self.redacted(text))\"")
         }
-        var host = components.host?.removingPercentEncoding ?? components.host ?? ""
+        var hosts = hostList.isEmpty ? [] : try Self.parseHostList(hostList, portsAllowed: true)
         var mode = SSLMode.prefer
         var rootCert = env["PGSSLROOTCERT"]
-        var port = components.port ?? 5432
+        var ports: String?
+        var attrs = TargetSessionAttrs.any
         for item in components.queryItems ?? [] {
             let value = item.value ?? ""
             switch item.name {
             case "sslmode": mode = try Self.sslMode(value)
             case "sslrootcert": rootCert = value
-            case "host": host = value              // libpq's way to give a socket directory in a URL
-            case "port":
-                guard let number = Int(value) else { throw ParseError(description: "port must be a number, got \"\(value)\"") }
-                port = number
+            // libpq's way to give a socket directory (or a host list) in a URL
+            case "host": hosts = try Self.parseHostList(value, portsAllowed: false)
+            case "port": ports = value
+            case "target_session_attrs": attrs = try TargetSessionAttrs.parse(value)
             default: continue
             }
         }
-        guard !host.isEmpty else {
+        guard !hosts.isEmpty else {
             throw ParseError(description: "database URL has no host: \"\(Self.redacted(text))\"")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         let user = components.user?.removingPercentEncoding ?? env["USER"] ?? "postgres"
+        let endpoints = try Self.endpoints(hosts, ports: ports)
         self.init(
-            host: host, port: port, username: user,
+            host: endpoints[0].host, port: endpoints[0].port, username: user,
             password: components.password.map { $0.removingPercentEncoding ?? $0 },
             database: database.isEmpty ? user : (database.removingPercentEncoding ?? database),
-            sslMode: mode, sslRootCert: rootCert)
+            sslMode: mode, sslRootCert: rootCert, hosts: endpoints, targetSessionAttrs: attrs)
     }
 
-    /// As psql: PGHOST (a directory for a Unix socket), PGPORT, PGUSER, PGPASSWORD,
-    /// PGDATABASE, PGSSLMODE, PGSSLROOTCERT.
+    /// As psql: PGHOST (a directory for a Unix socket; a comma-separated list for several
+    /// servers), PGPORT (one port, or one per host), PGUSER, PGPASSWORD, PGDATABASE,
+    /// PGSSLMODE, PGSSLROOTCERT, PGTARGETSESSIONATTRS.
     init(libpqEnvironment env: [String: String]) throws {
         let user = env["PGUSER"] ?? env["USER"] ?? "postgres"
-        let host = env["PGHOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
-        guard let port = Int(env["PGPORT"] ?? "5432") else {
-            throw ParseError(description: "PGPORT must be a number, got \"\(env["PGPORT"] ?? "")\"")
+        let hosts = try Self.parseHostList(env["PGHOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1", portsAllowed: false)
+        let endpoints: [Endpoint]
+        do {
+            endpoints = try Self.endpoints(hosts, ports: env["PGPORT"])
+        } catch let error as ParseError {
+            throw ParseError(description: "PGPORT: \(error.description)")
         }
         self.init(
-            host: host, port: port, username: user, password: env["PGPASSWORD"],
+            host: endpoints[0].host, port: endpoints[0].port, username: user, password: env["PGPASSWORD"],
             database: env["PGDATABASE"] ?? user, sslMode: try Self.sslMode(env["PGSSLMODE"] ?? "prefer"),
-            sslRootCert: env["PGSSLROOTCERT"])
+            sslRootCert: env["PGSSLROOTCERT"], hosts: endpoints,
+            targetSessionAttrs: try TargetSessionAttrs.parse(env["PGTARGETSESSIONATTRS"] ?? "any"))
     }
+
+    /// These settings for one server of the list.
+    func at(_ endpoint: Endpoint) -> DatabaseURL {
+        var one = self
+        one.host = endpoint.host
+        one.port = endpoint.port
+        one.hosts = [endpoint]
+        return one
+    }
+
+    /// Several servers, or a kind of session to check for: the daemon picks the server
+    /// and follows it (``ServerFollower``).
+    var choosesAServer: Bool { hosts.count > 1 || targetSessionAttrs != .any }
 
     static func sslMode(_ text: String) throws -> SSLMode {
         guard let mode = SSLMode(rawValue: text) else {
@@ -109,15 +139,20 @@ struct DatabaseURL: Equatable, Sendable, CustomStringConvertible {
 
     /// Never prints the password.
     var description: String {
-        isUnixSocket
-            ? "postgres://\(username)@/\(database)?host=\(host)&port=\(port)"
-            : "postgres://\(username)@\(host):\(port)/\(database)?sslmode=\(sslMode.rawValue)"
+        let attrs = targetSessionAttrs == .any ? "" : "&target_session_attrs=\(targetSessionAttrs.rawValue)"
+        if hosts.count > 1 {
+            return "postgres://\(username)@/\(database)?host=\(hosts.map(\.host).joined(separator: ","))&port=\(hosts.map { String($0.port) }.joined(separator: ","))&sslmode=\(sslMode.rawValue)\(attrs)"
+        }
+        return isUnixSocket
+            ? "postgres://\(username)@/\(database)?host=\(host)&port=\(port)\(attrs)"
+            : "postgres://\(username)@\(Endpoint(host: host, port: port))/\(database)?sslmode=\(sslMode.rawValue)\(attrs)"
     }
 
     static func redacted(_ text: String) -> String {
-        guard var components = URLComponents(string: text), components.password != nil else { return text }
+        guard let (placeheld, hostList) = splitAuthority(text), var components = URLComponents(string: placeheld),
+              components.password != nil else { return text }
         components.password = "***"
-        return components.string ?? text
+        return components.string?.replacingOccurrences(of: "@placeholder", with: "@" + hostList) ?? text
     }
 
     /// libpq's default root certificate file.

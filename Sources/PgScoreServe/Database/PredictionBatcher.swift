@@ -25,6 +25,8 @@ final class PredictionBatcher: Sendable {
         var lanes: Int
         /// how long a lane that was idle waits for more requests before it sends; zero: none
         var maxWait: Duration
+        /// false under --read-only: scored, not logged
+        var logs = true
     }
 
     private struct Pending: Sendable {
@@ -76,7 +78,7 @@ final class PredictionBatcher: Sendable {
 
     init(settings: Settings, database: Database, metrics: GatewayMetrics) {
         self.settings = Settings(maxBatch: max(1, settings.maxBatch), lanes: max(1, settings.lanes),
-                                 maxWait: max(.zero, settings.maxWait))
+                                 maxWait: max(.zero, settings.maxWait), logs: settings.logs)
         self.database = database
         self.metrics = metrics
     }
@@ -120,12 +122,19 @@ final class PredictionBatcher: Sendable {
 
     /// A queued request waits for a lane no longer than it would wait for a pooled
     /// connection (`--queue-timeout-ms`, never past its deadline): then it is answered
-    /// 503 like a request that got no connection, and nothing of it was sent.
-    private func armQueueTimer(_ id: UInt64, request: PredictionQueries.Request) {
+    /// 503 like a request that got no connection, and nothing of it was sent. While the
+    /// daemon looks for a new primary (a failover: the lanes retry their batches), it
+    /// waits on, up to its deadline.
+    private func armQueueTimer(_ id: UInt64, request: PredictionQueries.Request, wait given: Duration? = nil) {
         let (database, metrics) = (self.database, self.metrics)
         let now = ContinuousClock.now
-        let wait = request.deadline.map { min(database.queueTimeout, max($0.instant - now, .zero)) } ?? database.queueTimeout
+        let wait = given ?? request.deadline.map { min(database.queueTimeout, max($0.instant - now, .zero)) } ?? database.queueTimeout
         let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(wait.nanoseconds)) { [state] in
+            if database.follower.isFailingOver, let deadline = request.deadline,
+               deadline.instant - ContinuousClock.now > .milliseconds(100) {
+                self.armQueueTimer(id, request: request, wait: deadline.instant - ContinuousClock.now)
+                return
+            }
             guard let pending = state.withLockedValue({ $0.remove(id) }) else { return }
             metrics.queueTimedOut()
             pending.continuation.resume(throwing: database.unavailable(after: wait))
@@ -163,11 +172,20 @@ final class PredictionBatcher: Sendable {
         metrics.recordBatch(size: batch.count)
         // the batch ends at the earliest deadline among its requests
         let deadline = batch.compactMap(\.request.deadline).min { $0.instant < $1.instant }
-        let requests = batch.map(\.request)
+        let database = self.database
         do {
             let answers = try await Database.$deadline.withValue(deadline) {
-                try await database.withSingleWrite { connection in
-                    try await PredictionQueries.scoreAndLog(requests, on: connection)
+                // (a failover: the batch goes again to the new primary, as a retry)
+                try await database.retryingWhileServerLost(deadline: deadline) { isRetry in
+                    let requests = batch.map { pending in
+                        var request = pending.request
+                        request.isRetry = request.isRetry || isRetry
+                        return request
+                    }
+                    let logs = self.settings.logs
+                    return try await database.withPossibleWrite(writes: logs) { connection in
+                        try await PredictionQueries.scoreAndLog(requests, logging: logs, on: connection)
+                    }
                 }
             }
             for (pending, answer) in zip(batch, answers) {

@@ -13,6 +13,9 @@ extension Problem {
             return .unavailable(
                 "no database connection became free within \(ms) ms: the database is unreachable or all \(unavailable.poolSize) pooled connections are busy")
         }
+        if error is Database.ServerMoved {
+            return .unavailable("the database server changed (a failover) while the request ran; nothing of it is known to be stored; try again")
+        }
         if let deadline = error as? Database.DeadlineExceeded {
             return .deadline(
                 "the request did not finish within its deadline (--request-timeout \(Self.seconds(deadline.timeout)) s): the database stopped answering; its connection was closed")
@@ -69,7 +72,7 @@ extension Problem {
         case _ where sqlState.hasPrefix("23"):
             return .conflict(detail)
         case _ where sqlState.hasPrefix("08"), _ where sqlState.hasPrefix("53"),
-             "57P01", "57P02", "57P03", "40001", "40P01":
+             "57P01", "57P02", "57P03", "40001", "40P01", "25006":
             return .unavailable("the database cannot serve now: \(detail)")
         default:
             return .internalError("database error \(sqlState): \(detail)")

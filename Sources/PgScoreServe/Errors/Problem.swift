@@ -69,6 +69,11 @@ extension Problem {
         Problem(status: .serviceUnavailable, kind: "unavailable", title: "Service unavailable", detail: detail, retryAfter: retryAfter)
     }
 
+    /// A route that writes, on a gateway started with --read-only.
+    static func readOnly(_ detail: String) -> Problem {
+        Problem(status: .methodNotAllowed, kind: "read-only", title: "This gateway is read-only", detail: detail)
+    }
+
     static func timeout(_ detail: String) -> Problem {
         Problem(status: .gatewayTimeout, kind: "timeout", title: "Statement timeout", detail: detail)
     }

@@ -28,7 +28,9 @@ final class JobRunner: Service, Sendable {
     private let database: Database
     /// the one training connection, waited for at most 30 s
     private let jobDatabase: Database
-    private let listenClient: PostgresClient
+    private let follower: ServerFollower
+    /// which of the follower's pools LISTENs
+    private let listenPool: Int
     private let settings: Settings
     private let metrics: GatewayMetrics
     private let logger: Logger
@@ -42,13 +44,14 @@ final class JobRunner: Service, Sendable {
         var rung = false
     }
 
-    init(database: Database, jobClient: PostgresClient, listenClient: PostgresClient, settings: Settings,
+    init(database: Database, jobPool: Int, listenPool: Int, settings: Settings,
          metrics: GatewayMetrics, logger: Logger) {
         self.database = database
         // its own metrics object: the pool gauges at /metrics are the request pool's
-        self.jobDatabase = Database(client: jobClient, queueTimeout: .seconds(30), poolSize: 1,
+        self.jobDatabase = Database(follower: database.follower, pool: jobPool, queueTimeout: .seconds(30), poolSize: 1,
                                     metrics: GatewayMetrics(poolSize: 1))
-        self.listenClient = listenClient
+        self.follower = database.follower
+        self.listenPool = listenPool
         self.settings = settings
         self.metrics = metrics
         var logger = logger
@@ -234,14 +237,17 @@ final class JobRunner: Service, Sendable {
     private func listen() async {
         var backoff = RetryBackoff(initial: .seconds(1))
         while !Task.isCancelled && isAccepting {
+            // (the current server's: after a failover, the new primary's)
+            let generation = follower.current
             do {
-                try await listenClient.withConnection { connection in
+                try await generation.clients[listenPool].withConnection { connection in
                     for try await _ in try await connection.listen("pgscore_jobs") {
                         self.wake()
                     }
                 }
             } catch {
                 if Task.isCancelled || !isAccepting { return }
+                if Database.isServerLost(error) { follower.serverLost(generation: generation.number) }
                 logger.debug("LISTEN pgscore_jobs failed; trying again", metadata: ["error": "\(Self.describe(error))"])
             }
             try? await Task.sleep(for: backoff.next())
@@ -250,10 +256,13 @@ final class JobRunner: Service, Sendable {
 
     /// Sleeps until `duration` has passed, a wake-up came or the daemon stops; looks at
     /// the flag every 50 ms (simpler than racing a sleep with a continuation, and cheap).
+    /// The pools moving to a new server (a failover) also wakes it: the backoff of the
+    /// outage must not delay the work on the new primary.
     private func sleep(upTo duration: Duration) async {
         let clock = ContinuousClock()
         let deadline = clock.now + duration
-        while clock.now < deadline && isAccepting && !Task.isCancelled {
+        let generation = follower.current.number
+        while clock.now < deadline && isAccepting && !Task.isCancelled && follower.current.number == generation {
             if state.withLockedValue({ state -> Bool in
                 defer { state.rung = false }
                 return state.rung

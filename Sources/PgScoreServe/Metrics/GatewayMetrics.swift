@@ -8,6 +8,7 @@ final class GatewayMetrics: Sendable {
     private let poolWaiting: Gauge
     private let poolWait: DurationHistogram
     private let poolTimeouts: Counter
+    private let failoverRetries: Counter
     private let batchSizes: ValueHistogram
     private let counters = NIOLockedValueBox<[String: Counter]>([:])
     private let histograms = NIOLockedValueBox<[String: DurationHistogram]>([:])
@@ -29,6 +30,8 @@ final class GatewayMetrics: Sendable {
             labels: [], buckets: Self.latencyBuckets)
         poolTimeouts = registry.makeCounter(descriptor: Self.name(
             "db_pool_timeouts", "total", "Requests that got no connection within --queue-timeout-ms (answered 503)."))
+        failoverRetries = registry.makeCounter(descriptor: Self.name(
+            "db_failover_retries", "total", "Database work sent again because its server was lost or became read-only (a failover)."))
         batchSizes = registry.makeValueHistogram(
             descriptor: Self.name("predict_batch_size", "requests", "Prediction requests scored, logged and committed by one statement (--batch-max-size)."),
             buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
@@ -82,6 +85,8 @@ final class GatewayMetrics: Sendable {
 
     /// A prediction waited for a batch lane past --queue-timeout-ms (answered 503).
     func queueTimedOut() { poolTimeouts.increment() }
+
+    func failoverRetried() { failoverRetries.increment() }
 
     func poolTimedOut() {
         poolWaiting.decrement()

@@ -2,8 +2,9 @@ import Hummingbird
 import NIOCore
 
 extension Gateway {
-    /// `/healthz` (the process answers), `/readyz` (the database answers, takes writes and
-    /// has a compatible pgscore extension; names the server), `/metrics` (Prometheus).
+    /// `/healthz` (the process answers), `/readyz` (the database answers, takes writes
+    /// unless --read-only, and has a compatible pgscore extension; names the server the
+    /// pools are on, after a failover the new primary), `/metrics` (Prometheus).
     /// No key needed.
     func addHealthRoutes(to router: Router<GatewayContext>) {
         router.get("/healthz") { _, _ -> Response in
@@ -29,7 +30,7 @@ extension Gateway {
             guard let (installed, server, writable) = state else {
                 throw Problem.unavailable("the database answered nothing", retryAfter: 2)
             }
-            guard writable else {
+            guard writable || readOnly else {
                 throw Problem.unavailable(
                     "the database server \(server) is read-only (a hot standby, or default_transaction_read_only): predictions cannot be logged there",
                     retryAfter: 2)
@@ -47,7 +48,8 @@ extension Gateway {
             }
             return .json(.fields(("status", "ready"), ("extension_version", .string(installed)),
                                  ("daemon_version", .string(GatewayVersion.daemon)),
-                                 ("server", .string(server)), ("writable", .bool(writable))))
+                                 ("server", .string(server)), ("writable", .bool(writable)),
+                                 ("read_only", .bool(readOnly))))
         }
 
         router.get("/metrics") { _, _ -> Response in

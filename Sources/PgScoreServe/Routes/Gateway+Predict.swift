@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 
 extension Gateway {
@@ -14,11 +15,13 @@ extension Gateway {
             let (body, text) = try await jsonBodyAndText(of: request)
             let (instances, isBatch) = try Self.instances(in: body)
             let requestID = context.requestID, arrival = context.arrival, deadline = Database.deadline
+            // one per HTTP request, the same on every try (see PredictionQueries.Request)
+            let attempt = UUID(), loggedAt = Date()
             let scoring: @Sendable (FeatureSpec) -> PredictionQueries.Request = { spec in
                 PredictionQueries.Request(
                     project: project, version: spec.version, body: text, isBatch: isBatch, requestID: requestID,
                     keyID: caller.keyID, arrival: arrival, wantsProbabilities: spec.task == "classification",
-                    deadline: deadline)
+                    deadline: deadline, attempt: attempt, loggedAt: loggedAt)
             }
             // Steady state: the spec last used for the project, batched with other requests.
             // Nothing is scored if another version is deployed now; then look it up. (A body
@@ -50,25 +53,30 @@ extension Gateway {
         project: String, instances: [[String: JSONValue]], isBatch: Bool,
         scoring: @escaping @Sendable (FeatureSpec) -> PredictionQueries.Request
     ) async throws -> (FeatureSpec, [PredictionQueries.Scored]) {
-        let specs = self.specs
-        return try await database.withSingleWrite { connection in
-            for _ in 0..<3 {
-                guard let deployed = try await PredictionQueries.deployed(project: project, on: connection) else {
-                    throw Problem.conflict("project \"\(project)\" has no deployed version; deploy one (POST /v1/projects/\(project)/deploy)")
+        let (specs, database, logs) = (self.specs, self.database, !self.readOnly)
+        return try await database.retryingWhileServerLost(deadline: Database.deadline) { _ in
+            try await database.withPossibleWrite(writes: logs) { connection in
+                for _ in 0..<3 {
+                    guard let deployed = try await PredictionQueries.deployed(project: project, on: connection) else {
+                        throw Problem.conflict("project \"\(project)\" has no deployed version; deploy one (POST /v1/projects/\(project)/deploy)")
+                    }
+                    let spec: FeatureSpec
+                    if let cached = specs.spec(modelID: deployed.modelID) {
+                        spec = cached
+                    } else {
+                        spec = try await PredictionQueries.spec(project: project, deployed: deployed, on: connection)
+                        specs.store(spec)
+                    }
+                    try Self.check(instances, against: spec, isBatch: isBatch)
+                    // (the batched try, or a try before a lost connection, may have logged it)
+                    var request = scoring(spec)
+                    request.isRetry = true
+                    if let scored = try await PredictionQueries.scoreAndLog([request], logging: logs, on: connection)[0] {
+                        return (spec, scored)
+                    }
                 }
-                let spec: FeatureSpec
-                if let cached = specs.spec(modelID: deployed.modelID) {
-                    spec = cached
-                } else {
-                    spec = try await PredictionQueries.spec(project: project, deployed: deployed, on: connection)
-                    specs.store(spec)
-                }
-                try Self.check(instances, against: spec, isBatch: isBatch)
-                if let scored = try await PredictionQueries.scoreAndLog([scoring(spec)], on: connection)[0] {
-                    return (spec, scored)
-                }
+                throw Problem.unavailable("the deployment of \"\(project)\" kept changing while scoring; try again")
             }
-            throw Problem.unavailable("the deployment of \"\(project)\" kept changing while scoring; try again")
         }
     }
 
@@ -122,7 +130,7 @@ extension Gateway {
             fields.append(("probabilities", .fields(zip(spec.classes, probabilities).map { ($0, .number($1)) })))
         }
         fields.append(("version", .number(Double(spec.version))))
-        fields.append(("prediction_id", .string(scored.predictionID)))
+        if let id = scored.predictionID { fields.append(("prediction_id", .string(id))) }
         return .fields(fields)
     }
 }

@@ -20,10 +20,13 @@ struct Gateway: Sendable {
     var volumes = PredictionVolumeCache()
     /// `Secure` on the session cookie: the daemon serves HTTPS
     var secureCookies = false
+    /// `--read-only`: predictions are scored, not logged; every other POST is refused
+    var readOnly = false
 
     func makeRouter() -> Router<GatewayContext> {
         let router = Router(context: GatewayContext.self)
         router.add(middleware: GatewayMiddleware(metrics: metrics, requestTimeout: requestTimeout))
+        if readOnly { router.add(middleware: ReadOnlyMiddleware()) }
         addHealthRoutes(to: router)
         addOpenAPIRoutes(to: router)
         addPredictRoutes(to: router)
