@@ -5,6 +5,8 @@
  */
 #include "train_state.h"
 
+#include <math.h>
+
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -345,6 +347,22 @@ row_store_append_block(TrainState *st, const double *x, const int32 *ids, const 
 
 /* ---------------------------------------------------------------- merge */
 
+static const char *
+label_kind_name(int32 kind)
+{
+	switch (kind)
+	{
+		case PGSC_LABEL_FLOAT8:
+			return "float8";
+		case PGSC_LABEL_BOOLEAN:
+			return "boolean";
+		case PGSC_LABEL_INTEGER:
+			return "integer";
+		default:
+			return "text";
+	}
+}
+
 /* Label id in `into` for label `id` of `from`, added if new. */
 static int32
 label_map(TrainState *into, const TrainState *from, int32 id, const char *function)
@@ -359,6 +377,15 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 {
 	int32		i;
 
+	/* states of one aggregate always agree; ml.combine_states gets them from users */
+	if (into->algorithm != from->algorithm || into->labels.kind != from->labels.kind ||
+		strcmp(into->options, from->options) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: cannot combine a state of %s (%s labels, options '%s') with one of %s (%s labels, options '%s')",
+						function, algorithm_function(into->algorithm), label_kind_name(into->labels.kind), into->options,
+						algorithm_function(from->algorithm), label_kind_name(from->labels.kind), from->options),
+				 errhint("Combine states built by the same aggregate with the same options and label type.")));
 	if (from->features == 0)
 	{
 		into->rows += from->rows;
@@ -507,13 +534,86 @@ train_state_serialize(const TrainState *st)
 	return out;
 }
 
+/*
+ * A state that arrives as bytes may come from a user (ml.combine_states takes
+ * ml.fit_state values), so every field is checked before it is used: a bad one is
+ * 22P03, never an assertion, a Swift trap or an allocation beyond the memory setting.
+ */
+static void damaged(const char *function, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
+
+static void
+damaged(const char *function, const char *fmt,...)
+{
+	char		detail[256];
+	va_list		args;
+
+	va_start(args, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, args);
+	va_end(args);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("%s: the training state is damaged: %s", function, detail),
+			 errhint("A training state must come unchanged from a pgscore aggregate of the same version.")));
+}
+
 static void
 take(Cursor *c, void *v, Size n)
 {
 	if (n > (Size) (c->end - c->p))
-		elog(ERROR, "pgscore: training state is truncated");
+		damaged("pgscore", "it ends %zu bytes early", n - (Size) (c->end - c->p));
 	memcpy(v, c->p, n);
 	c->p += n;
+}
+
+static bool
+label_kind_allowed(int32 algorithm, int32 kind)
+{
+	if (algorithm == PGSC_LINREG)
+		return kind == PGSC_LABEL_FLOAT8;
+	if (PGSC_IS_TREE(algorithm))
+		return kind >= PGSC_LABEL_FLOAT8 && kind <= PGSC_LABEL_TEXT;
+	return kind >= PGSC_LABEL_BOOLEAN && kind <= PGSC_LABEL_TEXT;
+}
+
+/*
+ * Moments blocks of `rows` rows in all: finite numbers, each count a whole number of
+ * at least one row (the Swift core converts counts to Int), the counts adding up.
+ */
+static void
+check_moments(const TrainState *st, int32 blocks, int64 rows, const char *function)
+{
+	double		sum = 0;
+	int32		b;
+	int64		i;
+
+	for (b = 0; b < blocks; b++)
+	{
+		const double *m = st->moments + st->block_len * b;
+
+		for (i = 0; i < st->block_len; i++)
+			if (!isfinite(m[i]))
+				damaged(function, "sum %lld of block %d is not a finite number", (long long) i, b);
+		if (m[0] < 1 || m[0] > (double) rows || m[0] != floor(m[0]))
+			damaged(function, "block %d counts %g rows of %lld", b, m[0], (long long) rows);
+		sum += m[0];
+	}
+	if (sum != (double) rows)
+		damaged(function, "the blocks count %.0f rows, the header %lld", sum, (long long) rows);
+}
+
+/* The feature values the transition function would have accepted. */
+static void
+check_row_values(const TrainState *st, const double *x, const double *t, int64 total, const char *function)
+{
+	int64		i;
+
+	for (i = 0; i < total * st->features; i++)
+		if (isinf(x[i]) || (isnan(x[i]) && !PGSC_IS_TREE(st->algorithm)))
+			damaged(function, "row %lld holds a feature that is %s", (long long) (i / st->features),
+					isnan(x[i]) ? "NaN" : "infinite");
+	for (i = 0; t != NULL && i < total; i++)
+		if (!isfinite(t[i]))
+			damaged(function, "the label of row %lld is not a finite number", (long long) i);
 }
 
 TrainState *
@@ -527,26 +627,52 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 				olen,
 				i;
 	int64		rows;
-	bool		skip;
+	uint8		skip;
 	char	   *options;
+	const char *function;
 	TrainState *st;
 	MemoryContext old;
 
 	take(&c, &algorithm, sizeof(int32));
+	if (pgsc_algorithm_text(algorithm, PGSC_ALGORITHM_AGGREGATE) == NULL)
+		damaged("pgscore", "unknown algorithm id %d", algorithm);
+	function = algorithm_function(algorithm);
 	take(&c, &features, sizeof(int32));
 	take(&c, &kind, sizeof(int32));
 	take(&c, &count, sizeof(int32));
 	take(&c, &rows, sizeof(int64));
-	take(&c, &skip, sizeof(bool));
+	StaticAssertStmt(sizeof(bool) == sizeof(uint8), "bool is one byte");
+	take(&c, &skip, sizeof(uint8));
 	take(&c, &olen, sizeof(int32));
-	if (olen < 0 || olen > len || features < 0 || features > PGSCORE_MAX_FEATURES ||
-		count < 0 || count > PGSCORE_MAX_CLASSES)
-		elog(ERROR, "pgscore: training state is damaged");
+	if (features < 0 || features > PGSCORE_MAX_FEATURES)
+		damaged(function, "%d features (at most %d)", features, PGSCORE_MAX_FEATURES);
+	if (!label_kind_allowed(algorithm, kind))
+		damaged(function, "label kind %d does not fit this algorithm", kind);
+	if (count < 0 || count > PGSCORE_MAX_CLASSES || (kind == PGSC_LABEL_FLOAT8 && count != 0))
+		damaged(function, "%d labels", count);
+	if (rows < 0 || (features == 0 && (rows != 0 || count != 0)) ||
+		(kind != PGSC_LABEL_FLOAT8 && rows > 0 && count == 0))
+		damaged(function, "%lld rows of %d features and %d labels", (long long) rows, features, count);
+	if (skip > 1)
+		damaged(function, "a flag is %d", skip);
+	if (olen < 0 || olen > c.end - c.p)
+		damaged(function, "options of %d bytes", olen);
+	if (memchr(c.p, '\0', olen) != NULL)
+		damaged(function, "the options hold a NUL byte");
 	options = palloc(olen + 1);
 	take(&c, options, olen);
 	options[olen] = '\0';
+	{
+		char		err[PGSC_ERRBUF];
+		int32		nulls = 0;
 
-	st = train_state_create(context, algorithm, kind, options, olen, algorithm_function(algorithm));
+		if (pgsc_options_check(algorithm, options, olen, &nulls, err) != PGSC_OK)
+			damaged(function, "its options are invalid (%s)", err);
+		if (skip != (nulls == PGSC_NULLS_SKIP))
+			damaged(function, "its null flag disagrees with its options");
+	}
+
+	st = train_state_create(context, algorithm, kind, options, olen, function);
 	st->rows = rows;
 	old = MemoryContextSwitchTo(context);
 	for (i = 0; i < count; i++)
@@ -558,32 +684,38 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 
 			take(&c, &n, sizeof(int32));
 			if (n < 0 || n > c.end - c.p)
-				elog(ERROR, "pgscore: training state is damaged");
+				damaged(function, "label %d has %d bytes", i, n);
 			bytes = c.p;
 			c.p += n;
-			label_id_text(st, bytes, n, algorithm_function(algorithm));
+			label_id_text(st, bytes, n, function);
 		}
 		else
 		{
 			int64		v;
 
 			take(&c, &v, sizeof(int64));
-			label_id_int(st, v, algorithm_function(algorithm));
+			if (kind == PGSC_LABEL_BOOLEAN && v != 0 && v != 1)
+				damaged(function, "boolean label %d is %lld", i, (long long) v);
+			label_id_int(st, v, function);
 		}
+		if (st->labels.count != i + 1)
+			damaged(function, "label %d repeats an earlier one", i);
 	}
 	MemoryContextSwitchTo(old);
 	if (features > 0)
 	{
-		train_state_set_features(st, features, algorithm_function(algorithm));
+		train_state_set_features(st, features, function);
 		switch (algorithm)
 		{
 			case PGSC_LINREG:
 				take(&c, st->moments, sizeof(double) * st->block_len);
+				check_moments(st, 1, rows, function);
 				break;
 			case PGSC_NB:
 				if (count > 0)
 					take(&c, train_state_block(st, count - 1) - st->block_len * (count - 1),
 						 sizeof(double) * st->block_len * count);
+				check_moments(st, count, rows, function);
 				break;
 			case PGSC_LOGREG:
 			case PGSC_DTREE:
@@ -596,10 +728,19 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 					int32	   *ys = NULL;
 					double	   *ts = NULL;
 					Size		label_size = keeps_values(st) ? sizeof(double) : sizeof(int32);
+					Size		limit = (Size) pgscore_max_training_memory * 1024 * 1024;
 
 					take(&c, &total, sizeof(int64));
-					if (total < 0 || (Size) total * (sizeof(double) * features + label_size) != (Size) (c.end - c.p))
-						elog(ERROR, "pgscore: training state is damaged");
+					if (total != rows || (Size) total * (sizeof(double) * features + label_size) != (Size) (c.end - c.p))
+						damaged(function, "%lld rows announced, %lld counted, %zu bytes left",
+								(long long) total, (long long) rows, (Size) (c.end - c.p));
+					/* the aligned copy below and the row store: twice the rows, checked first */
+					if ((Size) (c.end - c.p) > limit / 2)
+						ereport(ERROR,
+								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+								 errmsg("%s: a training state of %lld rows needs %zu MB to be read, more than pgscore.max_training_memory (%d MB)",
+										function, (long long) total, (2 * (Size) (c.end - c.p)) >> 20, pgscore_max_training_memory),
+								 errhint("Raise pgscore.max_training_memory, or build smaller states.")));
 					/* the bytea payload is only int-aligned: copy before use */
 					xs = (const double *) palloc(sizeof(double) * features * Max(total, 1));
 					memcpy((void *) xs, c.p, sizeof(double) * features * total);
@@ -614,9 +755,11 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 						memcpy(ys, c.p + sizeof(double) * features * total, sizeof(int32) * total);
 						for (r = 0; r < total; r++)
 							if (ys[r] < 0 || ys[r] >= count)
-								elog(ERROR, "pgscore: training state is damaged");
+								damaged(function, "row %lld has label id %d of %d", (long long) r, ys[r], count);
 					}
-					row_store_append_block(st, xs, ys, ts, total, NULL, algorithm_function(algorithm));
+					check_row_values(st, xs, ts, total, function);
+					c.p = (char *) c.end;
+					row_store_append_block(st, xs, ys, ts, total, NULL, function);
 					pfree((void *) xs);
 					if (ys)
 						pfree(ys);
@@ -628,5 +771,7 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 				unknown_algorithm(algorithm, "pgscore training state");
 		}
 	}
+	if (c.p != c.end)
+		damaged(function, "%zu bytes follow the end", (Size) (c.end - c.p));
 	return st;
 }

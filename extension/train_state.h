@@ -57,6 +57,8 @@ typedef struct TrainState
 	Size		table_bytes;	/* ... by the labels and the moments blocks */
 } TrainState;
 
+/* the aggregate memory context, or an error for a call outside an aggregate */
+extern MemoryContext train_aggregate_context(FunctionCallInfo fcinfo, const char *function);
 extern TrainState *train_state_create(MemoryContext context, int32 algorithm, int32 label_kind,
 									  const char *options, int options_len, const char *function);
 extern void train_state_set_features(TrainState *st, int features, const char *function);
