@@ -751,11 +751,21 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 					}
 					else
 					{
+						bool	   *seen = palloc0(sizeof(bool) * Max(count, 1));
+
 						ys = palloc(sizeof(int32) * Max(total, 1));
 						memcpy(ys, c.p + sizeof(double) * features * total, sizeof(int32) * total);
 						for (r = 0; r < total; r++)
+						{
 							if (ys[r] < 0 || ys[r] >= count)
 								damaged(function, "row %lld has label id %d of %d", (long long) r, ys[r], count);
+							seen[ys[r]] = true;
+						}
+						/* a label is only ever added with a row */
+						for (i = 0; i < count; i++)
+							if (!seen[i])
+								damaged(function, "label %d has no rows", i);
+						pfree(seen);
 					}
 					check_row_values(st, xs, ts, total, function);
 					c.p = (char *) c.end;
