@@ -434,8 +434,9 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 /* ---------------------------------------------------------------- bytes */
 
 /*
- * Layout (native byte order: partial states only travel between processes of one
- * server): header ints, options, labels, then moments or rows.
+ * Layout (native byte order: partial states travel between processes of one server,
+ * and as ml.fit_state values between servers of one architecture, fit_state.c):
+ * header ints, options, labels, then moments or rows.
  */
 typedef struct Cursor
 {
