@@ -34,7 +34,7 @@ ml_fit_state_final(PG_FUNCTION_ARGS)
 	bytea	   *out;
 	Size		len;
 
-	(void) train_aggregate_context(fcinfo, "ml.fit_state final");
+	(void) aggregate_context(fcinfo, "ml.fit_state final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	payload = train_state_serialize((const TrainState *) PG_GETARG_POINTER(0));
@@ -92,7 +92,7 @@ PG_FUNCTION_INFO_V1(ml_fit_state_add);
 Datum
 ml_fit_state_add(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = train_aggregate_context(fcinfo, "ml.combine_states");
+	MemoryContext context = aggregate_context(fcinfo, "ml.combine_states");
 	TrainState *st = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
 	MemoryContext scratch,
 				old;

@@ -20,7 +20,7 @@
 #include "utils/memutils.h"
 
 MemoryContext
-train_aggregate_context(FunctionCallInfo fcinfo, const char *function)
+aggregate_context(FunctionCallInfo fcinfo, const char *function)
 {
 	MemoryContext context;
 
@@ -84,7 +84,7 @@ static Datum
 train_step(FunctionCallInfo fcinfo, int32 algorithm)
 {
 	const char *function = algorithm_function(algorithm);
-	MemoryContext context = train_aggregate_context(fcinfo, function);
+	MemoryContext context = aggregate_context(fcinfo, function);
 	TrainState *st = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
 	const float8 *x;
 	float8		buffer[PGSCORE_MAX_FEATURES];
@@ -251,7 +251,7 @@ PG_FUNCTION_INFO_V1(ml_train_combine);
 Datum
 ml_train_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext context = train_aggregate_context(fcinfo, "ml training combine");
+	MemoryContext context = aggregate_context(fcinfo, "ml training combine");
 	TrainState *a = PG_ARGISNULL(0) ? NULL : (TrainState *) PG_GETARG_POINTER(0);
 	TrainState *b = PG_ARGISNULL(1) ? NULL : (TrainState *) PG_GETARG_POINTER(1);
 
@@ -275,7 +275,7 @@ PG_FUNCTION_INFO_V1(ml_train_serialize);
 Datum
 ml_train_serialize(PG_FUNCTION_ARGS)
 {
-	(void) train_aggregate_context(fcinfo, "ml training serialize");
+	(void) aggregate_context(fcinfo, "ml training serialize");
 	PG_RETURN_BYTEA_P(train_state_serialize((TrainState *) PG_GETARG_POINTER(0)));
 }
 
@@ -285,7 +285,7 @@ ml_train_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b;
 
-	(void) train_aggregate_context(fcinfo, "ml training deserialize");
+	(void) aggregate_context(fcinfo, "ml training deserialize");
 	b = PG_GETARG_BYTEA_PP(0);
 	PG_RETURN_POINTER(train_state_deserialize(CurrentMemoryContext, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)));
 }
@@ -416,7 +416,7 @@ ml_train_final(PG_FUNCTION_ARGS)
 	int64		size;
 	bytea	   *out;
 
-	(void) train_aggregate_context(fcinfo, "ml training final");
+	(void) aggregate_context(fcinfo, "ml training final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	st = (const TrainState *) PG_GETARG_POINTER(0);

@@ -703,6 +703,16 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 			damaged(function, "label %d repeats an earlier one", i);
 	}
 	MemoryContextSwitchTo(old);
+	/* the sums' exact size, before any of it is allocated */
+	if (features > 0 && (algorithm == PGSC_LINREG || algorithm == PGSC_NB))
+	{
+		Size		want = sizeof(double) * (algorithm == PGSC_LINREG ?
+											 pgsc_moments_length(features + 1, 1) :
+											 pgsc_moments_length(features, 0) * count);
+
+		if (want != (Size) (c.end - c.p))
+			damaged(function, "%zu bytes of sums expected, %zu found", want, (Size) (c.end - c.p));
+	}
 	if (features > 0)
 	{
 		train_state_set_features(st, features, function);

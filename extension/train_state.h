@@ -57,8 +57,6 @@ typedef struct TrainState
 	Size		table_bytes;	/* ... by the labels and the moments blocks */
 } TrainState;
 
-/* the aggregate memory context, or an error for a call outside an aggregate */
-extern MemoryContext train_aggregate_context(FunctionCallInfo fcinfo, const char *function);
 extern TrainState *train_state_create(MemoryContext context, int32 algorithm, int32 label_kind,
 									  const char *options, int options_len, const char *function);
 extern void train_state_set_features(TrainState *st, int features, const char *function);
@@ -71,5 +69,8 @@ extern void row_store_append_value(TrainState *st, const double *x, double y, co
 extern void train_state_merge(TrainState *into, const TrainState *from, const char *function);
 extern bytea *train_state_serialize(const TrainState *st);
 extern TrainState *train_state_deserialize(MemoryContext context, const char *data, Size len);
+
+/* train_aggs.c, shared with fit_state.c */
+extern MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char *function);
 
 #endif							/* PGSCORE_TRAIN_STATE_H */
