@@ -651,7 +651,8 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 		damaged(function, "label kind %d does not fit this algorithm", kind);
 	if (count < 0 || count > PGSCORE_MAX_CLASSES || (kind == PGSC_LABEL_FLOAT8 && count != 0))
 		damaged(function, "%d labels", count);
-	if (rows < 0 || (features == 0 && (rows != 0 || count != 0)) ||
+	/* counts travel as doubles in the sums and become Swift Ints: exact below 2^53 */
+	if (rows < 0 || rows > (INT64CONST(1) << 53) || (features == 0 && (rows != 0 || count != 0)) ||
 		(kind != PGSC_LABEL_FLOAT8 && rows > 0 && count == 0))
 		damaged(function, "%lld rows of %d features and %d labels", (long long) rows, features, count);
 	if (skip > 1)

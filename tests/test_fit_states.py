@@ -4,6 +4,8 @@ ml.combine_states of the values gives the model of the plain aggregate on all ro
 same bytes); ml.merge_states combines hierarchically; values can be stored and read
 back; states of different fits, and values that are no states, are refused.
 Damaged states at scale: tests/test_sql_campaign.py (states)."""
+import struct
+
 import psycopg
 import pytest
 
@@ -114,3 +116,16 @@ def test_reading_a_state_is_bounded_by_the_memory_setting(conn):
         conn.execute("SET LOCAL pgscore.max_training_memory = '1MB'")
         assert sqlstate(conn, "SELECT ml.combine_states(s) FROM big_state") == "54000"
     assert sqlstate(conn, "SELECT ml.combine_states(s) FROM big_state") is None
+
+
+def test_crafted_counts_are_refused(conn):
+    """A linear regression state whose row count is 2^63 - 1 and whose sums count 2^63
+    rows: consistent with each other, but no count a fit can convert (it would trap in
+    the Swift core and take the backend with it). Refused as damaged."""
+    state = bytearray(conn.execute(f"SELECT {call('linreg_fit', 'y', None, '_state')}::bytea FROM points")
+                      .fetchone()[0])
+    # header (8), algorithm, features, label kind, labels (4 each), rows (8), flag (1), options length (4)
+    assert struct.unpack_from("<q", state, 24)[0] == 1200 and struct.unpack_from("<i", state, 33)[0] == 0
+    struct.pack_into("<q", state, 24, 2**63 - 1)
+    struct.pack_into("<d", state, 37, float(2**63))
+    assert sqlstate(conn, "SELECT ml.combine_states(%s::ml.fit_state)", (bytes(state),)) == "22P03"
