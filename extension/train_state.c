@@ -7,6 +7,7 @@
 
 #include <math.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -659,8 +660,8 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 		damaged(function, "a flag is %d", skip);
 	if (olen < 0 || olen > c.end - c.p)
 		damaged(function, "options of %d bytes", olen);
-	if (memchr(c.p, '\0', olen) != NULL)
-		damaged(function, "the options hold a NUL byte");
+	if (memchr(c.p, '\0', olen) != NULL || !pg_verifymbstr(c.p, olen, true))
+		damaged(function, "the options are no text of the database's encoding");
 	options = palloc(olen + 1);
 	take(&c, options, olen);
 	options[olen] = '\0';
@@ -687,6 +688,9 @@ train_state_deserialize(MemoryContext context, const char *data, Size len)
 			take(&c, &n, sizeof(int32));
 			if (n < 0 || n > c.end - c.p)
 				damaged(function, "label %d has %d bytes", i, n);
+			/* it becomes text that ml.predict returns */
+			if (memchr(c.p, '\0', n) != NULL || !pg_verifymbstr(c.p, n, true))
+				damaged(function, "label %d is no text of the database's encoding", i);
 			bytes = c.p;
 			c.p += n;
 			label_id_text(st, bytes, n, function);

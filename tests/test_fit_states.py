@@ -129,3 +129,17 @@ def test_crafted_counts_are_refused(conn):
     struct.pack_into("<q", state, 24, 2**63 - 1)
     struct.pack_into("<d", state, 37, float(2**63))
     assert sqlstate(conn, "SELECT ml.combine_states(%s::ml.fit_state)", (bytes(state),)) == "22P03"
+
+
+@pytest.mark.parametrize("label", [b"h\x00", b"\xff\xfe"])
+def test_labels_that_are_no_text_are_refused(conn, label):
+    """A text label in a state becomes the text ml.predict answers: a NUL byte or bytes
+    that are not UTF-8 make the state damaged, not a model that returns broken text."""
+    state = bytearray(conn.execute(f"SELECT {call('nb_fit', 'k', None, '_state')}::bytea FROM points")
+                      .fetchone()[0])
+    # the first label follows the header and the empty options: its length, then its bytes
+    at = 37
+    n = struct.unpack_from("<i", state, at)[0]
+    assert bytes(state[at + 4:at + 4 + n]) in (b"hi", b"mid", b"lo"), bytes(state[:48])
+    state[at + 4:at + 6] = label
+    assert sqlstate(conn, "SELECT ml.combine_states(%s::ml.fit_state)", (bytes(state),)) == "22P03"

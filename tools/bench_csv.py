@@ -10,6 +10,8 @@ Environment (or the matching options):
   BASE_ROWS   rows of the small file, the memory baseline (default 1000000)
   CSV_DIR     where the files are generated            (default /tmp/pgscore-bench-csv)
   GBT_ROWS    rows the boosted trees train on           (default 1000000)
+  FITS        which fits to run, comma-separated        (default linreg,nb,logreg,gbt;
+              the scan always runs)
 
 Each file has id, 8 features x1..x8 (uniform in [-1, 1], 6 decimals), a float label y
 (linear in the features plus noise) and a boolean label c (a noisy linear rule): about
@@ -144,7 +146,9 @@ def main() -> int:
     ap.add_argument("--base-rows", type=int, default=env_int("BASE_ROWS", 1_000_000))
     ap.add_argument("--gbt-rows", type=int, default=env_int("GBT_ROWS", 1_000_000))
     ap.add_argument("--dir", default=os.environ.get("CSV_DIR", "/tmp/pgscore-bench-csv"))
+    ap.add_argument("--fits", default=os.environ.get("FITS", "linreg,nb,logreg,gbt"))
     args = ap.parse_args()
+    fits = {"scan", *args.fits.split(",")}
 
     dsn = psycopg.conninfo.make_conninfo("")  # the PG* environment
     os.makedirs(args.dir, exist_ok=True)
@@ -164,6 +168,8 @@ def main() -> int:
         results[rows] = {}
         log(f"\n{rows:,} rows ({os.path.getsize(csv_path(args.dir, rows)) / 1e9:.2f} GB)")
         for name, sql in statements(f"csv_{rows}", rows, args.gbt_rows).items():
+            if name not in fits:
+                continue
             try:
                 seconds, peak = measure(dsn, sql)
             except psycopg.Error as e:
@@ -178,6 +184,8 @@ def main() -> int:
     log("\nRATIO name value target")
     targets = {"linreg": 1.5, "nb": 1.5, "logreg": None, "gbt": None}
     for name, target in targets.items():
+        if name not in fits:
+            continue
         if name not in big:
             log(f"RATIO {name}_vs_scan failed {'reported' if target is None else f'<= {target}'} MISS")
             continue

@@ -3,7 +3,7 @@
 # one `SELECT count(*)` scan of the same foreign table, and peak backend memory from
 # BASE_ROWS (1 M) to ROWS rows.
 #
-#   tools/bench_csv.sh [--rows N] [--base-rows N] [--gbt-rows N] [--dir PATH]
+#   tools/bench_csv.sh [--rows N] [--base-rows N] [--gbt-rows N] [--dir PATH] [--fits linreg,nb,logreg,gbt]
 #
 # ROWS defaults to 100,000,000 (a 9.3 GB file: the generation takes about 15 minutes
 # and each measurement one read of the file on this 2-core machine); ROWS=5000000 is a
