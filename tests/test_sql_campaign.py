@@ -22,6 +22,7 @@ printed (pytest -s) and the total is asserted.
 import json
 import math
 import random
+import struct
 
 import psycopg
 import pytest
@@ -354,6 +355,34 @@ def test_damaged_states(conn):
     for (a, _), (b, result) in zip(combined, merged):
         # a state read once is read twice: merging it with itself changes no verdict on its bytes
         assert (a == "22P03") == (b == "22P03"), (a, b, result)
+
+
+def test_state_fields(conn):
+    """Every 4- and 8-byte field position of each seed state (past the 8-byte header, up
+    to 160 bytes) set to boundary values, as integers and as doubles: the same
+    verdicts as the random mutations allow."""
+    seeds = [bytes(conn.execute(f"SELECT {q}::bytea FROM small").fetchone()[0]) for q in STATE_SEEDS.values()]
+    ints = [0, 1, -1, 2, 255, 1000, 1001, 2**31 - 1, -2**31]
+    longs = [0, -1, 2**53, 2**53 + 1, 2**62, 2**63 - 1]
+    doubles = [float("nan"), float("inf"), -float("inf"), -1.0, 0.5, 1e308, float(2**63), 0.0]
+    values = set()
+    for seed in seeds:
+        for at in range(8, min(len(seed), 160)):
+            for v in ints:
+                b = bytearray(seed)
+                b[at:at + 4] = struct.pack("<i", v)
+                values.add(bytes(b))
+            if at % 4 == 0 or at in (24, 33, 37):
+                for fmt, vs in (("<q", longs), ("<d", doubles)):
+                    for v in vs:
+                        b = bytearray(seed)
+                        b[at:at + 8] = struct.pack(fmt, v)
+                        values.add(bytes(b))
+    values = ["\\x" + v.hex() for v in sorted(values)]
+    rows = run(conn, "states: fields",
+               "SELECT ml.describe(ml.combine_states(s))::text FROM (VALUES ($1::bytea::ml.fit_state)) v(s)", values)
+    states = {state for state, _ in rows}
+    assert states <= {"ok", "22P03", "54000", "22000", "22023", "2202E", "22003"}, states
 
 
 def test_campaign_size(db):
