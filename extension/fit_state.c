@@ -4,7 +4,9 @@
  * instead of a model, ml.merge_states combines states into one state, and
  * ml.combine_states combines them into the model the plain aggregate would give.
  * Any engine that runs an aggregate where the data is and ships a value (postgres_fdw,
- * a COPY of the values, an application) can so train on data it never moves.
+ * a COPY of the values, an application) can so train over servers: linear regression
+ * and naive Bayes ship sums, logistic regression and the trees (which keep their rows
+ * today) ship the rows inside the state.
  *
  * A value is a header (magic, format) and the bytes train_state_serialize writes,
  * which are native byte order: the magic read back swapped names the problem.
