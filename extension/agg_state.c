@@ -55,26 +55,41 @@ agg_state_bytes(void (*write) (const void *state, AggWriter *w), const void *sta
 AggReader
 agg_reader(bytea *b, const char *what)
 {
+	return agg_reader_at(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), what);
+}
+
+AggReader
+agg_reader_at(const char *data, Size len, const char *what)
+{
 	AggReader	r;
 
-	r.p = VARDATA_ANY(b);
-	r.end = r.p + VARSIZE_ANY_EXHDR(b);
+	r.p = data;
+	r.end = data + len;
 	r.what = what;
 	return r;
 }
 
-/* States come from our own workers: damage is an internal fault, not bad input. */
+/*
+ * Training states also arrive from users (ml.fit_state values): damage is bad input,
+ * 22P03, like a damaged model value.
+ */
 void
 agg_state_damaged(const AggReader *r)
 {
-	elog(ERROR, "pgscore: %s is damaged", r->what);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("pgscore: the %s is damaged", r->what),
+			 errhint("A state must come unchanged from a pgscore aggregate of the same version.")));
 }
 
 void
 agg_take(AggReader *r, void *v, Size n)
 {
 	if (n > (Size) (r->end - r->p))
-		elog(ERROR, "pgscore: %s is truncated", r->what);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("pgscore: the %s ends %zu bytes early", r->what, n - (Size) (r->end - r->p)),
+				 errhint("A state must come unchanged from a pgscore aggregate of the same version.")));
 	memcpy(v, r->p, n);
 	r->p += n;
 }

@@ -13,8 +13,8 @@
 extern MemoryContext agg_context(FunctionCallInfo fcinfo, const char *function);
 
 /*
- * Partial states in native byte order (they only travel between processes of one
- * server). A writer with out == NULL only counts, so a state is written twice: once
+ * Partial states in native byte order (they travel between processes of one server,
+ * and training states as ml.fit_state values between servers of one architecture). A writer with out == NULL only counts, so a state is written twice: once
  * for its size, once into the bytea (agg_state_bytes).
  */
 typedef struct AggWriter
@@ -34,6 +34,7 @@ extern void agg_put(AggWriter *w, const void *v, Size n);
 extern bytea *agg_state_bytes(void (*write) (const void *state, AggWriter *w), const void *state,
 							  const char *function, const char *what);
 extern AggReader agg_reader(bytea *b, const char *what);
+extern AggReader agg_reader_at(const char *data, Size len, const char *what);
 extern void agg_take(AggReader *r, void *v, Size n);
 extern void agg_state_damaged(const AggReader *r) pg_attribute_noreturn();
 

@@ -5,6 +5,10 @@
  */
 #include "train_state.h"
 
+#include <math.h>
+#include <stdarg.h>
+
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -251,6 +255,22 @@ row_store_append_value(TrainState *st, const double *x, double y, const char *fu
 
 /* ---------------------------------------------------------------- merge */
 
+static const char *
+label_kind_name(int32 kind)
+{
+	switch (kind)
+	{
+		case PGSC_LABEL_FLOAT8:
+			return "float8";
+		case PGSC_LABEL_BOOLEAN:
+			return "boolean";
+		case PGSC_LABEL_INTEGER:
+			return "integer";
+		default:
+			return "text";
+	}
+}
+
 /* Label id in `into` for label `id` of `from`, added if new. */
 static int32
 label_map(TrainState *into, const TrainState *from, int32 id, const char *function)
@@ -265,6 +285,15 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 {
 	int32		i;
 
+	/* states of one aggregate always agree; ml.combine_states gets them from users */
+	if (into->algorithm != from->algorithm || into->labels.kind != from->labels.kind ||
+		strcmp(into->options, from->options) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: cannot combine a state of %s (%s labels, options '%s') with one of %s (%s labels, options '%s')",
+						function, algorithm_function(into->algorithm), label_kind_name(into->labels.kind), into->options,
+						algorithm_function(from->algorithm), label_kind_name(from->labels.kind), from->options),
+				 errhint("Combine states built by the same aggregate with the same options and label type.")));
 	if (from->features == 0)
 	{
 		into->rows += from->rows;
@@ -312,7 +341,11 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 
 /* ---------------------------------------------------------------- bytes */
 
-/* Layout: header ints, options, labels, then moments or rows (agg_rows_write). */
+/*
+ * Layout (native byte order: partial states travel between processes of one server,
+ * and as ml.fit_state values between servers of one architecture, fit_state.c):
+ * header ints, options, labels, then moments or rows (agg_rows_write).
+ */
 static void
 write_state(const void *state, AggWriter *w)
 {
@@ -363,16 +396,112 @@ train_state_serialize(const TrainState *st)
 	return agg_state_bytes(write_state, st, algorithm_function(st->algorithm), "training state");
 }
 
+/*
+ * A state that arrives as bytes may come from a user (ml.combine_states takes
+ * ml.fit_state values), so every field is checked before it is used: a bad one is
+ * 22P03, never an assertion, a Swift trap or an allocation beyond the memory setting.
+ */
+static void damaged(const char *function, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
+
+static void
+damaged(const char *function, const char *fmt,...)
+{
+	char		detail[256];
+	va_list		args;
+
+	va_start(args, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, args);
+	va_end(args);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("%s: the training state is damaged: %s", function, detail),
+			 errhint("A training state must come unchanged from a pgscore aggregate of the same version.")));
+}
+
+static bool
+label_kind_allowed(int32 algorithm, int32 kind)
+{
+	if (algorithm == PGSC_LINREG)
+		return kind == PGSC_LABEL_FLOAT8;
+	if (PGSC_IS_TREE(algorithm))
+		return kind >= PGSC_LABEL_FLOAT8 && kind <= PGSC_LABEL_TEXT;
+	return kind >= PGSC_LABEL_BOOLEAN && kind <= PGSC_LABEL_TEXT;
+}
+
+/*
+ * Moments blocks of `rows` rows in all: finite numbers, each count a whole number of
+ * at least one row (the Swift core converts counts to Int), the counts adding up.
+ */
+static void
+check_moments(const TrainState *st, int32 blocks, int64 rows, const char *function)
+{
+	double		sum = 0;
+
+	for (int32 b = 0; b < blocks; b++)
+	{
+		const double *m = st->moments + st->block_len * b;
+
+		for (int64 i = 0; i < st->block_len; i++)
+			if (!isfinite(m[i]))
+				damaged(function, "sum %lld of block %d is not a finite number", (long long) i, b);
+		if (m[0] < 1 || m[0] > (double) rows || m[0] != floor(m[0]))
+			damaged(function, "block %d counts %g rows of %lld", b, m[0], (long long) rows);
+		sum += m[0];
+	}
+	if (sum != (double) rows)
+		damaged(function, "the blocks count %.0f rows, the header %lld", sum, (long long) rows);
+}
+
+/*
+ * The rows read into the store: feature values the transition function would have
+ * accepted, finite float labels, and every label id with a row (a label is only ever
+ * added with one).
+ */
+static void
+check_rows(const TrainState *st, int32 count, const char *function)
+{
+	const AggRows *rs = &st->store;
+	bool	   *seen = palloc0(sizeof(bool) * Max(count, 1));
+	int64		row = 0;
+
+	for (int32 c = 0; c < rs->chunks; c++)
+		for (int64 r = 0; r < rs->rows[c]; r++, row++)
+		{
+			const double *x = rs->x[c] + r * rs->width;
+
+			for (int32 j = 0; j < rs->width; j++)
+				if (isinf(x[j]) || (isnan(x[j]) && !PGSC_IS_TREE(st->algorithm)))
+					damaged(function, "row %lld holds a feature that is %s", (long long) row,
+							isnan(x[j]) ? "NaN" : "infinite");
+			if (rs->float_labels)
+			{
+				if (!isfinite(rs->t[c][r]))
+					damaged(function, "the label of row %lld is not a finite number", (long long) row);
+			}
+			else
+				seen[rs->y[c][r]] = true;
+		}
+	for (int32 i = 0; !rs->float_labels && i < count; i++)
+		if (!seen[i])
+			damaged(function, "label %d has no rows", i);
+	pfree(seen);
+}
+
 TrainState *
 train_state_deserialize(MemoryContext context, bytea *bytes)
 {
-	AggReader	r = agg_reader(bytes, "training state");
+	return train_state_read(context, VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+}
+
+TrainState *
+train_state_read(MemoryContext context, const char *data, Size len)
+{
+	AggReader	r = agg_reader_at(data, len, "training state");
 	int32		algorithm,
 				features,
 				kind,
 				count,
-				olen,
-				i;
+				olen;
 	int64		rows;
 	char	   *options;
 	const char *function;
@@ -380,23 +509,43 @@ train_state_deserialize(MemoryContext context, bytea *bytes)
 	MemoryContext old;
 
 	agg_take(&r, &algorithm, sizeof(int32));
+	if (pgsc_algorithm_text(algorithm, PGSC_ALGORITHM_AGGREGATE) == NULL)
+		damaged("pgscore", "unknown algorithm id %d", algorithm);
+	function = algorithm_function(algorithm);
 	agg_take(&r, &features, sizeof(int32));
 	agg_take(&r, &kind, sizeof(int32));
 	agg_take(&r, &count, sizeof(int32));
 	agg_take(&r, &rows, sizeof(int64));
 	agg_take(&r, &olen, sizeof(int32));
-	if (olen < 0 || olen > r.end - r.p || features < 0 || features > PGSCORE_MAX_FEATURES ||
-		count < 0 || count > PGSCORE_MAX_CLASSES)
-		agg_state_damaged(&r);
-	function = algorithm_function(algorithm);
+	if (features < 0 || features > PGSCORE_MAX_FEATURES)
+		damaged(function, "%d features (at most %d)", features, PGSCORE_MAX_FEATURES);
+	if (!label_kind_allowed(algorithm, kind))
+		damaged(function, "label kind %d does not fit this algorithm", kind);
+	if (count < 0 || count > PGSCORE_MAX_CLASSES || (kind == PGSC_LABEL_FLOAT8 && count != 0))
+		damaged(function, "%d labels", count);
+	/* counts travel as doubles in the sums and become Swift Ints: exact below 2^53 */
+	if (rows < 0 || rows > (INT64CONST(1) << 53) || (features == 0 && (rows != 0 || count != 0)) ||
+		(kind != PGSC_LABEL_FLOAT8 && rows > 0 && count == 0))
+		damaged(function, "%lld rows of %d features and %d labels", (long long) rows, features, count);
+	if (olen < 0 || olen > r.end - r.p)
+		damaged(function, "options of %d bytes", olen);
+	if (memchr(r.p, '\0', olen) != NULL || !pg_verifymbstr(r.p, olen, true))
+		damaged(function, "the options are no text of the database's encoding");
 	options = palloc(olen + 1);
 	agg_take(&r, options, olen);
 	options[olen] = '\0';
+	{
+		char		err[PGSC_ERRBUF];
+		int32		nulls = 0;
+
+		if (pgsc_options_check(algorithm, options, olen, &nulls, err) != PGSC_OK)
+			damaged(function, "its options are invalid (%s)", err);
+	}
 
 	st = train_state_create(context, algorithm, kind, options, olen, function);
 	st->rows = rows;
 	old = MemoryContextSwitchTo(context);
-	for (i = 0; i < count; i++)
+	for (int32 i = 0; i < count; i++)
 	{
 		if (kind == PGSC_LABEL_TEXT)
 		{
@@ -404,7 +553,10 @@ train_state_deserialize(MemoryContext context, bytea *bytes)
 
 			agg_take(&r, &n, sizeof(int32));
 			if (n < 0 || n > r.end - r.p)
-				agg_state_damaged(&r);
+				damaged(function, "label %d has %d bytes", i, n);
+			/* it becomes text that ml.predict returns */
+			if (memchr(r.p, '\0', n) != NULL || !pg_verifymbstr(r.p, n, true))
+				damaged(function, "label %d is no text of the database's encoding", i);
 			label_id_text(st, r.p, n, function);
 			r.p += n;
 		}
@@ -413,31 +565,65 @@ train_state_deserialize(MemoryContext context, bytea *bytes)
 			int64		v;
 
 			agg_take(&r, &v, sizeof(int64));
+			if (kind == PGSC_LABEL_BOOLEAN && v != 0 && v != 1)
+				damaged(function, "boolean label %d is %lld", i, (long long) v);
 			label_id_int(st, v, function);
 		}
+		if (st->labels.count != i + 1)
+			damaged(function, "label %d repeats an earlier one", i);
 	}
 	MemoryContextSwitchTo(old);
 	if (features == 0)
+	{
+		if (r.p != r.end)
+			damaged(function, "%zu bytes follow the end", (Size) (r.end - r.p));
 		return st;
+	}
+	/* the sums' exact size, before any of it is allocated */
+	if (algorithm == PGSC_LINREG || algorithm == PGSC_NB)
+	{
+		Size		want = sizeof(double) * (algorithm == PGSC_LINREG ?
+											 pgsc_moments_length(features + 1, 1) :
+											 pgsc_moments_length(features, 0) * count);
+
+		if (want != (Size) (r.end - r.p))
+			damaged(function, "%zu bytes of sums expected, %zu found", want, (Size) (r.end - r.p));
+	}
 	train_state_set_features(st, features, function);
 	switch (algorithm)
 	{
 		case PGSC_LINREG:
 			agg_take(&r, st->moments, sizeof(double) * st->block_len);
+			check_moments(st, 1, rows, function);
 			break;
 		case PGSC_NB:
 			if (count > 0)
 				agg_take(&r, train_state_block(st, count - 1) - st->block_len * (count - 1),
 						 sizeof(double) * st->block_len * count);
+			check_moments(st, count, rows, function);
 			break;
 		case PGSC_LOGREG:
 		case PGSC_DTREE:
 		case PGSC_FOREST:
 		case PGSC_GBT:
-			agg_rows_read(&st->store, &r, -1, count, context, reserve_rows, st);
+			{
+				Size		limit = (Size) pgscore_max_training_memory * 1024 * 1024;
+
+				/* an aligned copy and the row store: twice the rows, checked first */
+				if ((Size) (r.end - r.p) > limit / 2)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("%s: a training state of %lld rows needs %zu MB to be read, more than pgscore.max_training_memory (%d MB)",
+									function, (long long) rows, (2 * (Size) (r.end - r.p)) >> 20, pgscore_max_training_memory),
+							 errhint("Raise pgscore.max_training_memory, or build smaller states.")));
+				agg_rows_read(&st->store, &r, rows, count, context, reserve_rows, st);
+				check_rows(st, count, function);
+			}
 			break;
 		default:
 			unknown_algorithm(algorithm, function);
 	}
+	if (r.p != r.end)
+		damaged(function, "%zu bytes follow the end", (Size) (r.end - r.p));
 	return st;
 }

@@ -58,5 +58,10 @@ extern void row_store_append_value(TrainState *st, const double *x, double y, co
 extern void train_state_merge(TrainState *into, const TrainState *from, const char *function);
 extern bytea *train_state_serialize(const TrainState *st);
 extern TrainState *train_state_deserialize(MemoryContext context, bytea *bytes);
+/* the same from bytes a user may have made (ml.fit_state): every field checked, 22P03 */
+extern TrainState *train_state_read(MemoryContext context, const char *data, Size len);
+
+/* train_aggs.c, shared with fit_state.c */
+extern MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char *function);
 
 #endif							/* PGSCORE_TRAIN_STATE_H */

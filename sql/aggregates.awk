@@ -1,6 +1,7 @@
 # Writes the CREATE AGGREGATE and COMMENT statements of sql/src/45_aggregates.table (see
 # its header): each aggregate once per label type, and once more with options jsonb when
-# it takes options.
+# it takes options; each training aggregate (family train) with its twin ml.<name>_state,
+# which ends in the partial state as an ml.fit_state value (sql/src/27_fit_states.sql).
 BEGIN { FS = "\t" }
 /^#/ || NF == 0 { next }
 NF != 7 { printf "%s:%d: expected 7 fields, got %d\n", FILENAME, FNR, NF > "/dev/stderr"; exit 1 }
@@ -21,7 +22,13 @@ function types(args,    n, parts, w, i, out) {
     return out
 }
 function emit(name, step, family, args, comment) {
-    printf "CREATE AGGREGATE ml.%s(%s) (\n    SFUNC = ml.%s, STYPE = internal, FINALFUNC = ml._%s_final,\n", name, args, step, family
+    declare(name, step, family, args, "ml._" family "_final", comment)
+    if (family == "train")
+        declare(name "_state", step, family, args, "ml._fit_state_final",
+                "The partial state of ml." name "(" types(args) ") on these rows, as an ml.fit_state value; ml.combine_states of the states of all parts gives the model ml." name " gives on all rows.")
+}
+function declare(name, step, family, args, final, comment) {
+    printf "CREATE AGGREGATE ml.%s(%s) (\n    SFUNC = ml.%s, STYPE = internal, FINALFUNC = %s,\n", name, args, step, final
     printf "    COMBINEFUNC = ml._%s_combine, SERIALFUNC = ml._%s_serialize,\n", family, family
     printf "    DESERIALFUNC = ml._%s_deserialize, PARALLEL = SAFE);\n", family
     printf "COMMENT ON AGGREGATE ml.%s(%s) IS\n  '%s';\n", name, types(args), comment

@@ -151,10 +151,12 @@ def trained_models(conn):
     return out
 
 
-def mutate(rng, value, seeds):
+def mutate(rng, value, seeds, start=24, seal=True):
+    """1 to 3 edits from byte `start` on (24: past a model's header); `seal` recomputes
+    a model's checksum so the damage reaches the decoder."""
     b = bytearray(value)
     for _ in range(rng.randint(1, 3)):
-        at = rng.randrange(24, max(len(b), 25))
+        at = rng.randrange(start, max(len(b), start + 1))
         op = rng.randrange(6)
         if op == 0 and at < len(b):
             b[at] ^= 1 << rng.randrange(8)
@@ -170,7 +172,7 @@ def mutate(rng, value, seeds):
             b[at:at + 4] = struct.pack("<I", rng.choice([0, 1, 2, 3, 0xFFFF, 0x10001, 0x7FFFFFFF, 0xFFFFFFFF, 1000, 1001]))
         else:
             del b[at:at + rng.randrange(16)]
-    return reseal(bytes(b))
+    return reseal(bytes(b)) if seal else bytes(b)
 
 
 

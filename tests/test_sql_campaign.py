@@ -22,6 +22,7 @@ printed (pytest -s) and the total is asserted.
 import json
 import math
 import random
+import struct
 
 import psycopg
 import pytest
@@ -316,6 +317,72 @@ def test_training_sources(conn):
     assert outcomes["src_empty/y/default"] != "ok"
     assert outcomes["src_one_class/y/default"] != "ok"
     assert outcomes["src_wide/y/default"] == "54000"
+
+
+# ------------------------------------------------------------------ training states
+
+STATE_SEEDS = {
+    "linreg": "ml.linreg_fit_state(ARRAY[x1, x2, x3], y, '{\"l2\": 0.5}')",
+    "logreg": "ml.logreg_fit_state(ARRAY[x1, x2, x3], k)",
+    "nb": "ml.nb_fit_state(ARRAY[x1, x2, x3], k)",
+    "nb_bool": "ml.nb_fit_state(ARRAY[x1, x2, x3], y > 0)",
+    "tree": "ml.tree_fit_state(ARRAY[x1, x2, x3], k, '{\"max_depth\": 3}')",
+    "tree_float": "ml.tree_fit_state(ARRAY[x1, x2, x3], y)",
+    "forest": "ml.forest_fit_state(ARRAY[x1, x2, x3], id, '{\"n_trees\": 2}')",
+    "gbt": "ml.gbt_fit_state(ARRAY[x1, NULL, x3], y, '{\"n_trees\": 2}')",
+}
+
+
+def test_damaged_states(conn):
+    """ml.fit_state values are user input: mutated states of every fit through
+    ml.combine_states and ml.merge_states are refused with 22P03 (or the fit's own
+    documented errors), never XX000 or a crash."""
+    rng = random.Random(SEED + 17)
+    seeds = [bytes(conn.execute(f"SELECT {q}::bytea FROM small").fetchone()[0]) for q in STATE_SEEDS.values()]
+    # mostly past the 8-byte header (the state itself), sometimes the header too
+    values = ["\\x" + mutate(rng, rng.choice(seeds), seeds, start=rng.choice([0, 8, 8, 8, 24]), seal=False).hex()
+              for _ in range(3000)]
+    combined = run(conn, "states: combine_states",
+                   "SELECT ml.describe(ml.combine_states(s))::text FROM (VALUES ($1::bytea::ml.fit_state)) v(s)", values)
+    states = {state for state, _ in combined}
+    # 22000 and 22023: a state whose sums are valid numbers but no fit (collinear features)
+    assert states <= {"ok", "22P03", "54000", "22000", "22023", "2202E", "22003"}, states
+    assert "22P03" in states and "ok" in states, states
+    merged = run(conn, "states: merge_states",
+                 "SELECT ml.describe(ml.combine_states(m))::text FROM"
+                 " (SELECT ml.merge_states(s) FROM (VALUES ($1::bytea::ml.fit_state), ($1::bytea::ml.fit_state)) v(s)) q(m)",
+                 values)
+    for (a, _), (b, result) in zip(combined, merged):
+        # a state read once is read twice: merging it with itself changes no verdict on its bytes
+        assert (a == "22P03") == (b == "22P03"), (a, b, result)
+
+
+def test_state_fields(conn):
+    """Every 4- and 8-byte field position of each seed state (past the 8-byte header, up
+    to 160 bytes) set to boundary values, as integers and as doubles: the same
+    verdicts as the random mutations allow."""
+    seeds = [bytes(conn.execute(f"SELECT {q}::bytea FROM small").fetchone()[0]) for q in STATE_SEEDS.values()]
+    ints = [0, 1, -1, 2, 255, 1000, 1001, 2**31 - 1, -2**31]
+    longs = [0, -1, 2**53, 2**53 + 1, 2**62, 2**63 - 1]
+    doubles = [float("nan"), float("inf"), -float("inf"), -1.0, 0.5, 1e308, float(2**63), 0.0]
+    values = set()
+    for seed in seeds:
+        for at in range(8, min(len(seed), 160)):
+            for v in ints:
+                b = bytearray(seed)
+                b[at:at + 4] = struct.pack("<i", v)
+                values.add(bytes(b))
+            if at % 4 == 0:
+                for fmt, vs in (("<q", longs), ("<d", doubles)):
+                    for v in vs:
+                        b = bytearray(seed)
+                        b[at:at + 8] = struct.pack(fmt, v)
+                        values.add(bytes(b))
+    values = ["\\x" + v.hex() for v in sorted(values)]
+    rows = run(conn, "states: fields",
+               "SELECT ml.describe(ml.combine_states(s))::text FROM (VALUES ($1::bytea::ml.fit_state)) v(s)", values)
+    states = {state for state, _ in rows}
+    assert states <= {"ok", "22P03", "54000", "22000", "22023", "2202E", "22003"}, states
 
 
 def test_campaign_size(db):

@@ -11,4 +11,5 @@
 -- `make -s -C extension one-time-sql` lists the one-time statements of sql/src that changed;
 -- tests/test_upgrade.py (make test-upgrade) fails if the upgraded schema differs from a fresh install.
 
--- (0.2.0 so far changes no table: nothing to do once.)
+-- 2. the type of training states as values (sql/src/27_fit_states.sql)
+CREATE DOMAIN ml.fit_state AS bytea;
