@@ -337,6 +337,18 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 			unknown_algorithm(into->algorithm, function);
 	}
 	into->rows += from->rows;
+	/* the sums of two valid states can still overflow: as when one state's sums do */
+	if (into->algorithm == PGSC_LINREG || into->algorithm == PGSC_NB)
+	{
+		Size		n = into->block_len * (into->algorithm == PGSC_NB ? into->labels.count : 1);
+
+		for (Size k = 0; k < n; k++)
+			if (!isfinite(into->moments[k]))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("%s: the combined sums overflow double precision", function),
+						 errhint("Rescale the features (their squares must stay below 1e308).")));
+	}
 }
 
 /* ---------------------------------------------------------------- bytes */
