@@ -90,7 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
     var batchMaxSize: Int?
 
     @Option(name: .customLong("batch-lanes"),
-            help: ArgumentHelp("Prediction statements in flight at once, each on its own pooled connection; a prediction arriving while all are busy queues for the next batch (env PGSCORE_BATCH_LANES; default: the number of cores, at most --pool-size).", valueName: "n"))
+            help: ArgumentHelp("Prediction statements in flight at once, each on its own pooled connection; a prediction arriving while all are busy queues for the next batch (env PGSCORE_BATCH_LANES; default: half the number of cores, at least 1, at most --pool-size: one lane gathers every queued request into one statement, and on a 2-core machine served the most).", valueName: "n"))
     var batchLanes: Int?
 
     @Option(name: .customLong("batch-max-wait-ms"),
@@ -196,7 +196,7 @@ struct ServeCommand: AsyncParsableCommand {
             synchronousCommit: try Setting.value(synchronousCommit, env: "PGSCORE_SYNCHRONOUS_COMMIT", default: "on", in: env),
             batching: PredictionBatcher.Settings(
                 maxBatch: try Setting.value(batchMaxSize, env: "PGSCORE_BATCH_MAX_SIZE", default: 64, in: env),
-                lanes: try Setting.value(batchLanes, env: "PGSCORE_BATCH_LANES", default: min(System.coreCount, max(poolSize, 1)), in: env),
+                lanes: try Setting.value(batchLanes, env: "PGSCORE_BATCH_LANES", default: min(max(System.coreCount / 2, 1), max(poolSize, 1)), in: env),
                 maxWait: .milliseconds(try Setting.value(batchMaxWaitMs, env: "PGSCORE_BATCH_MAX_WAIT_MS", default: 0, in: env))),
             openPredict: try Setting.flag(openPredict, env: "PGSCORE_OPEN_PREDICT", in: env),
             failedKeyLimit: try Setting.value(failedKeyLimit, env: "PGSCORE_FAILED_KEY_LIMIT", default: 50, in: env),
