@@ -19,7 +19,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-static MemoryContext
+MemoryContext
 aggregate_context(FunctionCallInfo fcinfo, const char *function)
 {
 	MemoryContext context;
@@ -31,7 +31,7 @@ aggregate_context(FunctionCallInfo fcinfo, const char *function)
 	return context;
 }
 
-static int32
+int32
 label_kind_of(Oid type, const char *function)
 {
 	switch (type)
@@ -55,7 +55,8 @@ label_kind_of(Oid type, const char *function)
 	return 0;					/* unreachable */
 }
 
-static int32
+/* The label id of argument 2 (the label of every training aggregate). */
+int32
 label_id(TrainState *st, FunctionCallInfo fcinfo, const char *function)
 {
 	Datum		d = PG_GETARG_DATUM(2);
@@ -317,7 +318,7 @@ label_cmp(const void *pa, const void *pb)
  * scikit-learn's classes_). Fills order[pos] = id, class_of[id] = pos, and the
  * label texts the model stores.
  */
-static void
+void
 sorted_classes(const TrainState *st, int32 *order, int32 *class_of,
 			   const char **texts, int32 *lengths)
 {
@@ -413,8 +414,6 @@ ml_train_final(PG_FUNCTION_ARGS)
 	void	   *model = NULL;
 	char		err[PGSC_ERRBUF];
 	int32		status;
-	int64		size;
-	bytea	   *out;
 
 	(void) aggregate_context(fcinfo, "ml training final");
 	if (PG_ARGISNULL(0))
@@ -433,8 +432,16 @@ ml_train_final(PG_FUNCTION_ARGS)
 	}
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
+	PG_RETURN_BYTEA_P(train_model_bytes(model, function));
+}
 
-	size = pgsc_model_encoded_size(model);
+/* An ml.model value from a model handle, which it releases. */
+bytea *
+train_model_bytes(void *model, const char *function)
+{
+	int64		size = pgsc_model_encoded_size(model);
+	bytea	   *out;
+
 	out = (size <= (int64) (MaxAllocSize - VARHDRSZ)) ?
 		palloc_extended(VARHDRSZ + size, MCXT_ALLOC_NO_OOM) : NULL;
 	if (out == NULL)
@@ -447,5 +454,5 @@ ml_train_final(PG_FUNCTION_ARGS)
 	SET_VARSIZE(out, VARHDRSZ + size);
 	pgsc_model_encode(model, VARDATA(out));
 	pgsc_model_release(model);
-	PG_RETURN_BYTEA_P(out);
+	return out;
 }
