@@ -11,6 +11,7 @@
  */
 #include "train_state.h"
 #include "pgscore_abi_logreg_pass.h"
+#include "progress.h"
 
 #include <math.h>
 
@@ -68,6 +69,22 @@ open_fit(const bytea *fit, int32 *phase, int64 *features, int64 *classes, int64 
 	return handle;
 }
 
+static const char *
+label_kind_name(int32 kind)
+{
+	switch (kind)
+	{
+		case PGSC_LABEL_BOOLEAN:
+			return "boolean";
+		case PGSC_LABEL_INTEGER:
+			return "integer";
+		case PGSC_LABEL_TEXT:
+			return "text";
+		default:
+			return "numbers";
+	}
+}
+
 /* A pass state for fit state `fit` (copied), without a handle. */
 static LogregPass *
 pass_create(MemoryContext context, const bytea *fit, int32 label_kind, Oid label_type, bool with_handle)
@@ -89,6 +106,17 @@ pass_create(MemoryContext context, const bytea *fit, int32 label_kind, Oid label
 	st->fit = MemoryContextAlloc(context, VARHDRSZ + VARSIZE_ANY_EXHDR(fit));
 	SET_VARSIZE(st->fit, VARHDRSZ + VARSIZE_ANY_EXHDR(fit));
 	memcpy(VARDATA(st->fit), VARDATA_ANY(fit), VARSIZE_ANY_EXHDR(fit));
+	if (phase == PGSC_PASS_EVALUATE && label_type != InvalidOid && pgsc_logreg_label_kind(handle) != label_kind)
+	{
+		int32		first = pgsc_logreg_label_kind(handle);
+
+		pgsc_logreg_release(handle);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s: the labels are %s here, %s in the first pass", STEP_FUNCTION,
+						label_kind_name(label_kind), label_kind_name(first)),
+				 errhint("Every pass must read the same label column.")));
+	}
 	if (with_handle)
 	{
 		st->handle = handle;
@@ -257,6 +285,7 @@ ml_logreg_pass_step(PG_FUNCTION_ARGS)
 			flush(st);
 	}
 	st->rows++;
+	progress_rows(PGSC_LOGREG, st->rows, STEP_FUNCTION);
 	PG_RETURN_POINTER(st);
 }
 
@@ -425,6 +454,7 @@ ml_logreg_pass_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	st = (LogregPass *) PG_GETARG_POINTER(0);
 	flush(st);
+	progress_aggregate_done();
 	if (st->phase == PGSC_PASS_MOMENTS && st->labels->features == 0)
 		PG_RETURN_NULL();		/* no row had a label and features */
 

@@ -10,6 +10,7 @@
  * gives NULL.
  */
 #include "train_state.h"
+#include "progress.h"
 
 #include <math.h>
 
@@ -203,6 +204,7 @@ train_step(FunctionCallInfo fcinfo, int32 algorithm)
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
 	st->rows++;
+	progress_rows(algorithm, st->rows, function);
 	PG_RETURN_POINTER(st);
 }
 
@@ -422,6 +424,7 @@ ml_train_final(PG_FUNCTION_ARGS)
 	if (st->rows == 0 || st->features == 0)
 		PG_RETURN_NULL();
 	function = algorithm_function(st->algorithm);
+	progress_aggregate_done();
 
 	for (;;)
 	{

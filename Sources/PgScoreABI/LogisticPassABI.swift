@@ -86,6 +86,13 @@ public func pgsc_logreg_open(_ bytes: UnsafeRawPointer?, _ len: Int64,
     }
 }
 
+/// The label kind (PGSC_LABEL_*) pass 0 saw; -1 before.
+@_cdecl("pgsc_logreg_label_kind")
+public func pgsc_logreg_label_kind(_ h: UnsafeMutableRawPointer) -> Int32 {
+    let fit = PassFitHandle.from(h).fit
+    return fit.phase == .moments ? -1 : Int32(fit.labelKind.rawValue)
+}
+
 @_cdecl("pgsc_logreg_release")
 public func pgsc_logreg_release(_ h: UnsafeMutableRawPointer?) {
     guard let h else { return }

@@ -21,6 +21,7 @@ extern int32_t pgsc_logreg_open(const void *bytes, int64_t len, void **handle, i
 								int64_t *features, int64_t *classes, int64_t *sums,
 								int32_t *skip_nulls, char *err);
 extern void pgsc_logreg_release(void *handle);
+extern int32_t pgsc_logreg_label_kind(void *handle);
 extern int32_t pgsc_logreg_class(void *handle, int64_t index, const char **label, int64_t *len);
 extern int32_t pgsc_logreg_add(void *handle, const double *x, const int32_t *classes, int64_t rows,
 							   double *sums, char *err);

@@ -160,6 +160,12 @@ DECLARE
   do_scale     boolean;
   trees        boolean;
   unknown_cat  text := coalesce(hyperparams ->> 'unknown_categories', 'error');
+  fit_choice   text := coalesce(hyperparams ->> 'fit', 'auto');
+  fit_how      jsonb;
+  fit_state    bytea;
+  fit_bytes    float8;
+  fit_limit    float8;
+  n_features   int;
   spec_cols    jsonb := '[]';
   numeric_names text[] := '{}';
   cuts         float8[];
@@ -200,7 +206,11 @@ BEGIN
     RAISE EXCEPTION 'ml.train: "unknown_categories" must be "error" or "ignore", got "%"', unknown_cat
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories';
+  IF fit_choice NOT IN ('auto', 'memory', 'passes') THEN
+    RAISE EXCEPTION 'ml.train: "fit" must be "auto", "memory" or "passes", got "%"', fit_choice
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories' - 'fit';
 
   IF EXISTS (SELECT 1 FROM ml.projects p WHERE p.name = project) THEN
     PERFORM ml._require('ml.train', project, 'train');
@@ -212,6 +222,7 @@ BEGIN
   -- into a temporary table with the rights of the role it belongs to; from here on only
   -- plain values are read
   user_src := ml._source_sql('ml.train', source, search_path);
+  PERFORM ml._progress_begin(coalesce((SELECT a.id FROM ml.algorithms() a WHERE lower(algorithm) IN (a.name, a.alias)), 0));
   IF to_regclass('pg_temp.pgscore_train_raw') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_raw; END IF;
   IF to_regclass('pg_temp.pgscore_train_data') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_data; END IF;
   PERFORM ml._read_as(ml._source_reader('ml.train', user_src, who), search_path,
@@ -271,8 +282,13 @@ BEGIN
   END IF;
   SELECT a.aggregate, a.tree, CASE task WHEN 'regression' THEN a.regression ELSE a.classification END
     INTO agg, trees, fits FROM ml.algorithms() a WHERE a.name = algo;
+  PERFORM ml._progress_begin((SELECT a.id FROM ml.algorithms() a WHERE a.name = algo));
   IF NOT fits THEN
     RAISE EXCEPTION 'ml.train: % does not fit a % project', algo, task USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF fit_choice = 'passes' AND algo <> 'logistic_regression' THEN
+    RAISE EXCEPTION 'ml.train: "fit": "passes" is for logistic_regression; % fits in one pass or in memory', algo
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave "fit" out (auto).';
   END IF;
   -- trees split on raw values and learn where missing values go: no scaling, no imputation
   do_scale := coalesce((hyperparams ->> 'scale')::boolean, NOT trees);
@@ -289,6 +305,7 @@ BEGIN
     CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END, seed);
   DROP TABLE pg_temp.pgscore_train_raw;
   SELECT count(*), count(*) FILTER (WHERE pgscore_test__) INTO n_total, n_test FROM pg_temp.pgscore_train_data;
+  PERFORM ml._progress_phase(2, 0, n_total);
   IF n_total = 0 THEN
     RAISE EXCEPTION 'ml.train: the source has no rows with a label'
       USING ERRCODE = 'data_exception', HINT = 'Check the source and that "' || label || '" is filled in.';
@@ -417,15 +434,46 @@ BEGIN
     opts := opts || jsonb_build_object('l2', 1e-6 * (n_total - n_test));
   END IF;
 
-  -- train on the training rows
-  EXECUTE format('SELECT %s(ml.encode($1, d.*), %s, $2) FROM pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__',
-                 agg, label_expr)
-    INTO model USING spec, opts;
+  -- train on the training rows: logistic regression in memory while the rows fit under
+  -- pgscore.max_training_memory (the aggregate keeps 8 x features + 4 bytes a row and
+  -- four p x p Hessians), in passes that keep no rows beyond it (or when asked)
+  n_features := cardinality(numeric_names) + cardinality(onehot_names);
+  IF algo = 'logistic_regression' THEN
+    fit_bytes := (n_total - n_test)::float8 * (8 * n_features + 4)
+                 + 32 * ((n_features + 1) * CASE WHEN n_classes > 2 THEN n_classes ELSE 1 END)::float8 ^ 2;
+    fit_limit := (SELECT st.setting::float8 FROM pg_settings st WHERE st.name = 'pgscore.max_training_memory') * 1048576;
+  END IF;
+  IF algo = 'logistic_regression' AND (fit_choice = 'passes' OR (fit_choice = 'auto' AND fit_bytes > 0.9 * fit_limit)) THEN
+    fit_state := ml.logreg_start(opts);
+    PERFORM ml._progress_phase(3, 0);
+    LOOP
+      EXECUTE format('SELECT ml.logreg_step(ml.encode($1, d.*), %s, $2) FROM pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__',
+                     label_expr)
+        INTO fit_state USING spec, fit_state;
+      PERFORM ml._progress_phase(3, (ml.logreg_fit_info(fit_state) ->> 'passes')::int, n_total - n_test,
+                                 'logistic regression: ' || (ml.logreg_fit_info(fit_state) - 'features' - 'classes')::text);
+      EXIT WHEN ml.logreg_fit_info(fit_state) ->> 'phase' = 'done';
+    END LOOP;
+    model := ml.logreg_model(fit_state);
+    fit_how := jsonb_build_object('fit', 'passes', 'passes', (ml.logreg_fit_info(fit_state) ->> 'passes')::int,
+                                  'memory_in_memory_fit', fit_bytes, 'max_training_memory', fit_limit);
+  ELSE
+    PERFORM ml._progress_phase(3, 0);
+    EXECUTE format('SELECT %s(ml.encode($1, d.*), %s, $2) FROM pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__',
+                   agg, label_expr)
+      INTO model USING spec, opts;
+    fit_how := CASE WHEN algo IN ('linear_regression', 'naive_bayes') THEN '{"fit": "sums", "passes": 1}'::jsonb
+                    ELSE jsonb_build_object('fit', 'memory', 'passes', 1) END;
+    IF algo = 'logistic_regression' THEN
+      fit_how := fit_how || jsonb_build_object('memory_in_memory_fit', fit_bytes, 'max_training_memory', fit_limit);
+    END IF;
+  END IF;
   model := ml.with_info(model, jsonb_build_object('preprocess', spec, 'project', project, 'label', label,
              'label_type', label_type::text, 'task', task,
              'feature_names', to_jsonb(numeric_names || onehot_names)));
 
   -- evaluate on the held-out rows
+  PERFORM ml._progress_phase(4, coalesce((fit_how ->> 'passes')::int, 1), n_test);
   key := CASE task WHEN 'regression' THEN 'r2' ELSE 'accuracy' END;
   IF n_test > 0 THEN
     -- a category only the held-out rows hold is scored as unseen (all zeros), so whether
@@ -443,7 +491,8 @@ BEGIN
     INTO fingerprint FROM pg_temp.pgscore_train_data d;
 
   v.algorithm := algo;
-  v.hyperparams := (ml.describe(model) -> 'options') || jsonb_build_object('scale', do_scale, 'unknown_categories', unknown_cat);
+  v.hyperparams := (ml.describe(model) -> 'options') || jsonb_build_object('scale', do_scale, 'unknown_categories', unknown_cat)
+                   || CASE WHEN algo = 'logistic_regression' THEN jsonb_build_object('fit', fit_choice) ELSE '{}' END;
   v.label := label;
   v.label_type := label_type::text;
   v.features := features;
@@ -462,6 +511,7 @@ BEGIN
   v.duration_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
   v.pgscore_version := (SELECT extversion FROM pg_extension WHERE extname = 'pgscore');
   v.model := model;
+  v.fit := fit_how;
   v := ml._record_version(project, task, v);
   DROP TABLE pg_temp.pgscore_train_data;
 
@@ -485,11 +535,12 @@ BEGIN
                    ELSE format('%s %s beats the deployed %s', key, round(score::numeric, 4), round(deployed_score::numeric, 4)) END);
   END IF;
 
+  PERFORM ml._progress_end();
   result := (project, v.version, algo, key, score, deploy_it, metrics);
   RETURN result;
 END $$;
 COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text) IS
-  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
+  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true), "unknown_categories" ("error" | "ignore") and, for logistic regression, "fit" ("auto": in memory while the rows fit under pgscore.max_training_memory, else in passes that keep no rows; "memory"; "passes"); ml.models.fit records how it was fitted.';
 
 -- ---------------------------------------------------------------- ml.deploy
 
@@ -712,6 +763,8 @@ BEGIN
                  'ml.drift_report, ml.action_history TO %I', role);
   EXECUTE format('GRANT SELECT ON ml.schedules, ml.training_runs, ml.event_policies, ml.training_events, '
                  'ml.run_history, ml.schedule_overview TO %I', role);
+  -- fits running now (24_progress.sql): its own, as pg_stat_activity shows
+  EXECUTE format('GRANT SELECT ON ml.fits_in_progress TO %I', role);
 END $$;
 COMMENT ON FUNCTION ml.grant_train(name) IS
   'Lets a role call the training functions: train, evaluate, export, deploy, schedule, train on events, queue runs, grant projects. What it may do to a project is decided by its right on it (owner, or ml.grant_project). Training reads the source with the rights of the role the source belongs to, also when the daemon runs it.';
