@@ -53,17 +53,26 @@ release_handle(void *arg)
 	st->handle = NULL;
 }
 
+/* What pgsc_logreg_open tells of a fit state. */
+typedef struct FitShape
+{
+	int32		phase;
+	int32		skip_nulls;
+	int64		features;
+	int64		classes;
+	int64		sums;
+} FitShape;
+
 /* Decodes a fit state into a handle; raises on damaged bytes. */
 static void *
-open_fit(const bytea *fit, int32 *phase, int64 *features, int64 *classes, int64 *sums, int32 *skip,
-		 const char *function)
+open_fit(const bytea *fit, FitShape *shape, const char *function)
 {
 	void	   *handle = NULL;
 	char		err[PGSC_ERRBUF];
 	int32		status;
 
-	status = pgsc_logreg_open(VARDATA_ANY(fit), VARSIZE_ANY_EXHDR(fit), &handle, phase, features,
-							  classes, sums, skip, err);
+	status = pgsc_logreg_open(VARDATA_ANY(fit), VARSIZE_ANY_EXHDR(fit), &handle, &shape->phase, &shape->features,
+							  &shape->classes, &shape->sums, &shape->skip_nulls, err);
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
 	return handle;
@@ -90,18 +99,15 @@ static LogregPass *
 pass_create(MemoryContext context, const bytea *fit, int32 label_kind, Oid label_type, bool with_handle)
 {
 	LogregPass *st = MemoryContextAllocZero(context, sizeof(LogregPass));
-	int32		phase,
-				skip;
-	int64		features,
-				classes,
-				sums;
-	void	   *handle = open_fit(fit, &phase, &features, &classes, &sums, &skip, STEP_FUNCTION);
+	FitShape	shape;
+	void	   *handle = open_fit(fit, &shape, STEP_FUNCTION);
+	int32		phase = shape.phase;
 
 	st->context = context;
 	st->phase = phase;
-	st->features = (int32) features;
-	st->classes = (int32) classes;
-	st->skip_nulls = skip != 0;
+	st->features = (int32) shape.features;
+	st->classes = (int32) shape.classes;
+	st->skip_nulls = shape.skip_nulls != 0;
 	/* always with a 4-byte header: serialize writes it as it is */
 	st->fit = MemoryContextAlloc(context, VARHDRSZ + VARSIZE_ANY_EXHDR(fit));
 	SET_VARSIZE(st->fit, VARHDRSZ + VARSIZE_ANY_EXHDR(fit));
@@ -136,11 +142,11 @@ pass_create(MemoryContext context, const bytea *fit, int32 label_kind, Oid label
 	st->labels->label_type = label_type;
 	if (phase == PGSC_PASS_EVALUATE)
 	{
-		st->sum_count = sums;
-		st->sums = MemoryContextAllocZero(context, sizeof(double) * sums);
+		st->sum_count = shape.sums;
+		st->sums = MemoryContextAllocZero(context, sizeof(double) * shape.sums);
 		st->class_of_id = MemoryContextAlloc(context, sizeof(int32) * st->classes);
 		/* about 4 M multiply-adds per call into the core */
-		st->block_rows = (int32) Max(1, Min(256, (1 << 22) / sums));
+		st->block_rows = (int32) Max(1, Min(256, (1 << 22) / shape.sums));
 		st->xbuf = MemoryContextAlloc(context, sizeof(double) * st->features * st->block_rows);
 		st->cbuf = MemoryContextAlloc(context, sizeof(int32) * st->block_rows);
 	}
@@ -441,12 +447,8 @@ ml_logreg_pass_final(PG_FUNCTION_ARGS)
 	LogregPass *st;
 	void	   *handle,
 			   *next = NULL;
-	int32		phase,
-				skip,
-				status;
-	int64		features,
-				classes,
-				sums;
+	FitShape	shape;
+	int32		status;
 	char		err[PGSC_ERRBUF];
 
 	(void) aggregate_context(fcinfo, STEP_FUNCTION);
@@ -458,7 +460,7 @@ ml_logreg_pass_final(PG_FUNCTION_ARGS)
 	if (st->phase == PGSC_PASS_MOMENTS && st->labels->features == 0)
 		PG_RETURN_NULL();		/* no row had a label and features */
 
-	handle = open_fit(st->fit, &phase, &features, &classes, &sums, &skip, STEP_FUNCTION);
+	handle = open_fit(st->fit, &shape, STEP_FUNCTION);
 	if (st->phase == PGSC_PASS_MOMENTS)
 	{
 		const TrainState *ls = st->labels;
@@ -520,14 +522,9 @@ PG_FUNCTION_INFO_V1(ml_logreg_fit_info);
 Datum
 ml_logreg_fit_info(PG_FUNCTION_ARGS)
 {
-	int32		phase,
-				skip;
-	int64		features,
-				classes,
-				sums,
-				len;
-	void	   *handle = open_fit(PG_GETARG_BYTEA_PP(0), &phase, &features, &classes, &sums, &skip,
-								  "ml.logreg_fit_info");
+	FitShape	shape;
+	int64		len;
+	void	   *handle = open_fit(PG_GETARG_BYTEA_PP(0), &shape, "ml.logreg_fit_info");
 	const void *json;
 	char	   *text;
 
@@ -541,14 +538,9 @@ PG_FUNCTION_INFO_V1(ml_logreg_model);
 Datum
 ml_logreg_model(PG_FUNCTION_ARGS)
 {
-	int32		phase,
-				skip,
-				status;
-	int64		features,
-				classes,
-				sums;
-	void	   *handle = open_fit(PG_GETARG_BYTEA_PP(0), &phase, &features, &classes, &sums, &skip,
-								  "ml.logreg_model");
+	FitShape	shape;
+	int32		status;
+	void	   *handle = open_fit(PG_GETARG_BYTEA_PP(0), &shape, "ml.logreg_model");
 	void	   *model = NULL;
 	char		err[PGSC_ERRBUF];
 

@@ -159,22 +159,24 @@ public func pgsc_logreg_after_evaluation(_ h: UnsafeMutableRawPointer, _ sums: U
     }
 }
 
+func expose(_ buffer: UnsafeMutableBufferPointer<UInt8>, _ bytes: UnsafeMutablePointer<UnsafeRawPointer?>,
+            _ len: UnsafeMutablePointer<Int64>) {
+    len.pointee = Int64(buffer.count)
+    bytes.pointee = UnsafeRawPointer(buffer.baseAddress!)
+}
+
 /// The encoded fit state of a handle (valid until release).
 @_cdecl("pgsc_logreg_bytes")
 public func pgsc_logreg_bytes(_ h: UnsafeMutableRawPointer, _ bytes: UnsafeMutablePointer<UnsafeRawPointer?>,
                               _ len: UnsafeMutablePointer<Int64>) {
-    let handle = PassFitHandle.from(h)
-    len.pointee = Int64(handle.encodedBytes.count)
-    bytes.pointee = UnsafeRawPointer(handle.encodedBytes.baseAddress!)
+    expose(PassFitHandle.from(h).encodedBytes, bytes, len)
 }
 
 /// Phase, passes, iteration, rows, loss as JSON text (valid until release).
 @_cdecl("pgsc_logreg_info")
 public func pgsc_logreg_info(_ h: UnsafeMutableRawPointer, _ json: UnsafeMutablePointer<UnsafeRawPointer?>,
                              _ len: UnsafeMutablePointer<Int64>) {
-    let handle = PassFitHandle.from(h)
-    len.pointee = Int64(handle.infoBytes.count)
-    json.pointee = UnsafeRawPointer(handle.infoBytes.baseAddress!)
+    expose(PassFitHandle.from(h).infoBytes, json, len)
 }
 
 /// The model of a finished fit (a model handle, as the training aggregates return).
