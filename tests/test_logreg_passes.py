@@ -62,6 +62,10 @@ TABLES = {
     # integer labels, three classes
     "ints": ("SELECT ARRAY[sin(i), (i % 5)::float8] AS x, ((i * 7919) % 3)::bigint AS y "
              "FROM generate_series(1, 3000) i"),
+    # a table for ml.train: numbers and a category
+    "source": ("SELECT sin(i) * 3 AS a, cos(i * 0.3) AS b, (i % 9)::float8 AS c, "
+               "(ARRAY['x', 'y', 'z'])[1 + i % 3] AS kind, sin(i * 1.7) + 0.1 * (i % 9) > 0.3 AS y "
+               "FROM generate_series(1, 40000) i"),
 }
 
 
@@ -125,10 +129,6 @@ def train(conn, project, table, hyperparams):
 
 
 def test_train_picks_passes_beyond_max_training_memory(conn):
-    conn.execute("DROP TABLE IF EXISTS pass_source")
-    conn.execute("CREATE TABLE pass_source AS SELECT sin(i) * 3 AS a, cos(i * 0.3) AS b, (i % 9)::float8 AS c, "
-                 "(ARRAY['x', 'y', 'z'])[1 + i % 3] AS kind, sin(i * 1.7) + 0.1 * (i % 9) > 0.3 AS y "
-                 "FROM generate_series(1, 40000) i")
     fit, memory_model, memory_score, hp = train(conn, "passes_auto", "pass_source", {})
     assert fit["fit"] == "memory" and hp["fit"] == "auto"
     # 30000 training rows x 6 features = 1.4 MB: beyond a 1 MB limit
@@ -253,3 +253,43 @@ def test_pass_fit_memory_stays_flat_from_100k_to_1m_rows(conn):
     # passes were measured: malloc keeps what it freed)
     in_memory, _ = peak_rss_anon_kb(conn, "SELECT ml.logreg_fit(x, y) FROM pass_rows")
     assert in_memory - peaks[1000000] > 40 * 1024, (in_memory, peaks)
+
+
+def test_trees_train_on_a_reproducible_sample_beyond_max_rows(conn):
+    """max_rows: the training rows with the smallest hashes; the same sample, the same
+    model, every time; recorded in the version. Beyond the memory setting ml.train picks
+    a sample by itself."""
+    def tree_train(project, hyperparams):
+        conn.execute("SELECT ml.train(%s, 'pass_source', 'y', 'decision_tree', %s::jsonb, deploy => 'manual')",
+                     (project, json.dumps(hyperparams)))
+        return conn.execute("SELECT m.fit, m.model, m.train_rows, m.hyperparams, m.test_rows FROM ml.models m "
+                            "JOIN ml.projects p ON p.id = m.project_id WHERE p.name = %s ORDER BY m.version DESC LIMIT 1",
+                            (project,)).fetchone()
+    full = tree_train("trees_sample", {"max_depth": 4})
+    assert full[0] == {"fit": "memory", "passes": 1, "max_rows": None, "sampled": False, "rows": full[2]}
+    assert full[2] + full[4] == 40000 and abs(full[2] - 30000) <= 2
+    a = tree_train("trees_sample", {"max_depth": 4, "max_rows": 5000})
+    b = tree_train("trees_sample", {"max_depth": 4, "max_rows": 5000})
+    assert a[0]["sampled"] and a[0]["rows"] == 5000 and a[2] == 5000 and a[3]["max_rows"] == 5000
+    assert a[4] == full[4]                      # the held-out rows are all evaluated
+    assert a[1] == b[1]                         # reproducible
+    assert a[1] != full[1]
+    rows = conn.execute("SELECT ml.describe(%s::ml.model) ->> 'training_rows'", (a[1],)).fetchone()[0]
+    assert int(rows) == 5000
+    big = tree_train("trees_sample", {"max_depth": 4, "max_rows": 10 ** 9})
+    assert not big[0]["sampled"] and big[2] == full[2]
+    for bad in (0, -1, 1.5, "10", None):
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="max_rows"):
+            tree_train("trees_sample", {"max_rows": bad})
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="for the tree algorithms"):
+        train(conn, "trees_sample_lr", "pass_source", {"max_rows": 10})
+    # 30000 rows x 6 features need 2 x 60 bytes a row: beyond half of 6 MB
+    conn.execute("SET pgscore.max_training_memory = 6")
+    try:
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        auto = tree_train("trees_sample", {"max_depth": 4})
+    finally:
+        conn.execute("RESET pgscore.max_training_memory")
+    assert auto[0]["sampled"] and auto[0]["max_rows"] == 3 * 1048576 // 120 == auto[2], auto[0]
+    assert any("training on a sample" in n for n in notices), notices

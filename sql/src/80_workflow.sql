@@ -166,6 +166,8 @@ DECLARE
   fit_bytes    float8;
   fit_limit    float8;
   n_features   int;
+  max_rows     bigint;
+  train_from   text := 'pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__';
   spec_cols    jsonb := '[]';
   numeric_names text[] := '{}';
   cuts         float8[];
@@ -210,7 +212,15 @@ BEGIN
     RAISE EXCEPTION 'ml.train: "fit" must be "auto", "memory" or "passes", got "%"', fit_choice
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories' - 'fit';
+  IF hyperparams ? 'max_rows' AND (jsonb_typeof(hyperparams -> 'max_rows') <> 'number'
+                                   OR (hyperparams ->> 'max_rows')::numeric < 1
+                                   OR (hyperparams ->> 'max_rows')::numeric <> trunc((hyperparams ->> 'max_rows')::numeric)
+                                   OR (hyperparams ->> 'max_rows')::numeric > 9e18) THEN
+    RAISE EXCEPTION 'ml.train: "max_rows" must be a whole number of at least 1, got %', hyperparams -> 'max_rows'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  max_rows := (hyperparams ->> 'max_rows')::bigint;
+  opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories' - 'fit' - 'max_rows';
 
   IF EXISTS (SELECT 1 FROM ml.projects p WHERE p.name = project) THEN
     PERFORM ml._require('ml.train', project, 'train');
@@ -285,6 +295,10 @@ BEGIN
   PERFORM ml._progress_begin((SELECT a.id FROM ml.algorithms() a WHERE a.name = algo));
   IF NOT fits THEN
     RAISE EXCEPTION 'ml.train: % does not fit a % project', algo, task USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF max_rows IS NOT NULL AND NOT trees THEN
+    RAISE EXCEPTION 'ml.train: "max_rows" is for the tree algorithms; % keeps no rows or fits in passes', algo
+      USING ERRCODE = 'invalid_parameter_value';
   END IF;
   IF fit_choice = 'passes' AND algo <> 'logistic_regression' THEN
     RAISE EXCEPTION 'ml.train: "fit": "passes" is for logistic_regression; % fits in one pass or in memory', algo
@@ -459,11 +473,31 @@ BEGIN
                                   'memory_in_memory_fit', fit_bytes, 'max_training_memory', fit_limit);
   ELSE
     PERFORM ml._progress_phase(3, 0);
-    EXECUTE format('SELECT %s(ml.encode($1, d.*), %s, $2) FROM pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__',
-                   agg, label_expr)
+    IF trees THEN
+      -- beyond the memory setting a tree fit trains on a reproducible sample: the training
+      -- rows with the smallest hashes (of their content and the seed), max_rows of them;
+      -- without max_rows, as many as take half of pgscore.max_training_memory at 8 bytes a
+      -- value plus the label and the fit's scratch (about as much again)
+      fit_limit := (SELECT st.setting::float8 FROM pg_settings st WHERE st.name = 'pgscore.max_training_memory') * 1048576;
+      IF max_rows IS NULL AND (n_total - n_test)::float8 * 2 * (8 * n_features + 12) > 0.5 * fit_limit THEN
+        max_rows := floor(0.5 * fit_limit / (2 * (8 * n_features + 12)));
+        RAISE NOTICE 'ml.train: % training rows need more than half of pgscore.max_training_memory; training on a sample of % rows (hyperparameter "max_rows")',
+          n_total - n_test, max_rows;
+      END IF;
+      IF max_rows < n_total - n_test THEN
+        train_from := format('(SELECT * FROM pg_temp.pgscore_train_data s WHERE NOT s.pgscore_test__
+                                 ORDER BY hashtextextended((s.*)::text, %s), (s.*)::text LIMIT %s) d', seed + 1, max_rows);
+      END IF;
+    END IF;
+    EXECUTE format('SELECT %s(ml.encode($1, d.*), %s, $2) FROM %s', agg, label_expr, train_from)
       INTO model USING spec, opts;
     fit_how := CASE WHEN algo IN ('linear_regression', 'naive_bayes') THEN '{"fit": "sums", "passes": 1}'::jsonb
                     ELSE jsonb_build_object('fit', 'memory', 'passes', 1) END;
+    IF trees THEN
+      fit_how := fit_how || jsonb_build_object('max_rows', max_rows,
+                                               'sampled', max_rows IS NOT NULL AND max_rows < n_total - n_test,
+                                               'rows', least(coalesce(max_rows, n_total - n_test), n_total - n_test));
+    END IF;
     IF algo = 'logistic_regression' THEN
       fit_how := fit_how || jsonb_build_object('memory_in_memory_fit', fit_bytes, 'max_training_memory', fit_limit);
     END IF;
@@ -492,14 +526,15 @@ BEGIN
 
   v.algorithm := algo;
   v.hyperparams := (ml.describe(model) -> 'options') || jsonb_build_object('scale', do_scale, 'unknown_categories', unknown_cat)
-                   || CASE WHEN algo = 'logistic_regression' THEN jsonb_build_object('fit', fit_choice) ELSE '{}' END;
+                   || CASE WHEN algo = 'logistic_regression' THEN jsonb_build_object('fit', fit_choice) ELSE '{}' END
+                   || CASE WHEN trees AND hyperparams ? 'max_rows' THEN jsonb_build_object('max_rows', max_rows) ELSE '{}' END;
   v.label := label;
   v.label_type := label_type::text;
   v.features := features;
   -- a table or view is recorded schema-qualified, as resolved now: a retrain by the daemon
   -- (ml.enqueue_run falls back on this) must read the same relation from any search_path
   v.source := CASE WHEN left(user_src, 1) = '(' THEN source ELSE user_src END;
-  v.train_rows := n_total - n_test;
+  v.train_rows := least(coalesce(max_rows, n_total - n_test), n_total - n_test);
   v.test_rows := n_test;
   v.fingerprint := fingerprint;
   v.feature_stats := stats || jsonb_build_object('_dropped', dropped);
@@ -540,7 +575,7 @@ BEGIN
   RETURN result;
 END $$;
 COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text) IS
-  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true), "unknown_categories" ("error" | "ignore") and, for logistic regression, "fit" ("auto": in memory while the rows fit under pgscore.max_training_memory, else in passes that keep no rows; "memory"; "passes"); ml.models.fit records how it was fitted.';
+  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true), "unknown_categories" ("error" | "ignore") and, for logistic regression, "fit" ("auto": in memory while the rows fit under pgscore.max_training_memory, else in passes that keep no rows; "memory"; "passes"), for the trees "max_rows" (a reproducible sample by hash; chosen by itself beyond half of pgscore.max_training_memory); ml.models.fit records how it was fitted.';
 
 -- ---------------------------------------------------------------- ml.deploy
 
