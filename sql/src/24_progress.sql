@@ -23,3 +23,5 @@ SELECT f.pid, a.usename AS role, alg.name AS algorithm, f.phase, f.pass, f.rows_
   LEFT JOIN ml.algorithms() alg ON alg.id = f.algorithm;
 COMMENT ON VIEW ml.fits_in_progress IS
   'Fits running now, one row per backend (a parallel worker has its own): algorithm, phase (reading the source, statistics, fitting, evaluating), passes finished (a fit in passes runs several), rows read in the current pass (updated every 16384 rows), rows of the last pass, start and elapsed time. Shows the fits of roles the caller has the privileges of, or all with pg_read_all_stats, as pg_stat_activity does.';
+-- only ml.train reports phases (the training aggregates report rows from C)
+REVOKE EXECUTE ON FUNCTION ml._progress_begin(int), ml._progress_phase(int, int, bigint, text), ml._progress_end() FROM PUBLIC;
