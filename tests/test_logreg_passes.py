@@ -293,3 +293,17 @@ def test_trees_train_on_a_reproducible_sample_beyond_max_rows(conn):
         conn.execute("RESET pgscore.max_training_memory")
     assert auto[0]["sampled"] and auto[0]["max_rows"] == 3 * 1048576 // 120 == auto[2], auto[0]
     assert any("training on a sample" in n for n in notices), notices
+
+
+def test_a_pass_is_cancelled_promptly(conn):
+    state = conn.execute("SELECT ml.logreg_step(x, y, ml.logreg_start()) FROM pass_bin").fetchone()[0]
+    conn.execute("SET statement_timeout = '200ms'")
+    try:
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT ml.logreg_step(ARRAY[sin(i), cos(i), (i %% 7)::float8], i %% 3 = 0, %s::bytea) "
+                         "FROM generate_series(1, 100000000) i", (state,))
+        assert time.monotonic() - started < 5
+    finally:
+        conn.execute("RESET statement_timeout")
+    assert conn.execute("SELECT 1").fetchone()[0] == 1

@@ -71,7 +71,7 @@ CREATE AGGREGATE ml.logreg_fit(features float8[], label text, options jsonb) (
     COMBINEFUNC = ml._train_combine, SERIALFUNC = ml._train_serialize,
     DESERIALFUNC = ml._train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE ml.logreg_fit(float8[], boolean) IS
-  'Logistic regression, L2 penalty l2 = 1 (scikit-learn LogisticRegression C=1). Keeps the rows in memory: 8*features+4 bytes a row, up to pgscore.max_training_memory.';
+  'Logistic regression, L2 penalty l2 = 1 (scikit-learn LogisticRegression C=1). Keeps the rows in memory: 8*features+4 bytes a row, up to pgscore.max_training_memory; ml.logreg_step fits the same model in passes that keep no rows.';
 COMMENT ON AGGREGATE ml.logreg_fit(float8[], bigint) IS
   'Logistic regression on integer labels (two classes: sigmoid; more: softmax). Keeps rows in memory up to pgscore.max_training_memory.';
 COMMENT ON AGGREGATE ml.logreg_fit(float8[], text) IS
