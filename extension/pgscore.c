@@ -5,6 +5,7 @@
  * feature_arrays.c (validating feature arrays).
  */
 #include "pgscore.h"
+#include "progress.h"
 #include "algorithms.h"
 
 #include <limits.h>
@@ -27,6 +28,7 @@ _PG_init(void)
 							2048, 1, INT_MAX / 2,
 							PGC_SUSET, GUC_UNIT_MB,
 							NULL, NULL, NULL);
+	progress_define_settings();
 	MarkGUCPrefixReserved("pgscore");
 	if (pgsc_model_identity_size() != PGSC_MODEL_IDENTITY_SIZE)
 		elog(ERROR, "pgscore: the C glue and the Swift core disagree on the model header size");

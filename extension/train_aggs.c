@@ -10,6 +10,7 @@
  * gives NULL.
  */
 #include "train_state.h"
+#include "progress.h"
 
 #include <math.h>
 
@@ -19,7 +20,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-static int32
+int32
 label_kind_of(Oid type, const char *function)
 {
 	switch (type)
@@ -43,7 +44,8 @@ label_kind_of(Oid type, const char *function)
 	return 0;					/* unreachable */
 }
 
-static int32
+/* The label id of argument 2 (the label of every training aggregate). */
+int32
 label_id(TrainState *st, FunctionCallInfo fcinfo, const char *function)
 {
 	Datum		d = PG_GETARG_DATUM(2);
@@ -190,6 +192,7 @@ train_step(FunctionCallInfo fcinfo, int32 algorithm)
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
 	st->rows++;
+	progress_rows(algorithm, st->rows, function);
 	PG_RETURN_POINTER(st);
 }
 
@@ -305,7 +308,7 @@ label_cmp(const void *pa, const void *pb)
  * scikit-learn's classes_). Fills order[pos] = id, class_of[id] = pos, and the
  * label texts the model stores.
  */
-static void
+void
 sorted_classes(const TrainState *st, int32 *order, int32 *class_of,
 			   const char **texts, int32 *lengths)
 {
@@ -410,8 +413,6 @@ ml_train_final(PG_FUNCTION_ARGS)
 	void	   *model;
 	char		err[PGSC_ERRBUF];
 	int32		status;
-	int64		size;
-	bytea	   *out;
 
 	(void) agg_context(fcinfo, "ml training final");
 	if (PG_ARGISNULL(0))
@@ -420,14 +421,23 @@ ml_train_final(PG_FUNCTION_ARGS)
 	if (st->rows == 0 || st->features == 0)
 		PG_RETURN_NULL();
 	function = algorithm_function(st->algorithm);
+	progress_aggregate_done();
 
 	call.st = st;
 	status = agg_call_retrying(fit, &call, err);
 	if (status != PGSC_OK)
 		pgscore_raise(status, err, function);
 	model = call.model;
+	PG_RETURN_BYTEA_P(train_model_bytes(model, function));
+}
 
-	size = pgsc_model_encoded_size(model);
+/* An ml.model value from a model handle, which it releases. */
+bytea *
+train_model_bytes(void *model, const char *function)
+{
+	int64		size = pgsc_model_encoded_size(model);
+	bytea	   *out;
+
 	out = (size <= (int64) (MaxAllocSize - VARHDRSZ)) ?
 		palloc_extended(VARHDRSZ + size, MCXT_ALLOC_NO_OOM) : NULL;
 	if (out == NULL)
@@ -440,5 +450,5 @@ ml_train_final(PG_FUNCTION_ARGS)
 	SET_VARSIZE(out, VARHDRSZ + size);
 	pgsc_model_encode(model, VARDATA(out));
 	pgsc_model_release(model);
-	PG_RETURN_BYTEA_P(out);
+	return out;
 }

@@ -103,7 +103,9 @@ reserve_memory(TrainState *st, Size more, bool rows, const char *function)
 						function, pgscore_max_training_memory),
 				 errdetail("%lld rows of %d features are held so far; each row takes %d bytes.",
 						   (long long) st->rows, st->features, (int) agg_rows_row_bytes(&st->store)),
-				 errhint("Raise pgscore.max_training_memory, train on a sample (TABLESAMPLE), or use ml.nb_fit, which keeps no rows.")));
+				 st->algorithm == PGSC_LOGREG ?
+				 errhint("Raise pgscore.max_training_memory, fit in passes that keep no rows (ml.logreg_step; ml.train does so by itself), or train on a sample (TABLESAMPLE).") :
+				 errhint("Raise pgscore.max_training_memory, train on a sample (TABLESAMPLE, or ml.train's \"max_rows\"), or use ml.nb_fit, which keeps no rows.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("%s: the per-class tables need more than pgscore.max_training_memory (%d MB)",

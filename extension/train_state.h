@@ -62,6 +62,12 @@ extern TrainState *train_state_deserialize(MemoryContext context, bytea *bytes);
 extern TrainState *train_state_read(MemoryContext context, const char *data, Size len);
 
 /* train_aggs.c, shared with fit_state.c */
-extern MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char *function);
+
+/* train_aggs.c, shared with the pass fit (logreg_pass.c) */
+extern int32 label_kind_of(Oid type, const char *function);
+extern int32 label_id(TrainState *st, FunctionCallInfo fcinfo, const char *function);
+extern void sorted_classes(const TrainState *st, int32 *order, int32 *class_of,
+						   const char **texts, int32 *lengths);
+extern bytea *train_model_bytes(void *model, const char *function);
 
 #endif							/* PGSCORE_TRAIN_STATE_H */

@@ -44,7 +44,24 @@ public enum LogisticRegression {
                 }
             }
         } }
-        let stats = layout.centered(buffer)
+        let problem = try standardise(layout.centered(buffer), classCounts: classCounts, classOf: classOf,
+                                      classCount: k, options: options)
+        var search = NewtonSearch(parameters: problem.p, options: options)
+        var theta = search.start()
+        while true {
+            let e = try evaluate(problem, theta, rows: rows, stop: stop)
+            switch try search.feed(e, l2: problem.l2, stop: stop) {
+            case let .evaluate(next): theta = next
+            case let .done(solution, loss): return try parameters(problem, solution, loss: loss)
+            }
+        }
+    }
+
+    /// What the first pass decides: per-feature centre and spread (internal standardisation,
+    /// for conditioning), which features are constant, and the checks that need the counts.
+    static func standardise(_ stats: CenteredMoments, classCounts: [Int], classOf: [Int32], classCount k: Int,
+                            options: TrainingOptions) throws(ScoreError) -> Problem {
+        let d = stats.mean.count
         let n = stats.count
         guard n > 0 else { throw .unfitData("no rows to train on") }
         if let missing = classCounts.firstIndex(of: 0) { throw .badValue("class \(missing + 1) has no rows") }
@@ -74,8 +91,17 @@ public enum LogisticRegression {
         }
         let problem = Problem(d: d, k: k, intercept: options.intercept, center: center, scale: scale,
                               active: active, classOf: classOf, l2: l2, n: n)
-        let (theta, loss) = try newton(problem, rows: rows, options: options, stop: stop)
-        if l2 == 0 {
+        guard problem.p <= maxParameters else {
+            throw .limit("logistic regression with \(k) classes and \(d) features has \(problem.p) parameters; the limit is \(maxParameters)",
+                         hint: "Use fewer features or classes, or naive Bayes.")
+        }
+        return problem
+    }
+
+    /// The solution in original units, after the checks only the optimum can answer.
+    static func parameters(_ problem: Problem, _ theta: [Double], loss: Double) throws(ScoreError) -> Parameters {
+        let d = problem.d, n = problem.n
+        if problem.l2 == 0 {
             // Without a penalty, separable classes have no finite optimum: Newton drives the
             // loss to ~0 with weights that keep growing (in standardised units a weight of
             // 100 turns one standard deviation into odds of e^100).
@@ -91,10 +117,10 @@ public enum LogisticRegression {
         var coefficients: [[Double]] = []
         for r in 0..<problem.r {
             var w = [Double](repeating: 0, count: d)
-            var b = options.intercept ? theta[r * problem.q + d] : 0
-            for j in 0..<d where active[j] {
-                w[j] = theta[r * problem.q + j] / scale[j]
-                b -= w[j] * center[j]
+            var b = problem.intercept ? theta[r * problem.q + d] : 0
+            for j in 0..<d where problem.active[j] {
+                w[j] = theta[r * problem.q + j] / problem.scale[j]
+                b -= w[j] * problem.center[j]
             }
             intercepts.append(b)
             coefficients.append(w)
@@ -127,48 +153,90 @@ public enum LogisticRegression {
         var hessian: [Double]
     }
 
-    /// Returns the parameters and the objective there.
-    static func newton(_ pr: Problem, rows: some RowBlocks, options: TrainingOptions,
-                       stop: StopCheck) throws(ScoreError) -> ([Double], Double) {
-        let p = pr.p
-        guard p <= maxParameters else {
-            throw .limit("logistic regression with \(pr.k) classes and \(pr.d) features has \(p) parameters; the limit is \(maxParameters)",
-                         hint: "Use fewer features or classes, or naive Bayes.")
+    /// Newton's method with a backtracking line search, as a state machine fed one
+    /// evaluation (loss, gradient, Hessian) at a time: the in-memory fit evaluates over its
+    /// rows in a loop, the pass fit (LogisticPasses) runs one aggregate pass per evaluation
+    /// and keeps this between passes. Both take the same steps, so they reach the same
+    /// coefficients.
+    struct NewtonSearch {
+        enum Next { case evaluate([Double]), done([Double], loss: Double) }
+        enum Mode: UInt8 { case start = 0, search = 1 }
+
+        var mode = Mode.start
+        var theta: [Double]
+        var step: [Double]
+        var loss = 0.0          // at theta
+        var decrease = 0.0      // gradient · step at theta
+        var t = 1.0
+        var iteration = 0
+        let maxIterations: Int
+        let tolerance: Double
+
+        init(parameters p: Int, options: TrainingOptions) {
+            theta = [Double](repeating: 0, count: p)
+            step = theta
+            maxIterations = options.maxIterations
+            tolerance = options.tolerance
         }
-        var theta = [Double](repeating: 0, count: p)
-        var current = try evaluate(pr, theta, rows: rows, stop: stop)
-        for _ in 0..<options.maxIterations {
-            let step = try newtonStep(current, p: p, stop: stop)
-            var decrease = 0.0
-            for i in 0..<p { decrease += current.gradient[i] * step[i] }
+
+        init(mode: Mode, theta: [Double], step: [Double], loss: Double, decrease: Double, t: Double,
+             iteration: Int, maxIterations: Int, tolerance: Double) {
+            self.mode = mode
+            self.theta = theta
+            self.step = step
+            self.loss = loss
+            self.decrease = decrease
+            self.t = t
+            self.iteration = iteration
+            self.maxIterations = maxIterations
+            self.tolerance = tolerance
+        }
+
+        /// Where to evaluate first.
+        func start() -> [Double] { theta }
+
+        /// Where the next evaluation is wanted (what `feed` expects next).
+        var point: [Double] {
+            mode == .start ? theta : (0..<theta.count).map { theta[$0] - t * step[$0] }
+        }
+
+        /// Takes the evaluation at `point`; says where to evaluate next, or the solution.
+        mutating func feed(_ e: Evaluation, l2: Double, stop: StopCheck) throws(ScoreError) -> Next {
+            if mode == .search {
+                let rounding = 1e-13 * max(1, abs(loss))
+                guard e.loss <= loss - 1e-4 * t * decrease + rounding || t < 1e-12 else {
+                    t *= 0.5
+                    return .evaluate(point)
+                }
+                theta = point
+                iteration += 1
+                if theta.contains(where: { abs($0) > 1e9 }) { throw failure(l2: l2) }
+            }
+            guard iteration < maxIterations else { throw failure(l2: l2) }
+            let p = theta.count
+            step = try newtonStep(e, p: p, stop: stop)
+            loss = e.loss
+            decrease = 0
+            for i in 0..<p { decrease += e.gradient[i] * step[i] }
             let largest = theta.reduce(0) { max($0, abs($1)) }
             let move = step.reduce(0) { max($0, abs($1)) }
             // Converged: the step is tiny, or what is left to gain is below rounding.
-            if move <= options.tolerance * max(1, largest) || decrease <= 1e-15 * max(1, abs(current.loss)) {
-                for i in 0..<p { theta[i] -= step[i] }
-                return (theta, current.loss)
+            if move <= tolerance * max(1, largest) || decrease <= 1e-15 * max(1, abs(e.loss)) {
+                return .done((0..<p).map { theta[$0] - step[$0] }, loss: e.loss)
             }
-            var t = 1.0
-            while true {
-                var trial = theta
-                for i in 0..<p { trial[i] -= t * step[i] }
-                let next = try evaluate(pr, trial, rows: rows, stop: stop)
-                let rounding = 1e-13 * max(1, abs(current.loss))
-                if next.loss <= current.loss - 1e-4 * t * decrease + rounding || t < 1e-12 {
-                    theta = trial
-                    current = next
-                    break
-                }
-                t *= 0.5
+            mode = .search
+            t = 1
+            return .evaluate(point)
+        }
+
+        func failure(l2: Double) -> ScoreError {
+            if l2 == 0 {
+                return .unfitData("the classes are perfectly separable, so the unpenalised coefficients grow without bound",
+                                  hint: "Add a penalty, e.g. '{\"l2\": 1}'.")
             }
-            if theta.contains(where: { abs($0) > 1e9 }) { break }
+            return .unfitData("logistic regression did not converge in \(maxIterations) iterations",
+                              hint: "Raise max_iter, raise l2, or rescale the features.")
         }
-        if pr.l2 == 0 {
-            throw .unfitData("the classes are perfectly separable, so the unpenalised coefficients grow without bound",
-                             hint: "Add a penalty, e.g. '{\"l2\": 1}'.")
-        }
-        throw .unfitData("logistic regression did not converge in \(options.maxIterations) iterations",
-                         hint: "Raise max_iter, raise l2, or rescale the features.")
     }
 
     /// Solves H·step = g; adds a growing ridge if H is numerically not positive definite.
@@ -189,72 +257,106 @@ public enum LogisticRegression {
 
     static func evaluate(_ pr: Problem, _ theta: [Double], rows: some RowBlocks,
                          stop: StopCheck) throws(ScoreError) -> Evaluation {
-        let d = pr.d, q = pr.q, p = pr.p, r = pr.r, k = pr.k
-        var e = Evaluation(gradient: [Double](repeating: 0, count: p),
-                           hessian: [Double](repeating: 0, count: p * p))
-        var u = [Double](repeating: 0, count: q)
-        var z = [Double](repeating: 0, count: r)
-        var prob = [Double](repeating: 0, count: k)
-        var invScale = [Double](repeating: 0, count: d)
-        for j in 0..<d { invScale[j] = pr.active[j] ? 1 / pr.scale[j] : 0 }
-        if pr.intercept { u[d] = 1 }
-        var loss = 0.0
-        try typed { try e.gradient.withUnsafeMutableBufferPointer { g in
-            try e.hessian.withUnsafeMutableBufferPointer { h in
-                try rows.forEachBlock { (x, labels, count) throws(ScoreError) in
-                    if stop() { throw .interrupted }
-                    for row in 0..<count {
-                        // a softmax row costs k² work: with hundreds of classes a block
-                        // of rows takes seconds, so poll within it too
-                        if k > 2, row & 15 == 15, stop() { throw .interrupted }
-                        let xr = x + row * d
-                        for j in 0..<d { u[j] = (xr[j] - pr.center[j]) * invScale[j] }
-                        let y = Int(pr.classOf[Int(labels[row])])
-                        if r == 1 {
-                            var s = 0.0
-                            for j in 0..<q { s += theta[j] * u[j] }
-                            let target = y == 1 ? 1.0 : 0.0
-                            loss += (s > 0 ? s + log1p(exp(-s)) : log1p(exp(s))) - target * s
-                            let pr1 = s >= 0 ? 1 / (1 + exp(-s)) : exp(s) / (1 + exp(s))
-                            let resid = pr1 - target
-                            let w = pr1 * (1 - pr1)
+        var sums = [Double](repeating: 0, count: Accumulator.sumCount(parameters: pr.p))
+        var acc = Accumulator(pr, theta)
+        try typed { try sums.withUnsafeMutableBufferPointer { s in
+            try rows.forEachBlock { (x, labels, count) throws(ScoreError) in
+                if stop() { throw .interrupted }
+                try acc.add(x, labels, count, into: s.baseAddress!, stop: stop)
+            }
+        } }
+        return finish(pr, theta, sums)
+    }
+
+    /// The per-row part of an evaluation: loss, gradient and the Hessian's upper triangle
+    /// summed into a flat buffer [loss, gradient(p), Hessian(p × p)] that the host may own
+    /// (the pass fit keeps it in PostgreSQL's aggregate state) and that adds up across
+    /// blocks and parallel workers.
+    struct Accumulator {
+        let pr: Problem
+        let theta: [Double]
+        var u: [Double], z: [Double], prob: [Double], invScale: [Double]
+
+        static func sumCount(parameters p: Int) -> Int { 1 + p + p * p }
+
+        init(_ pr: Problem, _ theta: [Double]) {
+            self.pr = pr
+            self.theta = theta
+            u = [Double](repeating: 0, count: pr.q)
+            z = [Double](repeating: 0, count: pr.r)
+            prob = [Double](repeating: 0, count: pr.k)
+            invScale = (0..<pr.d).map { pr.active[$0] ? 1 / pr.scale[$0] : 0 }
+            if pr.intercept { u[pr.d] = 1 }
+        }
+
+        /// Adds `count` rows; labels are host ids, mapped through `pr.classOf`.
+        mutating func add(_ x: UnsafePointer<Double>, _ labels: UnsafePointer<Int32>, _ count: Int,
+                          into sums: UnsafeMutablePointer<Double>, stop: StopCheck) throws(ScoreError) {
+            let d = pr.d, q = pr.q, p = pr.p, r = pr.r, k = pr.k
+            let g = sums + 1, h = sums + 1 + p
+            var loss = sums[0]
+            defer { sums[0] = loss }
+            for row in 0..<count {
+                // a softmax row costs k² work: with hundreds of classes a block
+                // of rows takes seconds, so poll within it too
+                if k > 2, row & 15 == 15, stop() { throw .interrupted }
+                let xr = x + row * d
+                for j in 0..<d { u[j] = (xr[j] - pr.center[j]) * invScale[j] }
+                let id = Int(labels[row])
+                guard id >= 0, id < pr.classOf.count else { throw .badValue("label id \(id) out of range") }
+                let y = Int(pr.classOf[id])
+                guard y >= 0, y < k else { throw .badValue("label id \(id) out of range") }
+                if r == 1 {
+                    var s = 0.0
+                    for j in 0..<q { s += theta[j] * u[j] }
+                    let target = y == 1 ? 1.0 : 0.0
+                    loss += (s > 0 ? s + log1p(exp(-s)) : log1p(exp(s))) - target * s
+                    let pr1 = s >= 0 ? 1 / (1 + exp(-s)) : exp(s) / (1 + exp(s))
+                    let resid = pr1 - target
+                    let w = pr1 * (1 - pr1)
+                    for i in 0..<q {
+                        g[i] += resid * u[i]
+                        let wu = w * u[i]
+                        let hrow = i * p
+                        for j in i..<q { h[hrow + j] += wu * u[j] }
+                    }
+                } else {
+                    var top = -Double.infinity
+                    for c in 0..<k {
+                        var s = 0.0
+                        for j in 0..<q { s += theta[c * q + j] * u[j] }
+                        z[c] = s
+                        top = max(top, s)
+                    }
+                    var sum = 0.0
+                    for c in 0..<k { sum += exp(z[c] - top) }
+                    let lse = top + log(sum)
+                    loss += lse - z[y]
+                    for c in 0..<k { prob[c] = exp(z[c] - lse) }
+                    for c in 0..<k {
+                        let resid = prob[c] - (c == y ? 1 : 0)
+                        for j in 0..<q { g[c * q + j] += resid * u[j] }
+                        for l in c..<k {
+                            let w = c == l ? prob[c] * (1 - prob[c]) : -prob[c] * prob[l]
+                            if w == 0 { continue }
                             for i in 0..<q {
-                                g[i] += resid * u[i]
                                 let wu = w * u[i]
-                                let hrow = i * p
-                                for j in i..<q { h[hrow + j] += wu * u[j] }
-                            }
-                        } else {
-                            var top = -Double.infinity
-                            for c in 0..<k {
-                                var s = 0.0
-                                for j in 0..<q { s += theta[c * q + j] * u[j] }
-                                z[c] = s
-                                top = max(top, s)
-                            }
-                            var sum = 0.0
-                            for c in 0..<k { sum += exp(z[c] - top) }
-                            let lse = top + log(sum)
-                            loss += lse - z[y]
-                            for c in 0..<k { prob[c] = exp(z[c] - lse) }
-                            for c in 0..<k {
-                                let resid = prob[c] - (c == y ? 1 : 0)
-                                for j in 0..<q { g[c * q + j] += resid * u[j] }
-                                for l in c..<k {
-                                    let w = c == l ? prob[c] * (1 - prob[c]) : -prob[c] * prob[l]
-                                    if w == 0 { continue }
-                                    for i in 0..<q {
-                                        let wu = w * u[i]
-                                        let hrow = (c * q + i) * p + l * q
-                                        for j in (c == l ? i : 0)..<q { h[hrow + j] += wu * u[j] }
-                                    }
-                                }
+                                let hrow = (c * q + i) * p + l * q
+                                for j in (c == l ? i : 0)..<q { h[hrow + j] += wu * u[j] }
                             }
                         }
                     }
                 }
             }
-        } }
+        }
+    }
+
+    /// An evaluation from summed rows: adds the penalty (and the softmax pin) and mirrors
+    /// the Hessian's upper triangle.
+    static func finish(_ pr: Problem, _ theta: [Double], _ sums: [Double]) -> Evaluation {
+        let p = pr.p, q = pr.q, r = pr.r, k = pr.k
+        var e = Evaluation(gradient: Array(sums[1..<(1 + p)]), hessian: Array(sums[(1 + p)...]))
+        var loss = sums[0]
         // Penalty; and for softmax a pin on the direction that adds the same vector to
         // every class (the model does not change along it): it keeps Σ_k θ_k = 0, which
         // the penalty implies for the weights and scikit-learn's solution has for the

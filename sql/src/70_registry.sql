@@ -41,10 +41,11 @@ CREATE TABLE ml.models (
     created_at      timestamptz NOT NULL DEFAULT now(),
     pgscore_version text NOT NULL,
     model           ml.model NOT NULL,
+    fit             jsonb,
     UNIQUE (project_id, version)
 );
 COMMENT ON TABLE ml.models IS
-  'Every version ml.train made: the model with its preprocessing, hyperparameters, features, label, source, row counts, data fingerprint, feature statistics (for drift), test metrics, duration, user, time and extension version. Rows are never changed.';
+  'Every version ml.train made: the model with its preprocessing, hyperparameters, features, label, source, row counts, data fingerprint, feature statistics (for drift), test metrics, duration, user, time, extension version, and how it was fitted (fit: {"fit": "memory" | "passes" | "sums", "passes": n, ...}). Rows are never changed.';
 
 CREATE TABLE ml.deployments (
     id               bigserial PRIMARY KEY,
@@ -96,7 +97,7 @@ SELECT p.name AS project, m.version, m.algorithm,
        (m.metrics ->> 'accuracy')::float8 AS accuracy, (m.metrics ->> 'f1')::float8 AS f1,
        (m.metrics ->> 'roc_auc')::float8 AS roc_auc, (m.metrics ->> 'log_loss')::float8 AS log_loss,
        (m.metrics ->> 'r2')::float8 AS r2, (m.metrics ->> 'rmse')::float8 AS rmse,
-       m.train_rows, m.test_rows, m.hyperparams, m.duration_ms, m.created_by, m.created_at
+       m.train_rows, m.test_rows, m.hyperparams, m.duration_ms, m.created_by, m.created_at, m.fit
   FROM ml.models m JOIN ml.projects p ON p.id = m.project_id
   LEFT JOIN LATERAL (SELECT d.version FROM ml.deployments d WHERE d.project_id = p.id
                       ORDER BY d.id DESC LIMIT 1) cur ON true

@@ -306,6 +306,71 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION ml._train_task(text, text, regtype, "char"), ml._train_split(text, text, float8, int) FROM PUBLIC;
 
+-- The fit on the training rows: logistic regression in memory while the rows fit under
+-- pgscore.max_training_memory (the aggregate keeps 8 x features + 4 bytes a row and four
+-- p x p Hessians), in passes that keep no rows beyond it (or when asked: "fit"); a tree
+-- beyond the memory setting on a reproducible sample (the training rows with the smallest
+-- hashes of their content and the seed, "max_rows" of them; without max_rows, as many as
+-- take half of the setting at 8 bytes a value plus the label, and the fit's scratch about
+-- as much again). Returns the model, how it was fitted (ml.models.fit) and the rows used.
+CREATE FUNCTION ml._train_fit(algo text, agg text, trees boolean, label text, label_expr text, spec jsonb, opts jsonb,
+                              fit_choice text, max_rows bigint, n_train bigint, n_features int, seed int,
+                              OUT model ml.model, OUT fit jsonb, OUT rows_used bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  fit_state  bytea;
+  fit_bytes  float8;
+  fit_limit  float8 := (SELECT st.setting::float8 FROM pg_settings st WHERE st.name = 'pgscore.max_training_memory') * 1048576;
+  n_classes  bigint;
+  train_from text := 'pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__';
+BEGIN
+  IF algo = 'logistic_regression' THEN
+    EXECUTE format('SELECT count(DISTINCT d.%I) FROM pg_temp.pgscore_train_data d', label) INTO n_classes;
+    fit_bytes := n_train::float8 * (8 * n_features + 4)
+                 + 32 * ((n_features + 1) * CASE WHEN n_classes > 2 THEN n_classes ELSE 1 END)::float8 ^ 2;
+  END IF;
+  PERFORM ml._progress_phase(3, 0);
+  IF algo = 'logistic_regression' AND (fit_choice = 'passes' OR (fit_choice = 'auto' AND fit_bytes > 0.9 * fit_limit)) THEN
+    fit_state := ml.logreg_start(opts);
+    LOOP
+      EXECUTE format('SELECT ml.logreg_step(ml.encode($1, d.*), %s, $2) FROM %s', label_expr, train_from)
+        INTO fit_state USING spec, fit_state;
+      PERFORM ml._progress_phase(3, (ml.logreg_fit_info(fit_state) ->> 'passes')::int, n_train,
+                                 'logistic regression: ' || (ml.logreg_fit_info(fit_state) - 'features' - 'classes')::text);
+      EXIT WHEN ml.logreg_fit_info(fit_state) ->> 'phase' = 'done';
+    END LOOP;
+    model := ml.logreg_model(fit_state);
+    fit := jsonb_build_object('fit', 'passes', 'passes', (ml.logreg_fit_info(fit_state) ->> 'passes')::int,
+                              'memory_in_memory_fit', fit_bytes, 'max_training_memory', fit_limit);
+    rows_used := n_train;
+    RETURN;
+  END IF;
+  IF trees THEN
+    IF max_rows IS NULL AND n_train::float8 * 2 * (8 * n_features + 12) > 0.5 * fit_limit THEN
+      max_rows := floor(0.5 * fit_limit / (2 * (8 * n_features + 12)));
+      RAISE NOTICE 'ml.train: % training rows need more than half of pgscore.max_training_memory; training on a sample of % rows (hyperparameter "max_rows")',
+        n_train, max_rows;
+    END IF;
+    IF max_rows < n_train THEN
+      train_from := format('(SELECT * FROM pg_temp.pgscore_train_data s WHERE NOT s.pgscore_test__
+                               ORDER BY hashtextextended((s.*)::text, %s), (s.*)::text LIMIT %s) d', seed + 1, max_rows);
+    END IF;
+  END IF;
+  EXECUTE format('SELECT %s(ml.encode($1, d.*), %s, $2) FROM %s', agg, label_expr, train_from)
+    INTO model USING spec, opts;
+  rows_used := least(coalesce(max_rows, n_train), n_train);
+  fit := CASE WHEN algo IN ('linear_regression', 'naive_bayes') THEN '{"fit": "sums", "passes": 1}'::jsonb
+              ELSE jsonb_build_object('fit', 'memory', 'passes', 1) END;
+  IF trees THEN
+    fit := fit || jsonb_build_object('max_rows', max_rows, 'sampled', max_rows IS NOT NULL AND max_rows < n_train,
+                                     'rows', rows_used);
+  END IF;
+  IF algo = 'logistic_regression' THEN
+    fit := fit || jsonb_build_object('memory_in_memory_fit', fit_bytes, 'max_training_memory', fit_limit);
+  END IF;
+END $$;
+REVOKE EXECUTE ON FUNCTION ml._train_fit(text, text, boolean, text, text, jsonb, jsonb, text, bigint, bigint, int, int) FROM PUBLIC;
+
 CREATE FUNCTION ml.train(
     project       text,
     source        text,
@@ -334,6 +399,9 @@ DECLARE
   do_scale     boolean;
   trees        boolean;
   unknown_cat  text := coalesce(hyperparams ->> 'unknown_categories', 'error');
+  fit_choice   text := coalesce(hyperparams ->> 'fit', 'auto');
+  max_rows     bigint;
+  fitted       record;
   pre          record;
   n_total      bigint;
   n_test       bigint;
@@ -360,7 +428,19 @@ BEGIN
     RAISE EXCEPTION 'ml.train: "unknown_categories" must be "error" or "ignore", got "%"', unknown_cat
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories';
+  IF fit_choice NOT IN ('auto', 'memory', 'passes') THEN
+    RAISE EXCEPTION 'ml.train: "fit" must be "auto", "memory" or "passes", got "%"', fit_choice
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF hyperparams ? 'max_rows' AND (jsonb_typeof(hyperparams -> 'max_rows') <> 'number'
+                                   OR (hyperparams ->> 'max_rows')::numeric < 1
+                                   OR (hyperparams ->> 'max_rows')::numeric <> trunc((hyperparams ->> 'max_rows')::numeric)
+                                   OR (hyperparams ->> 'max_rows')::numeric > 9e18) THEN
+    RAISE EXCEPTION 'ml.train: "max_rows" must be a whole number of at least 1, got %', hyperparams -> 'max_rows'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  max_rows := (hyperparams ->> 'max_rows')::bigint;
+  opts := coalesce(hyperparams, '{}') - 'scale' - 'unknown_categories' - 'fit' - 'max_rows';
 
   IF EXISTS (SELECT 1 FROM ml.projects p WHERE p.name = project) THEN
     PERFORM ml._require('ml.train', project, 'train');
@@ -372,6 +452,7 @@ BEGIN
   -- into a temporary table with the rights of the role it belongs to; from here on only
   -- plain values are read
   user_src := ml._source_sql('ml.train', source, search_path);
+  PERFORM ml._progress_begin(coalesce((SELECT a.id FROM ml.algorithms() a WHERE lower(algorithm) IN (a.name, a.alias)), 0));
   IF to_regclass('pg_temp.pgscore_train_raw') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_raw; END IF;
   IF to_regclass('pg_temp.pgscore_train_data') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_data; END IF;
   PERFORM ml._read_as(ml._source_reader('ml.train', user_src, who), search_path,
@@ -414,14 +495,24 @@ BEGIN
   END IF;
   SELECT a.aggregate, a.tree, CASE task WHEN 'regression' THEN a.regression ELSE a.classification END
     INTO agg, trees, fits FROM ml.algorithms() a WHERE a.name = algo;
+  PERFORM ml._progress_begin((SELECT a.id FROM ml.algorithms() a WHERE a.name = algo));
   IF NOT fits THEN
     RAISE EXCEPTION 'ml.train: % does not fit a % project', algo, task USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF max_rows IS NOT NULL AND NOT trees THEN
+    RAISE EXCEPTION 'ml.train: "max_rows" is for the tree algorithms; % keeps no rows or fits in passes', algo
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF fit_choice = 'passes' AND algo <> 'logistic_regression' THEN
+    RAISE EXCEPTION 'ml.train: "fit": "passes" is for logistic_regression; % fits in one pass or in memory', algo
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave "fit" out (auto).';
   END IF;
   -- trees split on raw values and learn where missing values go: no scaling, no imputation
   do_scale := coalesce((hyperparams ->> 'scale')::boolean, NOT trees);
 
   -- the data, with a reproducible split
   SELECT * INTO n_total, n_test FROM ml._train_split(label, task, test_fraction, seed);
+  PERFORM ml._progress_phase(2, 0, n_total);
 
   -- preprocessing, learned from the training rows only
   SELECT * INTO pre FROM ml._train_preprocessing(label, exclude, do_scale, trees, unknown_cat);
@@ -434,14 +525,15 @@ BEGIN
   END IF;
 
   -- train on the training rows
-  EXECUTE format('SELECT %s(ml.encode($1, d.*), %s, $2) FROM pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__',
-                 agg, label_expr)
-    INTO model USING spec, opts;
+  SELECT * INTO fitted FROM ml._train_fit(algo, agg, trees, label, label_expr, spec, opts, fit_choice, max_rows,
+                                          n_total - n_test, cardinality(pre.feature_names), seed);
+  model := fitted.model;
   model := ml.with_info(model, jsonb_build_object('preprocess', spec, 'project', project, 'label', label,
              'label_type', label_type::text, 'task', task,
              'feature_names', to_jsonb(pre.feature_names)));
 
   -- evaluate on the held-out rows
+  PERFORM ml._progress_phase(4, coalesce((fitted.fit ->> 'passes')::int, 1), n_test);
   key := CASE task WHEN 'regression' THEN 'r2' ELSE 'accuracy' END;
   metrics := ml._train_evaluate(model, spec, task, label, label_expr);
   score := (metrics ->> key)::float8;
@@ -450,14 +542,16 @@ BEGIN
     INTO fingerprint FROM pg_temp.pgscore_train_data d;
 
   v.algorithm := algo;
-  v.hyperparams := (ml.describe(model) -> 'options') || jsonb_build_object('scale', do_scale, 'unknown_categories', unknown_cat);
+  v.hyperparams := (ml.describe(model) -> 'options') || jsonb_build_object('scale', do_scale, 'unknown_categories', unknown_cat)
+                   || CASE WHEN algo = 'logistic_regression' THEN jsonb_build_object('fit', fit_choice) ELSE '{}' END
+                   || CASE WHEN trees AND hyperparams ? 'max_rows' THEN jsonb_build_object('max_rows', max_rows) ELSE '{}' END;
   v.label := label;
   v.label_type := label_type::text;
   v.features := pre.features;
   -- a table or view is recorded schema-qualified, as resolved now: a retrain by the daemon
   -- (ml.enqueue_run falls back on this) must read the same relation from any search_path
   v.source := CASE WHEN left(user_src, 1) = '(' THEN source ELSE user_src END;
-  v.train_rows := n_total - n_test;
+  v.train_rows := fitted.rows_used;
   v.test_rows := n_test;
   v.fingerprint := fingerprint;
   v.feature_stats := pre.stats || jsonb_build_object('_dropped', pre.dropped);
@@ -469,13 +563,15 @@ BEGIN
   v.duration_ms := extract(epoch FROM clock_timestamp() - started) * 1000;
   v.pgscore_version := (SELECT extversion FROM pg_extension WHERE extname = 'pgscore');
   v.model := model;
+  v.fit := fitted.fit;
   v := ml._record_version(project, task, v);
   DROP TABLE pg_temp.pgscore_train_data;
 
   deploy_it := ml._train_deploy(project, v.version, key, score, deploy);
 
+  PERFORM ml._progress_end();
   result := (project, v.version, algo, key, score, deploy_it, metrics);
   RETURN result;
 END $$;
 COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text) IS
-  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true) and "unknown_categories" ("error" | "ignore").';
+  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true), "unknown_categories" ("error" | "ignore") and, for logistic regression, "fit" ("auto": in memory while the rows fit under pgscore.max_training_memory, else in passes that keep no rows; "memory"; "passes"), for the trees "max_rows" (a reproducible sample by hash; chosen by itself beyond half of pgscore.max_training_memory); ml.models.fit records how it was fitted.';

@@ -31,6 +31,8 @@ BEGIN
                  'ml.drift_report, ml.action_history TO %I', role);
   EXECUTE format('GRANT SELECT ON ml.schedules, ml.training_runs, ml.event_policies, ml.training_events, '
                  'ml.run_history, ml.schedule_overview TO %I', role);
+  -- fits running now (24_progress.sql): its own, as pg_stat_activity shows
+  EXECUTE format('GRANT SELECT ON ml.fits_in_progress TO %I', role);
 END $$;
 COMMENT ON FUNCTION ml.grant_train(name) IS
   'Lets a role call the training functions: train, evaluate, export, deploy, schedule, train on events, queue runs, grant projects. What it may do to a project is decided by its right on it (owner, or ml.grant_project). Training reads the source with the rights of the role the source belongs to, also when the daemon runs it.';

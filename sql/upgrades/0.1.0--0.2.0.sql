@@ -13,3 +13,5 @@
 
 -- 2. the type of training states as values (sql/src/27_fit_states.sql)
 CREATE DOMAIN ml.fit_state AS bytea;
+-- 3. how each version was fitted: in memory, in passes, on a sample (sql/src/70_registry.sql)
+ALTER TABLE ml.models ADD COLUMN fit jsonb;
