@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "PgScoreJSON"),
         .target(name: "ScoreCore", dependencies: ["PgScoreJSON"]),
         .target(name: "PgScoreABI", dependencies: ["ScoreCore"]),
-        .testTarget(name: "ScoreCoreTests", dependencies: ["ScoreCore"]),
+        .testTarget(name: "ScoreCoreTests", dependencies: ["ScoreCore"], path: "SwiftTests/ScoreCoreTests"),
         .executableTarget(
             name: "PgScoreServe",
             dependencies: [
@@ -63,7 +63,8 @@ let package = Package(
             dependencies: [
                 "PgScoreServe",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ]
+            ],
+            path: "SwiftTests/PgScoreServeTests"
         ),
     ]
 )
