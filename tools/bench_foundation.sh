@@ -10,26 +10,14 @@
 # 'RATIO name value target [MISS]' block. Exits 0 whatever the ratios.
 set -euo pipefail
 
-SELF=$(readlink -f "${BASH_SOURCE[0]}")
-TOOLS=$(dirname "$SELF")
+TOOLS=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+. "$TOOLS/bench_lib.sh"
+BENCH_PY=$TOOLS/bench_foundation.py
+bench_help "$@"
 
-case "${1:-}" in
-    -h|--help)
-        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$SELF"
-        echo
-        exec python3 "$TOOLS/bench_foundation.py" --help
-        ;;
-esac
-
-"$TOOLS/pgcluster.sh" start
+"$TOOLS/pgcluster.sh" start >/dev/null 2>&1 || "$TOOLS/pgcluster.sh" start
 eval "$("$TOOLS/pgcluster.sh" env)"
 
-PG_CONFIG=${PG_CONFIG:-pg_config}
-if command -v "$PG_CONFIG" >/dev/null 2>&1; then
-    control="$("$PG_CONFIG" --sharedir)/extension/pgscore.control"
-    if [ ! -f "$control" ]; then
-        echo "bench_foundation: warning: $control not found; is the extension installed (make install)?" >&2
-    fi
-fi
+bench_check_installed bench_foundation
 
 exec python3 "$TOOLS/bench_foundation.py" "$@"

@@ -9,20 +9,10 @@
 # 'RATIO name value target [MISS]' block. Exits 0 whatever the ratios.
 set -euo pipefail
 
-SELF=$(readlink -f "${BASH_SOURCE[0]}")
-TOOLS=$(dirname "$SELF")
+TOOLS=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+. "$TOOLS/bench_lib.sh"
+BENCH_PY=$TOOLS/bench_logreg_passes.py
+bench_help "$@"
 
-case "${1:-}" in
-    -h|--help)
-        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$SELF"
-        echo
-        exec python3 "$TOOLS/bench_logreg_passes.py" --help
-        ;;
-esac
-
-"$TOOLS/pgcluster.sh" start
-eval "$("$TOOLS/pgcluster.sh" env)"
-export PGDATABASE=pgscore_bench_passes
-psql -X -q -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'pgscore_bench_passes'" | grep -q 1 \
-  || psql -X -q -d postgres -c "CREATE DATABASE pgscore_bench_passes"
+bench_database pgscore_bench_passes
 exec python3 "$TOOLS/bench_logreg_passes.py" "$@"

@@ -13,36 +13,18 @@
 # 'RATIO name value target [MISS]' block. Exits 0 whatever the ratios.
 set -euo pipefail
 
-SELF=$(readlink -f "${BASH_SOURCE[0]}")
-TOOLS=$(dirname "$SELF")
-
-case "${1:-}" in
-    -h|--help)
-        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$SELF"
-        echo
-        exec python3 "$TOOLS/bench_trees.py" --help
-        ;;
-esac
+TOOLS=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+. "$TOOLS/bench_lib.sh"
+BENCH_PY=$TOOLS/bench_trees.py
+bench_help "$@"
 
 if ! python3 -c "import numpy, xgboost" >/dev/null 2>&1; then
     # the same pip invocation as install_deps.sh (externally-managed Debian python, root)
     "$TOOLS/install_deps.sh" --fixtures
 fi
 
-"$TOOLS/pgcluster.sh" start
-eval "$("$TOOLS/pgcluster.sh" env)"
-# its own database: the extension is created fresh there, whatever version an older
-# database still holds
-export PGDATABASE=pgscore_bench_trees
-psql -X -q -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'pgscore_bench_trees'" | grep -q 1 \
-  || psql -X -q -d postgres -c "CREATE DATABASE pgscore_bench_trees"
+bench_database pgscore_bench_trees
 
-PG_CONFIG=${PG_CONFIG:-pg_config}
-if command -v "$PG_CONFIG" >/dev/null 2>&1; then
-    control="$("$PG_CONFIG" --sharedir)/extension/pgscore.control"
-    if [ ! -f "$control" ]; then
-        echo "bench_trees: warning: $control not found; is the extension installed (make install)?" >&2
-    fi
-fi
+bench_check_installed bench_trees
 
 exec python3 "$TOOLS/bench_trees.py" "$@"
