@@ -277,10 +277,8 @@ END $$;
 -- reproducible split (stratified by label for classification): each row's place comes
 -- from a hash of its content and the seed
 CREATE FUNCTION ml._train_split(label text, task text, test_fraction float8, seed int,
-                                OUT n_total bigint, OUT n_test bigint)
+                                OUT n_total bigint, OUT n_test bigint, OUT n_classes bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  n_classes bigint;
 BEGIN
   EXECUTE format($q$
     CREATE TEMP TABLE pgscore_train_data AS
@@ -313,19 +311,17 @@ REVOKE EXECUTE ON FUNCTION ml._train_task(text, text, regtype, "char"), ml._trai
 -- hashes of their content and the seed, "max_rows" of them; without max_rows, as many as
 -- take half of the setting at 8 bytes a value plus the label, and the fit's scratch about
 -- as much again). Returns the model, how it was fitted (ml.models.fit) and the rows used.
-CREATE FUNCTION ml._train_fit(algo text, agg text, trees boolean, label text, label_expr text, spec jsonb, opts jsonb,
-                              fit_choice text, max_rows bigint, n_train bigint, n_features int, seed int,
+CREATE FUNCTION ml._train_fit(algo text, agg text, trees boolean, label_expr text, spec jsonb, opts jsonb,
+                              fit_choice text, max_rows bigint, n_train bigint, n_features int, n_classes bigint, seed int,
                               OUT model ml.model, OUT fit jsonb, OUT rows_used bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   fit_state  bytea;
   fit_bytes  float8;
   fit_limit  float8 := (SELECT st.setting::float8 FROM pg_settings st WHERE st.name = 'pgscore.max_training_memory') * 1048576;
-  n_classes  bigint;
   train_from text := 'pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__';
 BEGIN
   IF algo = 'logistic_regression' THEN
-    EXECUTE format('SELECT count(DISTINCT d.%I) FROM pg_temp.pgscore_train_data d', label) INTO n_classes;
     fit_bytes := n_train::float8 * (8 * n_features + 4)
                  + 32 * ((n_features + 1) * CASE WHEN n_classes > 2 THEN n_classes ELSE 1 END)::float8 ^ 2;
   END IF;
@@ -369,7 +365,7 @@ BEGIN
     fit := fit || jsonb_build_object('memory_in_memory_fit', fit_bytes, 'max_training_memory', fit_limit);
   END IF;
 END $$;
-REVOKE EXECUTE ON FUNCTION ml._train_fit(text, text, boolean, text, text, jsonb, jsonb, text, bigint, bigint, int, int) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ml._train_fit(text, text, boolean, text, jsonb, jsonb, text, bigint, bigint, int, bigint, int) FROM PUBLIC;
 
 CREATE FUNCTION ml.train(
     project       text,
@@ -405,6 +401,7 @@ DECLARE
   pre          record;
   n_total      bigint;
   n_test       bigint;
+  n_classes    bigint;
   bad          text[];
   spec         jsonb;
   model        ml.model;
@@ -511,7 +508,7 @@ BEGIN
   do_scale := coalesce((hyperparams ->> 'scale')::boolean, NOT trees);
 
   -- the data, with a reproducible split
-  SELECT * INTO n_total, n_test FROM ml._train_split(label, task, test_fraction, seed);
+  SELECT * INTO n_total, n_test, n_classes FROM ml._train_split(label, task, test_fraction, seed);
   PERFORM ml._progress_phase(2, 0, n_total);
 
   -- preprocessing, learned from the training rows only
@@ -525,8 +522,8 @@ BEGIN
   END IF;
 
   -- train on the training rows
-  SELECT * INTO fitted FROM ml._train_fit(algo, agg, trees, label, label_expr, spec, opts, fit_choice, max_rows,
-                                          n_total - n_test, cardinality(pre.feature_names), seed);
+  SELECT * INTO fitted FROM ml._train_fit(algo, agg, trees, label_expr, spec, opts, fit_choice, max_rows,
+                                          n_total - n_test, cardinality(pre.feature_names), n_classes, seed);
   model := fitted.model;
   model := ml.with_info(model, jsonb_build_object('preprocess', spec, 'project', project, 'label', label,
              'label_type', label_type::text, 'task', task,
