@@ -1,5 +1,5 @@
 """ALTER EXTENSION pgscore UPDATE from every release (the install scripts frozen in
-sql/releases/, now 0.1.0) gives the schema of a fresh install, keeps the registry, its
+sql/releases/, now 0.1.0 and 0.2.0; 0.1.0 is updated through 0.2.0) gives the schema of a fresh install, keeps the registry, its
 models, triggers, schedules, keys and grants, and the old models score as before; the
 upgraded database dumps and restores.
 

@@ -45,7 +45,7 @@ struct PgScore: AsyncParsableCommand {
 
 /// Versions the daemon reports and checks.
 enum GatewayVersion {
-    static let daemon = "0.2.0"
+    static let daemon = "0.3.0"
     /// `/readyz` accepts an installed extension whose version starts with this.
     static let compatibleExtension = "0.2."
 }

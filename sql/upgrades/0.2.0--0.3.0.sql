@@ -1,7 +1,7 @@
--- Migration 0.1.0 -> 0.2.0: what the upgrade must do once, before every function, view,
+-- Migration 0.2.0 -> 0.3.0: what the upgrade must do once, before every function, view,
 -- aggregate, trigger, comment, grant and config-dump registration of sql/src is re-run
 -- (tools/sql_upgrade.py writes CREATE OR REPLACE for them). Put here, in this order:
---   1. DROPs of what 0.2.0 no longer has, or changes in a way CREATE OR REPLACE refuses
+--   1. DROPs of what 0.3.0 no longer has, or changes in a way CREATE OR REPLACE refuses
 --      (a function's return type, argument names or defaults, an aggregate's arguments,
 --      a view losing or reordering columns), with the aggregates and views that use them;
 --   2. new tables, types, casts, indexes, policies, ENABLE ROW LEVEL SECURITY
@@ -11,7 +11,4 @@
 -- `make -s -C extension one-time-sql` lists the one-time statements of sql/src that changed;
 -- tests/test_upgrade.py (make test-upgrade) fails if the upgraded schema differs from a fresh install.
 
--- 2. the type of training states as values (sql/src/27_fit_states.sql)
-CREATE DOMAIN ml.fit_state AS bytea;
--- 3. how each version was fitted: in memory, in passes, on a sample (sql/src/70_registry.sql)
-ALTER TABLE ml.models ADD COLUMN fit jsonb;
+-- (nothing yet)

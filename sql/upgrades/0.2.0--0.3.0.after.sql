@@ -1,4 +1,4 @@
--- After the re-run of sql/src (0.1.0 -> 0.2.0): what needs the new functions.
+-- After the re-run of sql/src (0.2.0 -> 0.3.0): what needs the new functions.
 
 -- Roles given ml.grant_predict / ml.grant_train / ml.grant_gateway get what those
 -- functions give now (a new version's functions and tables included). The roles are
