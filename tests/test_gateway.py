@@ -85,7 +85,7 @@ def test_health_ready_and_metrics(daemon):
     assert r.status_code == 200 and r.json() == {"status": "ok"}
     r = requests.get(daemon.url + "/readyz")
     assert r.status_code == 200
-    assert r.json()["status"] == "ready" and r.json()["extension_version"].startswith("0.2.")
+    assert r.json()["status"] == "ready" and r.json()["extension_version"].startswith("0.3.")
     requests.get(daemon.url + "/v1/no/such/route")
     r = requests.get(daemon.url + "/metrics")
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
