@@ -31,7 +31,22 @@ COMMENT ON FUNCTION ml._read_as(name, text, text, name, bigint[]) IS
 CREATE FUNCTION ml._check_select(query text) RETURNS void
     AS 'MODULE_PATHNAME', 'ml_check_select' LANGUAGE C IMMUTABLE STRICT;
 
-REVOKE EXECUTE ON FUNCTION ml._set_acting_role(name), ml._read_as(name, text, text, name, bigint[]) FROM PUBLIC;
+-- ml.train's passes over its source (extension/source_passes.c): each step is one
+-- aggregate statement run as the source's role, security-restricted as ml._read_as, all
+-- of one training under one snapshot
+CREATE FUNCTION ml._pass_begin(role name, search_path text) RETURNS void
+    AS 'MODULE_PATHNAME', 'ml_pass_begin' LANGUAGE C VOLATILE;
+CREATE FUNCTION ml._pass(query text) RETURNS record
+    AS 'MODULE_PATHNAME', 'ml_pass' LANGUAGE C VOLATILE;
+CREATE FUNCTION ml._pass(query text, VARIADIC args "any") RETURNS record
+    AS 'MODULE_PATHNAME', 'ml_pass' LANGUAGE C VOLATILE;
+CREATE FUNCTION ml._pass_end() RETURNS void
+    AS 'MODULE_PATHNAME', 'ml_pass_end' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ml._pass(text, "any") IS
+  'Internal: runs one SELECT returning one row ($1, $2, ... the arguments) as the role of ml._pass_begin (security-restricted: no SET ROLE, no RESET ROLE), under the snapshot ml._pass_begin took; call it in FROM with a column definition list. Granted to no one.';
+
+REVOKE EXECUTE ON FUNCTION ml._set_acting_role(name), ml._read_as(name, text, text, name, bigint[]),
+  ml._pass_begin(name, text), ml._pass(text), ml._pass(text, "any"), ml._pass_end() FROM PUBLIC;
 
 CREATE TABLE ml.project_grants (
     project_id int NOT NULL REFERENCES ml.projects ON DELETE CASCADE,
