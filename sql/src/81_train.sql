@@ -320,7 +320,8 @@ BEGIN
     test_pred := 'false';
     RETURN;
   END IF;
-  -- (k - 0.5) / n: percentile_disc's ceil(fraction x n) is the k-th hash, whatever the rounding
+  -- (k - 0.5) / n: percentile_disc's ceil(fraction x n) is the k-th hash, whatever the rounding;
+  -- the hashes are computed below the sort (OFFSET 0), so only (class, hash) pairs are sorted
   FOR i IN 1 .. cardinality(classes) LOOP
     IF ks[i] > 0 THEN
       fracs := fracs || format(' WHEN %s THEN %s', CASE WHEN task = 'classification' THEN format('%L::%s', classes[i], label_type) ELSE 'true' END,
@@ -328,9 +329,10 @@ BEGIN
     END IF;
   END LOOP;
   SELECT * INTO classes, hs
-    FROM ml._pass(format('SELECT array_agg(c::text ORDER BY c), array_agg(h ORDER BY c)
-                            FROM (SELECT %1$s AS c, percentile_disc(CASE %1$s%2$s END::float8) WITHIN GROUP (ORDER BY hashtextextended((d.*)::text, $1)) AS h
-                                    FROM %3$s AND CASE %1$s%2$s END IS NOT NULL GROUP BY 1) q', grp, fracs, labelled), seed)
+    FROM ml._pass(format('SELECT array_agg(c::text ORDER BY c), array_agg(t ORDER BY c)
+                            FROM (SELECT c, percentile_disc(CASE c%2$s END::float8) WITHIN GROUP (ORDER BY h) AS t
+                                    FROM (SELECT %1$s AS c, hashtextextended((d.*)::text, $1) AS h FROM %3$s OFFSET 0) r
+                                   WHERE CASE c%2$s END IS NOT NULL GROUP BY 1) q', grp, fracs, labelled), seed)
       AS q(classes text[], hs bigint[]);
   FOR i IN 1 .. cardinality(classes) LOOP
     bound := bound || format(' WHEN %s THEN %s', CASE WHEN task = 'classification' THEN format('%L::%s', classes[i], label_type) ELSE 'true' END, hs[i]);
@@ -389,7 +391,7 @@ BEGIN
     IF max_rows < n_train THEN
       -- the hash of the row as a training row (its content and "false", not a test row)
       SELECT q.h INTO threshold
-        FROM ml._pass(format('SELECT (SELECT h FROM (SELECT hashtextextended(ROW(d.*, false)::text, $1) AS h FROM %s) q
+        FROM ml._pass(format('SELECT (SELECT h FROM (SELECT hashtextextended(ROW(d.*, false)::text, $1) AS h FROM %s OFFSET 0) q
                                        ORDER BY h OFFSET $2 - 1 LIMIT 1)', train_from), seed + 1, max_rows) AS q(h bigint);
       IF threshold IS NOT NULL THEN
         train_from := format('%s AND hashtextextended(ROW(d.*, false)::text, %s) <= %s', train_from, seed + 1, threshold);
