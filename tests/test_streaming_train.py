@@ -31,13 +31,13 @@ def version_row(c, project, version):
 
 def test_a_source_larger_than_temp_file_limit_allows_for_a_copy_trains(db):
     with psycopg.connect(db, autocommit=True) as c:
-        # about 160 MB: 150,000 rows of 1 kB (a text column the training excludes)
+        # about 65 MB: 60,000 rows of 1 kB (a text column the training excludes)
         c.execute("CREATE TABLE wide AS SELECT g AS id, (g % 97)::float8 AS x1, (g % 89)::float8 / 7 AS x2, "
                   "((g * 7) % 83)::float8 AS x3, (g % 97) + (g % 89) / 7.0 > 55 AS y, "
-                  "repeat(md5(g::text), 31) AS pad FROM generate_series(1, 150000) g")
-        assert c.execute("SELECT pg_table_size('wide')").fetchone()[0] > 150e6
-        c.execute("SET temp_file_limit = '4MB'")
-        c.execute("SET work_mem = '64MB'")
+                  "repeat(md5(g::text), 31) AS pad FROM generate_series(1, 60000) g")
+        assert c.execute("SELECT pg_table_size('wide')").fetchone()[0] > 60e6
+        c.execute("SET temp_file_limit = '2MB'")
+        c.execute("SET work_mem = '16MB'")
         # what a copy with the split of whole rows needed: a sort of every row
         with pytest.raises(psycopg.Error) as e:
             c.execute("CREATE TEMP TABLE copied AS SELECT s.*, row_number() OVER w AS r FROM wide s "
@@ -47,7 +47,7 @@ def test_a_source_larger_than_temp_file_limit_allows_for_a_copy_trains(db):
                       "exclude => ARRAY['id', 'pad'])").fetchone()
         assert r[0] == 1 and r[1] > 0.9
         train_rows, test_rows, *_ = version_row(c, "wide", 1)
-        assert (train_rows, test_rows) == (112500, 37500)
+        assert (train_rows, test_rows) == (45000, 15000)
 
 
 def test_rows_committed_by_another_session_during_a_training_change_nothing(db):
