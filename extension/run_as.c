@@ -10,8 +10,9 @@
  * SetUserIdAndSecContext with SECURITY_RESTRICTED_OPERATION, under which SET ROLE,
  * RESET ROLE, SET SESSION AUTHORIZATION, temporary tables and deferred triggers are
  * refused. Only the planning of the user's query and the fetching of its rows happen as
- * that role; the rows are copied into a temporary table of the caller (the
- * SECURITY DEFINER registry code), which then works on plain values.
+ * that role; here the rows are copied into a temporary table of the caller (the
+ * SECURITY DEFINER registry code), which then works on plain values; ml.train's passes
+ * (source_passes.c) instead run one aggregate statement each the same way.
  *
  * These functions are a superuser capability: EXECUTE is granted to no one; only the
  * extension's own SECURITY DEFINER functions call them.

@@ -10,9 +10,9 @@
 -- trained, who deployed) and every rights check use it; callers never pass a name.
 --
 -- User SQL (a query source, a view, a table with row-level security, a monitor's labels
--- relation) is evaluated only by ml._read_as, as the role it belongs to, in a
--- security-restricted context (extension/run_as.c): never as the daemon or the
--- extension's owner.
+-- relation) is evaluated only by ml._read_as and ml._pass, as the role it belongs to, in a
+-- security-restricted context (extension/run_as.c, source_passes.c): never as the daemon
+-- or the extension's owner.
 
 CREATE FUNCTION ml._acting_role() RETURNS name
     AS 'MODULE_PATHNAME', 'ml_acting_role' LANGUAGE C STABLE PARALLEL RESTRICTED;
