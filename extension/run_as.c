@@ -10,13 +10,15 @@
  * SetUserIdAndSecContext with SECURITY_RESTRICTED_OPERATION, under which SET ROLE,
  * RESET ROLE, SET SESSION AUTHORIZATION, temporary tables and deferred triggers are
  * refused. Only the planning of the user's query and the fetching of its rows happen as
- * that role; the rows are copied into a temporary table of the caller (the
- * SECURITY DEFINER registry code), which then works on plain values.
+ * that role; here the rows are copied into a temporary table of the caller (the
+ * SECURITY DEFINER registry code), which then works on plain values; ml.train's passes
+ * (source_passes.c) instead run one aggregate statement each the same way.
  *
  * These functions are a superuser capability: EXECUTE is granted to no one; only the
  * extension's own SECURITY DEFINER functions call them.
  */
 #include "pgscore.h"
+#include "run_as.h"
 
 #include "access/heapam.h"
 #include "access/table.h"
@@ -85,7 +87,7 @@ ml_set_acting_role(PG_FUNCTION_ARGS)
 }
 
 /* A query is one SELECT (or VALUES, TABLE, WITH ... SELECT) and changes nothing. */
-static void
+void
 check_single_select(const char *sql, const char *function)
 {
 	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
@@ -121,18 +123,7 @@ check_single_select(const char *sql, const char *function)
 		}
 }
 
-/* State for running the user's part of the work as another role. */
-typedef struct UserPhase
-{
-	Oid			role;
-	const char *search_path;
-	Oid			saved_user;
-	int			saved_context;
-	Oid			saved_acting;
-	int			guc_level;
-} UserPhase;
-
-static void
+void
 enter_user_phase(UserPhase *phase)
 {
 	GetUserIdAndSecContext(&phase->saved_user, &phase->saved_context);
@@ -146,12 +137,20 @@ enter_user_phase(UserPhase *phase)
 	acting_role = phase->role;
 }
 
-static void
+void
 leave_user_phase(UserPhase *phase)
 {
 	SetUserIdAndSecContext(phase->saved_user, phase->saved_context);
 	acting_role = phase->saved_acting;
 	AtEOXact_GUC(false, phase->guc_level);
+}
+
+/* after an error in the user phase: the caller's identity back (the GUCs unwind with the error) */
+void
+abandon_user_phase(UserPhase *phase)
+{
+	SetUserIdAndSecContext(phase->saved_user, phase->saved_context);
+	acting_role = phase->saved_acting;
 }
 
 /* "CREATE TEMP TABLE pg_temp.target (columns of desc)", every type fully qualified. */
@@ -254,10 +253,7 @@ ml_read_as(PG_FUNCTION_ARGS)
 	PG_CATCH();
 	{
 		if (in_user_phase)
-		{
-			SetUserIdAndSecContext(phase.saved_user, phase.saved_context);
-			acting_role = phase.saved_acting;
-		}
+			abandon_user_phase(&phase);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

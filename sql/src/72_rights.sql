@@ -10,9 +10,9 @@
 -- trained, who deployed) and every rights check use it; callers never pass a name.
 --
 -- User SQL (a query source, a view, a table with row-level security, a monitor's labels
--- relation) is evaluated only by ml._read_as, as the role it belongs to, in a
--- security-restricted context (extension/run_as.c): never as the daemon or the
--- extension's owner.
+-- relation) is evaluated only by ml._read_as and ml._pass, as the role it belongs to, in a
+-- security-restricted context (extension/run_as.c, source_passes.c): never as the daemon
+-- or the extension's owner.
 
 CREATE FUNCTION ml._acting_role() RETURNS name
     AS 'MODULE_PATHNAME', 'ml_acting_role' LANGUAGE C STABLE PARALLEL RESTRICTED;
@@ -31,7 +31,22 @@ COMMENT ON FUNCTION ml._read_as(name, text, text, name, bigint[]) IS
 CREATE FUNCTION ml._check_select(query text) RETURNS void
     AS 'MODULE_PATHNAME', 'ml_check_select' LANGUAGE C IMMUTABLE STRICT;
 
-REVOKE EXECUTE ON FUNCTION ml._set_acting_role(name), ml._read_as(name, text, text, name, bigint[]) FROM PUBLIC;
+-- ml.train's passes over its source (extension/source_passes.c): each step is one
+-- aggregate statement run as the source's role, security-restricted as ml._read_as, all
+-- of one training under one snapshot
+CREATE FUNCTION ml._pass_begin(role name, search_path text) RETURNS void
+    AS 'MODULE_PATHNAME', 'ml_pass_begin' LANGUAGE C VOLATILE;
+CREATE FUNCTION ml._pass(query text) RETURNS record
+    AS 'MODULE_PATHNAME', 'ml_pass' LANGUAGE C VOLATILE;
+CREATE FUNCTION ml._pass(query text, VARIADIC args "any") RETURNS record
+    AS 'MODULE_PATHNAME', 'ml_pass' LANGUAGE C VOLATILE;
+CREATE FUNCTION ml._pass_end() RETURNS void
+    AS 'MODULE_PATHNAME', 'ml_pass_end' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ml._pass(text, "any") IS
+  'Internal: runs one SELECT returning one row ($1, $2, ... the arguments) as the role of ml._pass_begin (security-restricted: no SET ROLE, no RESET ROLE), under the snapshot ml._pass_begin took; call it in FROM with a column definition list. Granted to no one.';
+
+REVOKE EXECUTE ON FUNCTION ml._set_acting_role(name), ml._read_as(name, text, text, name, bigint[]),
+  ml._pass_begin(name, text), ml._pass(text), ml._pass(text, "any"), ml._pass_end() FROM PUBLIC;
 
 CREATE TABLE ml.project_grants (
     project_id int NOT NULL REFERENCES ml.projects ON DELETE CASCADE,

@@ -3,8 +3,8 @@
 -- 83_scoring_triggers.sql; their grants in 83_workflow_grants.sql): ml.train and ml.deploy
 -- are SECURITY DEFINER: they check the acting role's right on the project (72_rights.sql),
 -- compute what they record themselves (metrics, score, who) and write the registry through
--- the helpers below; ml.train evaluates the source only through ml._read_as, with the
--- rights of the role the source belongs to. The helpers that write the registry are
+-- the helpers below; ml.train evaluates the source only through ml._read_as (its columns)
+-- and ml._pass (its passes), with the rights of the role the source belongs to. The helpers that write the registry are
 -- granted to no one.
 
 -- writes one version; creates the project on first use, owned by the acting role

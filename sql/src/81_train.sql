@@ -53,11 +53,13 @@ LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp A
          END
     FROM base b WHERE b.typtype <> 'd' $$;
 
--- the preprocessing learned from the training rows of pg_temp.pgscore_train_data: the
--- spec the Swift Preprocessor replays, the feature list, the per-feature statistics for
--- drift, the columns left out, and the encoded feature names
+-- the preprocessing learned from the training rows (train_from: "<source> d WHERE <the
+-- training rows>", read by ml._pass as the source's role; the columns are those of
+-- pg_temp.pgscore_train_columns): the spec the Swift Preprocessor replays, the feature
+-- list, the per-feature statistics for drift, the columns left out, and the encoded
+-- feature names
 CREATE FUNCTION ml._train_preprocessing(label text, exclude text[], do_scale boolean, trees boolean, unknown_cat text,
-    OUT spec jsonb, OUT features jsonb, OUT stats jsonb, OUT dropped jsonb, OUT feature_names text[])
+    train_from text, OUT spec jsonb, OUT features jsonb, OUT stats jsonb, OUT dropped jsonb, OUT feature_names text[])
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   markers      constant text[] := ARRAY['?', '', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', '-'];
@@ -77,7 +79,7 @@ BEGIN
   FOR col IN
     SELECT a.attname::text AS name, a.atttypid::regtype AS type, ml._feature_family(a.atttypid) AS family
       FROM pg_attribute a
-     WHERE a.attrelid = 'pg_temp.pgscore_train_data'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE a.attrelid = 'pg_temp.pgscore_train_columns'::regclass AND a.attnum > 0 AND NOT a.attisdropped
        AND a.attname <> label AND a.attname <> 'pgscore_test__' AND a.attname <> ALL (exclude)
      ORDER BY a.attnum
   LOOP
@@ -98,10 +100,9 @@ BEGIN
       expr := format('extract(epoch FROM d.%I)::float8', col.name);
     ELSE
       -- numeric text ("63.0", with "?" for missing) is numeric, by the rule of ml._numeric_text
-      EXECUTE format($q$SELECT array_agg(DISTINCT btrim(d.%1$I::text)) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NULL),
+      SELECT * INTO s FROM ml._pass(format($q$SELECT array_agg(DISTINCT btrim(d.%1$I::text)) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NULL),
                               count(*) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NOT NULL)
-                         FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__$q$, col.name)
-        INTO s;
+                         FROM %2$s$q$, col.name, train_from)) AS q(array_agg text[], count bigint);
       IF s.count > 0 AND (s.array_agg IS NULL OR s.array_agg <@ markers) THEN
         expr := format('ml._numeric_text(d.%I::text)', col.name);
         -- every usual marker counts as missing, also ones the training rows happen not to hold
@@ -110,11 +111,11 @@ BEGIN
     END IF;
     IF expr IS NOT NULL THEN
       BEGIN
-        EXECUTE format($q$SELECT avg(v) AS mean, stddev_pop(v) AS sd, min(v) AS lo, max(v) AS hi,
+        SELECT * INTO s FROM ml._pass(format($q$SELECT avg(v) AS mean, stddev_pop(v) AS sd, min(v) AS lo, max(v) AS hi,
                                 count(*) FILTER (WHERE v IS NULL)::float8 / greatest(count(*), 1) AS null_fraction,
                                 percentile_cont(ARRAY[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]) WITHIN GROUP (ORDER BY v) AS deciles
-                           FROM (SELECT %s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q$q$, expr)
-          INTO s;
+                           FROM (SELECT %s AS v FROM %s) q$q$, expr, train_from))
+          AS q(mean float8, sd float8, lo float8, hi float8, null_fraction float8, deciles float8[]);
       EXCEPTION WHEN numeric_value_out_of_range THEN
         SELECT 'Infinity'::float8 AS mean, 'Infinity'::float8 AS sd INTO s;   -- refused just below
       END;
@@ -137,25 +138,23 @@ BEGIN
       -- (width_bucket's bins): what drift monitoring compares live traffic with; exact,
       -- where shares guessed from decile ranks are wrong for rounded or discrete values
       cuts := ARRAY(SELECT DISTINCT c FROM unnest(s.deciles) c ORDER BY c);
-      EXECUTE format($q$SELECT array_agg(coalesce(b.cnt, 0)::float8 / greatest(t.n, 1) ORDER BY j)
+      SELECT q.shares INTO shares FROM ml._pass(format($q$SELECT array_agg(coalesce(b.cnt, 0)::float8 / greatest(t.n, 1) ORDER BY j)
                          FROM generate_series(0, cardinality($1)) j
-                         CROSS JOIN (SELECT count(*) AS n FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d
-                                                                  WHERE NOT pgscore_test__) q WHERE v IS NOT NULL) t
+                         CROSS JOIN (SELECT count(*) AS n FROM (SELECT %1$s AS v FROM %2$s) q WHERE v IS NOT NULL) t
                          LEFT JOIN (SELECT width_bucket(v, $1) AS bucket, count(*) AS cnt
-                                      FROM (SELECT %1$s AS v FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__) q
-                                     WHERE v IS NOT NULL GROUP BY 1) b ON b.bucket = j$q$, expr)
-        INTO shares USING cuts;
+                                      FROM (SELECT %1$s AS v FROM %2$s) q
+                                     WHERE v IS NOT NULL GROUP BY 1) b ON b.bucket = j$q$, expr, train_from), cuts)
+        AS q(shares float8[]);
       stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'numeric', 'mean', s.mean,
                      'std', s.sd, 'min', s.lo, 'max', s.hi, 'null_fraction', s.null_fraction, 'deciles', to_jsonb(s.deciles),
                      'bins', jsonb_build_object('cuts', to_jsonb(cuts), 'shares', to_jsonb(shares))));
     ELSE
-      EXECUTE format($q$SELECT array_agg(v ORDER BY v) AS cats, jsonb_object_agg(v, f) AS freq,
+      SELECT * INTO s FROM ml._pass(format($q$SELECT array_agg(v ORDER BY v) AS cats, jsonb_object_agg(v, f) AS freq,
                               max(nulls) AS nulls
                          FROM (SELECT d.%1$I::text AS v, count(*)::float8 / sum(count(*)) OVER () AS f,
                                       0 AS nulls
-                                 FROM pg_temp.pgscore_train_data d WHERE NOT pgscore_test__ AND d.%1$I IS NOT NULL
-                                GROUP BY 1) q$q$, col.name)
-        INTO s;
+                                 FROM %2$s AND d.%1$I IS NOT NULL
+                                GROUP BY 1) q$q$, col.name, train_from)) AS q(cats text[], freq jsonb, nulls int);
       IF s.cats IS NULL OR cardinality(s.cats) < 2 THEN
         dropped := dropped || jsonb_build_object('column', col.name, 'reason',
                      CASE WHEN s.cats IS NULL THEN 'always missing' ELSE 'a single category' END);
@@ -185,26 +184,32 @@ BEGIN
   feature_names := numeric_names || onehot_names;
 END $$;
 
--- the test metrics of a model on the held-out rows of pg_temp.pgscore_train_data (NULL
--- without any); a category only the held-out rows hold is scored as unseen (all zeros),
--- so whether a table trains does not depend on where the split falls
-CREATE FUNCTION ml._train_evaluate(model ml.model, spec jsonb, task text, label text, label_expr text)
-RETURNS jsonb
+-- one pass over the labelled rows of the source (labelled: "<source> d WHERE <label
+-- given>"): the test metrics of a model on the held-out rows (test_pred; NULL without
+-- any), the row counts, and the fingerprint of the rows with their side of the split
+-- (order-independent: a sum of row hashes); a category only the held-out rows hold is
+-- scored as unseen (all zeros), so whether a table trains does not depend on where the
+-- split falls
+CREATE FUNCTION ml._train_evaluate(model ml.model, spec jsonb, task text, label text, label_expr text,
+                                   labelled text, test_pred text,
+                                   OUT metrics jsonb, OUT n_rows bigint, OUT n_test bigint, OUT fingerprint text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   eval_spec jsonb;
-  metrics   jsonb;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__) THEN
-    RETURN NULL;
-  END IF;
   eval_spec := jsonb_build_object('columns', (SELECT jsonb_agg(CASE WHEN c ->> 'kind' = 'categorical'
                                                                  THEN c || '{"unknown": "ignore"}' ELSE c END ORDER BY o)
                                                FROM jsonb_array_elements(spec -> 'columns') WITH ORDINALITY e(c, o)));
-  EXECUTE format('SELECT ml.metrics($1, ml.encode($2, d.*), %s) FROM pg_temp.pgscore_train_data d WHERE d.pgscore_test__',
-                 CASE task WHEN 'regression' THEN label_expr ELSE format('d.%I::text', label) END)
-    INTO metrics USING model, eval_spec;
-  RETURN metrics;
+  SELECT * INTO metrics, n_rows, n_test, fingerprint
+    FROM ml._pass(format($q$SELECT ml.metrics($1, ml.encode($2, d.*), %1$s) FILTER (WHERE %2$s), count(*),
+                                   count(*) FILTER (WHERE %2$s),
+                                   count(*) || ' rows, ' || md5(coalesce(sum(hashtextextended(ROW(d.*, %2$s)::text, 0)::numeric), 0)::text)
+                              FROM %3$s$q$,
+                         CASE task WHEN 'regression' THEN label_expr ELSE format('d.%I::text', label) END, test_pred, labelled),
+                  model, eval_spec) AS q(metrics jsonb, n_rows bigint, n_test bigint, fingerprint text);
+  IF n_test = 0 THEN
+    metrics := NULL;
+  END IF;
 END $$;
 
 -- deploys a new version by the project's policy, or by ml.train's deploy override;
@@ -239,13 +244,13 @@ BEGIN
   END IF;
   RETURN deploy_it;
 END $$;
-REVOKE EXECUTE ON FUNCTION ml._train_preprocessing(text, text[], boolean, boolean, text),
-  ml._train_evaluate(ml.model, jsonb, text, text, text), ml._train_deploy(text, int, text, float8, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ml._train_preprocessing(text, text[], boolean, boolean, text, text),
+  ml._train_evaluate(ml.model, jsonb, text, text, text, text, text), ml._train_deploy(text, int, text, float8, text) FROM PUBLIC;
 
 
 -- the task of a new version: the project's, else from the label's type (integers with at
--- most 20 values are classes); pg_temp.pgscore_train_raw holds the source
-CREATE FUNCTION ml._train_task(project text, label text, label_type regtype, label_cat "char")
+-- most 20 values are classes in the source, "<source> d")
+CREATE FUNCTION ml._train_task(project text, label text, label_type regtype, label_cat "char", source_from text)
 RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -259,7 +264,7 @@ BEGIN
   ELSIF label_cat IN ('B', 'S') THEN
     task := 'classification';
   ELSIF label_type IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-    EXECUTE format('SELECT count(DISTINCT s.%I) FROM pg_temp.pgscore_train_raw s', label) INTO n_classes;
+    SELECT q.n INTO n_classes FROM ml._pass(format('SELECT count(DISTINCT d.%I) FROM %s', label, source_from)) AS q(n bigint);
     task := CASE WHEN n_classes <= 20 THEN 'classification' ELSE 'regression' END;
   ELSIF label_cat = 'N' THEN
     task := 'regression';
@@ -273,53 +278,89 @@ BEGIN
   RETURN task;
 END $$;
 
--- pg_temp.pgscore_train_raw's labelled rows as pg_temp.pgscore_train_data with a
--- reproducible split (stratified by label for classification): each row's place comes
--- from a hash of its content and the seed
-CREATE FUNCTION ml._train_split(label text, task text, test_fraction float8, seed int,
-                                OUT n_total bigint, OUT n_test bigint, OUT n_classes bigint)
+-- The reproducible split (stratified by label for classification), applied on the fly:
+-- per class, the round(n x test_fraction) rows with the smallest hashes of their content
+-- and the seed are the test rows. One pass counts the classes, one finds each class's
+-- threshold hash (an ordered-set aggregate over 8-byte hashes: PostgreSQL sorts those,
+-- spilling if need be, never the rows); test_pred is then a per-row predicate on d (the
+-- source's row): its hash is at most its class's threshold. Rows identical in content
+-- hash alike and fall on the same side (a copy at the threshold goes with the test rows,
+-- so n_test may exceed the exact count by such copies; ml._train_evaluate counts them).
+CREATE FUNCTION ml._train_split(labelled text, label text, label_type regtype, task text, test_fraction float8, seed int,
+                                OUT n_total bigint, OUT n_test bigint, OUT n_classes bigint, OUT test_pred text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  grp     text := CASE WHEN task = 'classification' THEN format('d.%I', label) ELSE 'true' END;
+  classes text[];
+  ns      bigint[];
+  ks      bigint[];
+  hs      bigint[];
+  fracs   text := '';
+  bound   text := '';
+  i       int;
 BEGIN
-  EXECUTE format($q$
-    CREATE TEMP TABLE pgscore_train_data AS
-    SELECT s.*, (row_number() OVER w) <= round(count(*) OVER g * %s) AS pgscore_test__
-      FROM %s s WHERE s.%I IS NOT NULL
-    WINDOW g AS (PARTITION BY %s), w AS (PARTITION BY %s ORDER BY hashtextextended((s.*)::text, %s), (s.*)::text)$q$,
-    test_fraction, 'pg_temp.pgscore_train_raw', label,
-    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END,
-    CASE WHEN task = 'classification' THEN format('s.%I', label) ELSE 'true' END, seed);
-  DROP TABLE pg_temp.pgscore_train_raw;
-  SELECT count(*), count(*) FILTER (WHERE pgscore_test__) INTO n_total, n_test FROM pg_temp.pgscore_train_data;
+  SELECT * INTO classes, ns, ks
+    FROM ml._pass(format('SELECT array_agg(c::text ORDER BY c), array_agg(n ORDER BY c), array_agg(round(n * %s)::bigint ORDER BY c)
+                            FROM (SELECT %s AS c, count(*) AS n FROM %s GROUP BY 1) q', test_fraction, grp, labelled))
+      AS q(classes text[], ns bigint[], ks bigint[]);
+  n_total := coalesce((SELECT sum(n) FROM unnest(ns) n), 0);
   IF n_total = 0 THEN
     RAISE EXCEPTION 'ml.train: the source has no rows with a label'
       USING ERRCODE = 'data_exception', HINT = 'Check the source and that "' || label || '" is filled in.';
   END IF;
   IF task = 'classification' THEN
-    EXECUTE format('SELECT count(DISTINCT d.%I) FROM pg_temp.pgscore_train_data d', label) INTO n_classes;
+    n_classes := cardinality(classes);
     IF n_classes < 2 THEN
       RAISE EXCEPTION 'ml.train: label "%" has only one class in the source; a classifier needs at least two', label
         USING ERRCODE = 'data_exception';
     END IF;
   END IF;
+  n_test := (SELECT sum(k) FROM unnest(ks) k);
+  IF n_test = 0 THEN
+    test_pred := 'false';
+    RETURN;
+  END IF;
+  -- (k - 0.5) / n: percentile_disc's ceil(fraction x n) is the k-th hash, whatever the rounding;
+  -- the hashes are computed below the sort (OFFSET 0), so only (class, hash) pairs are sorted
+  FOR i IN 1 .. cardinality(classes) LOOP
+    IF ks[i] > 0 THEN
+      fracs := fracs || format(' WHEN %s THEN %s', CASE WHEN task = 'classification' THEN format('%L::%s', classes[i], label_type) ELSE 'true' END,
+                               (ks[i] - 0.5) / ns[i]);
+    END IF;
+  END LOOP;
+  SELECT * INTO classes, hs
+    FROM ml._pass(format('SELECT array_agg(c::text ORDER BY c), array_agg(t ORDER BY c)
+                            FROM (SELECT c, percentile_disc(CASE c%2$s END::float8) WITHIN GROUP (ORDER BY h) AS t
+                                    FROM (SELECT %1$s AS c, hashtextextended((d.*)::text, $1) AS h FROM %3$s OFFSET 0) r
+                                   WHERE CASE c%2$s END IS NOT NULL GROUP BY 1) q', grp, fracs, labelled), seed)
+      AS q(classes text[], hs bigint[]);
+  FOR i IN 1 .. cardinality(classes) LOOP
+    bound := bound || format(' WHEN %s THEN %s', CASE WHEN task = 'classification' THEN format('%L::%s', classes[i], label_type) ELSE 'true' END, hs[i]);
+  END LOOP;
+  test_pred := format('coalesce(hashtextextended((d.*)::text, %s) <= CASE %s%s END, false)', seed, grp, bound);
 END $$;
-REVOKE EXECUTE ON FUNCTION ml._train_task(text, text, regtype, "char"), ml._train_split(text, text, float8, int) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ml._train_task(text, text, regtype, "char", text),
+  ml._train_split(text, text, regtype, text, float8, int) FROM PUBLIC;
 
 -- The fit on the training rows: logistic regression in memory while the rows fit under
 -- pgscore.max_training_memory (the aggregate keeps 8 x features + 4 bytes a row and four
 -- p x p Hessians), in passes that keep no rows beyond it (or when asked: "fit"); a tree
 -- beyond the memory setting on a reproducible sample (the training rows with the smallest
--- hashes of their content and the seed, "max_rows" of them; without max_rows, as many as
--- take half of the setting at 8 bytes a value plus the label, and the fit's scratch about
--- as much again). Returns the model, how it was fitted (ml.models.fit) and the rows used.
+-- hashes of their content and the seed, "max_rows" of them -- a threshold hash found by a
+-- pass that keeps max_rows hashes, then a predicate; copies of the row at the threshold
+-- come along --; without max_rows, as many as take half of the setting at 8 bytes a value
+-- plus the label, and the fit's scratch about as much again). The rows are
+-- train_from ("<source> d WHERE <training rows>"), read by ml._pass. Returns the model,
+-- how it was fitted (ml.models.fit) and the rows used (counted by the fit's pass).
 CREATE FUNCTION ml._train_fit(algo text, agg text, trees boolean, label_expr text, spec jsonb, opts jsonb,
                               fit_choice text, max_rows bigint, n_train bigint, n_features int, n_classes bigint, seed int,
-                              OUT model ml.model, OUT fit jsonb, OUT rows_used bigint)
+                              train_from text, OUT model ml.model, OUT fit jsonb, OUT rows_used bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   fit_state  bytea;
   fit_bytes  float8;
   fit_limit  float8 := (SELECT st.setting::float8 FROM pg_settings st WHERE st.name = 'pgscore.max_training_memory') * 1048576;
-  train_from text := 'pg_temp.pgscore_train_data d WHERE NOT d.pgscore_test__';
+  threshold  bigint;
 BEGIN
   IF algo = 'logistic_regression' THEN
     fit_bytes := n_train::float8 * (8 * n_features + 4)
@@ -329,8 +370,9 @@ BEGIN
   IF algo = 'logistic_regression' AND (fit_choice = 'passes' OR (fit_choice = 'auto' AND fit_bytes > 0.9 * fit_limit)) THEN
     fit_state := ml.logreg_start(opts);
     LOOP
-      EXECUTE format('SELECT ml.logreg_step(ml.encode($1, d.*), %s, $2) FROM %s', label_expr, train_from)
-        INTO fit_state USING spec, fit_state;
+      SELECT * INTO fit_state, rows_used
+        FROM ml._pass(format('SELECT ml.logreg_step(ml.encode($1, d.*), %s, $2), count(*) FROM %s', label_expr, train_from),
+                      spec, fit_state) AS q(state bytea, n bigint);
       PERFORM ml._progress_phase(3, (ml.logreg_fit_info(fit_state) ->> 'passes')::int, n_train,
                                  'logistic regression: ' || (ml.logreg_fit_info(fit_state) - 'features' - 'classes')::text);
       EXIT WHEN ml.logreg_fit_info(fit_state) ->> 'phase' = 'done';
@@ -338,7 +380,6 @@ BEGIN
     model := ml.logreg_model(fit_state);
     fit := jsonb_build_object('fit', 'passes', 'passes', (ml.logreg_fit_info(fit_state) ->> 'passes')::int,
                               'memory_in_memory_fit', fit_bytes, 'max_training_memory', fit_limit);
-    rows_used := n_train;
     RETURN;
   END IF;
   IF trees THEN
@@ -348,13 +389,18 @@ BEGIN
         n_train, max_rows;
     END IF;
     IF max_rows < n_train THEN
-      train_from := format('(SELECT * FROM pg_temp.pgscore_train_data s WHERE NOT s.pgscore_test__
-                               ORDER BY hashtextextended((s.*)::text, %s), (s.*)::text LIMIT %s) d', seed + 1, max_rows);
+      -- the hash of the row as a training row (its content and "false", not a test row)
+      SELECT q.h INTO threshold
+        FROM ml._pass(format('SELECT (SELECT h FROM (SELECT hashtextextended(ROW(d.*, false)::text, $1) AS h FROM %s OFFSET 0) q
+                                       ORDER BY h OFFSET $2 - 1 LIMIT 1)', train_from), seed + 1, max_rows) AS q(h bigint);
+      IF threshold IS NOT NULL THEN
+        train_from := format('%s AND hashtextextended(ROW(d.*, false)::text, %s) <= %s', train_from, seed + 1, threshold);
+      END IF;
     END IF;
   END IF;
-  EXECUTE format('SELECT %s(ml.encode($1, d.*), %s, $2) FROM %s', agg, label_expr, train_from)
-    INTO model USING spec, opts;
-  rows_used := least(coalesce(max_rows, n_train), n_train);
+  SELECT * INTO model, rows_used
+    FROM ml._pass(format('SELECT %s(ml.encode($1, d.*), %s, $2), count(*) FROM %s', agg, label_expr, train_from), spec, opts)
+      AS q(model ml.model, n bigint);
   fit := CASE WHEN algo IN ('linear_regression', 'naive_bayes') THEN '{"fit": "sums", "passes": 1}'::jsonb
               ELSE jsonb_build_object('fit', 'memory', 'passes', 1) END;
   IF trees THEN
@@ -365,7 +411,7 @@ BEGIN
     fit := fit || jsonb_build_object('memory_in_memory_fit', fit_bytes, 'max_training_memory', fit_limit);
   END IF;
 END $$;
-REVOKE EXECUTE ON FUNCTION ml._train_fit(text, text, boolean, text, jsonb, jsonb, text, bigint, bigint, int, bigint, int) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION ml._train_fit(text, text, boolean, text, jsonb, jsonb, text, bigint, bigint, int, bigint, int, text) FROM PUBLIC;
 
 CREATE FUNCTION ml.train(
     project       text,
@@ -384,6 +430,10 @@ DECLARE
   started      timestamptz := clock_timestamp();
   who          name := ml._acting_role();
   user_src     text;
+  src_from     text;
+  labelled     text;
+  test_pred    text;
+  evaluated    record;
   label_type   regtype;
   label_cat    "char";
   label_expr   text;
@@ -445,32 +495,34 @@ BEGIN
     PERFORM ml._check_project('ml.train', project);
   END IF;
 
-  -- the source (a query, or a table or view name in the caller's search_path), read once
-  -- into a temporary table with the rights of the role it belongs to; from here on only
-  -- plain values are read
+  -- the source (a query, or a table or view name in the caller's search_path) is never
+  -- copied: its columns come from a read of no rows into a temporary table, and every
+  -- later step is one aggregate pass over it (ml._pass), run with the rights of the role it
+  -- belongs to, all under one snapshot
   user_src := ml._source_sql('ml.train', source, search_path);
   PERFORM ml._progress_begin(coalesce((SELECT a.id FROM ml.algorithms() a WHERE lower(algorithm) IN (a.name, a.alias)), 0));
-  IF to_regclass('pg_temp.pgscore_train_raw') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_raw; END IF;
-  IF to_regclass('pg_temp.pgscore_train_data') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_data; END IF;
+  IF to_regclass('pg_temp.pgscore_train_columns') IS NOT NULL THEN DROP TABLE pg_temp.pgscore_train_columns; END IF;
   PERFORM ml._read_as(ml._source_reader('ml.train', user_src, who), search_path,
-                      format('SELECT * FROM %s s', user_src), 'pgscore_train_raw');
+                      format('SELECT * FROM %s s LIMIT 0', user_src), 'pgscore_train_columns');
+  PERFORM ml._pass_begin(ml._source_reader('ml.train', user_src, who), search_path);
+  src_from := user_src || ' d';
   SELECT a.atttypid::regtype, t.typcategory INTO label_type, label_cat
     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-   WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass AND a.attname = label
+   WHERE a.attrelid = 'pg_temp.pgscore_train_columns'::regclass AND a.attname = label
      AND a.attnum > 0 AND NOT a.attisdropped;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'ml.train: label column "%" is not in the source', label
       USING ERRCODE = 'undefined_column',
             HINT = 'Columns: ' || (SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-                                   WHERE attrelid = 'pg_temp.pgscore_train_raw'::regclass AND attnum > 0 AND NOT attisdropped);
+                                   WHERE attrelid = 'pg_temp.pgscore_train_columns'::regclass AND attnum > 0 AND NOT attisdropped);
   END IF;
-  IF EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass
+  IF EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_columns'::regclass
                AND a.attname = 'pgscore_test__' AND a.attnum > 0 AND NOT a.attisdropped) THEN
     RAISE EXCEPTION 'ml.train: the source has a column named "pgscore_test__", the one name ml.train reserves (its train/test split)'
       USING ERRCODE = 'duplicate_column', HINT = 'Rename that column in a query source.';
   END IF;
   SELECT array_agg(e) INTO bad FROM unnest(exclude) e
-   WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_raw'::regclass
+   WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = 'pg_temp.pgscore_train_columns'::regclass
                         AND a.attname = e AND a.attnum > 0 AND NOT a.attisdropped);
   IF bad IS NOT NULL THEN
     RAISE EXCEPTION 'ml.train: excluded column(s) % are not in the source', array_to_string(bad, ', ')
@@ -478,7 +530,7 @@ BEGIN
   END IF;
 
   -- the task: the project's, or from the label's type
-  task := ml._train_task(project, label, label_type, label_cat);
+  task := ml._train_task(project, label, label_type, label_cat, src_from);
   label_expr := CASE
     WHEN task = 'regression' THEN format('d.%I::float8', label)
     WHEN label_type = 'boolean'::regtype THEN format('d.%I', label)
@@ -507,12 +559,15 @@ BEGIN
   -- trees split on raw values and learn where missing values go: no scaling, no imputation
   do_scale := coalesce((hyperparams ->> 'scale')::boolean, NOT trees);
 
-  -- the data, with a reproducible split
-  SELECT * INTO n_total, n_test, n_classes FROM ml._train_split(label, task, test_fraction, seed);
+  -- the labelled rows, with a reproducible split
+  labelled := format('%s WHERE d.%I IS NOT NULL', src_from, label);
+  SELECT * INTO n_total, n_test, n_classes, test_pred
+    FROM ml._train_split(labelled, label, label_type, task, test_fraction, seed);
   PERFORM ml._progress_phase(2, 0, n_total);
 
   -- preprocessing, learned from the training rows only
-  SELECT * INTO pre FROM ml._train_preprocessing(label, exclude, do_scale, trees, unknown_cat);
+  SELECT * INTO pre FROM ml._train_preprocessing(label, exclude, do_scale, trees, unknown_cat,
+                                                 format('%s AND NOT %s', labelled, test_pred));
   spec := pre.spec;
   -- one-hot categories sum to 1 like the intercept: a least-squares fit on them has no
   -- unique solution, so without an l2 of its own a linear regression gets a tiny ridge
@@ -523,7 +578,8 @@ BEGIN
 
   -- train on the training rows
   SELECT * INTO fitted FROM ml._train_fit(algo, agg, trees, label_expr, spec, opts, fit_choice, max_rows,
-                                          n_total - n_test, cardinality(pre.feature_names), n_classes, seed);
+                                          n_total - n_test, cardinality(pre.feature_names), n_classes, seed,
+                                          format('%s AND NOT %s', labelled, test_pred));
   model := fitted.model;
   model := ml.with_info(model, jsonb_build_object('preprocess', spec, 'project', project, 'label', label,
              'label_type', label_type::text, 'task', task,
@@ -532,11 +588,12 @@ BEGIN
   -- evaluate on the held-out rows
   PERFORM ml._progress_phase(4, coalesce((fitted.fit ->> 'passes')::int, 1), n_test);
   key := CASE task WHEN 'regression' THEN 'r2' ELSE 'accuracy' END;
-  metrics := ml._train_evaluate(model, spec, task, label, label_expr);
+  evaluated := ml._train_evaluate(model, spec, task, label, label_expr, labelled, test_pred);
+  PERFORM ml._pass_end();
+  metrics := evaluated.metrics;
+  n_test := evaluated.n_test;
   score := (metrics ->> key)::float8;
-
-  SELECT count(*) || ' rows, ' || md5(coalesce(sum(hashtextextended((d.*)::text, 0)::numeric), 0)::text)
-    INTO fingerprint FROM pg_temp.pgscore_train_data d;
+  fingerprint := evaluated.fingerprint;
 
   v.algorithm := algo;
   v.hyperparams := (ml.describe(model) -> 'options') || jsonb_build_object('scale', do_scale, 'unknown_categories', unknown_cat)
@@ -562,7 +619,7 @@ BEGIN
   v.model := model;
   v.fit := fitted.fit;
   v := ml._record_version(project, task, v);
-  DROP TABLE pg_temp.pgscore_train_data;
+  DROP TABLE pg_temp.pgscore_train_columns;
 
   deploy_it := ml._train_deploy(project, v.version, key, score, deploy);
 
@@ -571,4 +628,4 @@ BEGIN
   RETURN result;
 END $$;
 COMMENT ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text) IS
-  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; read with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (seed; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true), "unknown_categories" ("error" | "ignore") and, for logistic regression, "fit" ("auto": in memory while the rows fit under pgscore.max_training_memory, else in passes that keep no rows; "memory"; "passes"), for the trees "max_rows" (a reproducible sample by hash; chosen by itself beyond half of pgscore.max_training_memory); ml.models.fit records how it was fitted.';
+  'Trains a new version of a project from a table, view or query (names resolved in search_path, by default the caller''s; never copied: read in aggregate passes under one snapshot, with the rights of the role the source belongs to: the caller for a query or its own relations, a view''s owner for another role''s view; never pgscore''s own tables or system catalogs). Needs the train right on an existing project; a new project is owned by the caller. Records who trained and the metrics it computed itself. Learns preprocessing (mean imputation, standard scaling, numeric text with "?" as missing by the rule of ml._numeric_text, money as numeric, dates/timestamps as epoch seconds, intervals as seconds, one-hot categories for text, char, varchar and enums; other types refused), splits reproducibly (by a hash of each row''s content and the seed, on the fly; stratified for classification), evaluates on the test part, records the version and deploys it by the project''s policy, or by deploy (best_score | most_recent | manual) for this call. hyperparams: the algorithm''s options plus "scale" (true), "unknown_categories" ("error" | "ignore") and, for logistic regression, "fit" ("auto": in memory while the rows fit under pgscore.max_training_memory, else in passes that keep no rows; "memory"; "passes"), for the trees "max_rows" (a reproducible sample by hash; chosen by itself beyond half of pgscore.max_training_memory); ml.models.fit records how it was fitted.';

@@ -11,4 +11,10 @@
 -- `make -s -C extension one-time-sql` lists the one-time statements of sql/src that changed;
 -- tests/test_upgrade.py (make test-upgrade) fails if the upgraded schema differs from a fresh install.
 
--- (nothing yet)
+-- ml.train streams its source (no temporary copy): its helpers take the FROM clause of
+-- their passes as a new argument
+DROP FUNCTION ml._train_preprocessing(text, text[], boolean, boolean, text);
+DROP FUNCTION ml._train_evaluate(ml.model, jsonb, text, text, text);
+DROP FUNCTION ml._train_task(text, text, regtype, "char");
+DROP FUNCTION ml._train_split(text, text, float8, int);
+DROP FUNCTION ml._train_fit(text, text, boolean, text, jsonb, jsonb, text, bigint, bigint, int, bigint, int);
