@@ -105,10 +105,43 @@ agg_rows_init(AggRows *rs, int32 width, bool float_labels)
 	rs->chunk_rows = Max(1, Min(8192, (1 << 20) / (int) (sizeof(double) * Max(width, 1))));
 }
 
+/* The same row count per chunk as uncoded rows: a decoded chunk stays within 1 MB. */
+void
+agg_rows_init_coded(AggRows *rs, int32 width, bool float_labels)
+{
+	agg_rows_init(rs, width, float_labels);
+	rs->coded = true;
+}
+
+/* Bytes of one row's features in a chunk. */
+static Size
+value_bytes(const AggRows *rs)
+{
+	return (rs->coded ? sizeof(uint8) : sizeof(double)) * rs->width;
+}
+
 Size
 agg_rows_row_bytes(const AggRows *rs)
 {
-	return sizeof(double) * rs->width + (rs->float_labels ? sizeof(double) : sizeof(int32));
+	return value_bytes(rs) + (rs->float_labels ? sizeof(double) : sizeof(int32));
+}
+
+/* Frees the chunks (not the pointer arrays, which are small). */
+void
+agg_rows_free(AggRows *rs)
+{
+	for (int32 c = 0; c < rs->chunks; c++)
+	{
+		if (rs->x[c])
+			pfree(rs->x[c]);
+		if (rs->codes[c])
+			pfree(rs->codes[c]);
+		if (rs->y[c])
+			pfree(rs->y[c]);
+		if (rs->t[c])
+			pfree(rs->t[c]);
+	}
+	rs->chunks = 0;
 }
 
 /* The chunk with room for the next row, opened (after `reserve`) when the last is full. */
@@ -126,7 +159,8 @@ agg_rows_room(AggRows *rs, MemoryContext context, AggReserve reserve, void *owne
 
 		if (rs->capacity == 0)
 		{
-			rs->x = MemoryContextAlloc(context, sizeof(double *) * cap);
+			rs->x = MemoryContextAllocZero(context, sizeof(double *) * cap);
+			rs->codes = MemoryContextAllocZero(context, sizeof(uint8 *) * cap);
 			rs->y = MemoryContextAllocZero(context, sizeof(int32 *) * cap);
 			rs->t = MemoryContextAllocZero(context, sizeof(double *) * cap);
 			rs->rows = MemoryContextAlloc(context, sizeof(int64) * cap);
@@ -134,6 +168,7 @@ agg_rows_room(AggRows *rs, MemoryContext context, AggReserve reserve, void *owne
 		else
 		{
 			rs->x = repalloc(rs->x, sizeof(double *) * cap);
+			rs->codes = repalloc(rs->codes, sizeof(uint8 *) * cap);
 			rs->y = repalloc(rs->y, sizeof(int32 *) * cap);
 			rs->t = repalloc(rs->t, sizeof(double *) * cap);
 			rs->rows = repalloc(rs->rows, sizeof(int64) * cap);
@@ -141,7 +176,12 @@ agg_rows_room(AggRows *rs, MemoryContext context, AggReserve reserve, void *owne
 		rs->capacity = cap;
 	}
 	c = rs->chunks++;
-	rs->x[c] = MemoryContextAlloc(context, sizeof(double) * rs->width * rs->chunk_rows);
+	rs->x[c] = NULL;
+	rs->codes[c] = NULL;
+	if (rs->coded)
+		rs->codes[c] = MemoryContextAlloc(context, value_bytes(rs) * rs->chunk_rows);
+	else
+		rs->x[c] = MemoryContextAlloc(context, value_bytes(rs) * rs->chunk_rows);
 	rs->y[c] = NULL;
 	rs->t[c] = NULL;
 	if (rs->float_labels)
@@ -153,21 +193,24 @@ agg_rows_room(AggRows *rs, MemoryContext context, AggReserve reserve, void *owne
 }
 
 /*
- * Appends n rows: their values `x` (width each) and either label ids `ids` (mapped
- * through map[] when it is given) or float labels `values`.
+ * Appends n rows: their features `x` (value_bytes each: doubles, or codes in a coded
+ * store) and either label ids `ids` (mapped through map[] when it is given) or float
+ * labels `values`.
  */
-void
-agg_rows_append(AggRows *rs, MemoryContext context, const double *x, const int32 *ids,
-				const double *values, int64 n, const int32 *map, AggReserve reserve, void *owner)
+static void
+append_rows(AggRows *rs, MemoryContext context, const char *x, const int32 *ids,
+			const double *values, int64 n, const int32 *map, AggReserve reserve, void *owner)
 {
 	int64		done = 0;
+	Size		width = value_bytes(rs);
 
 	while (done < n)
 	{
 		int32		c = agg_rows_room(rs, context, reserve, owner);
 		int64		take = Min(rs->chunk_rows - rs->rows[c], n - done);
+		char	   *to = rs->coded ? (char *) rs->codes[c] : (char *) rs->x[c];
 
-		memcpy(rs->x[c] + rs->rows[c] * rs->width, x + done * rs->width, sizeof(double) * rs->width * take);
+		memcpy(to + rs->rows[c] * width, x + done * width, width * take);
 		if (rs->float_labels)
 			memcpy(rs->t[c] + rs->rows[c], values + done, sizeof(double) * take);
 		else if (map == NULL)
@@ -178,6 +221,22 @@ agg_rows_append(AggRows *rs, MemoryContext context, const double *x, const int32
 		rs->rows[c] += take;
 		done += take;
 	}
+}
+
+void
+agg_rows_append(AggRows *rs, MemoryContext context, const double *x, const int32 *ids,
+				const double *values, int64 n, const int32 *map, AggReserve reserve, void *owner)
+{
+	Assert(!rs->coded);
+	append_rows(rs, context, (const char *) x, ids, values, n, map, reserve, owner);
+}
+
+void
+agg_rows_append_codes(AggRows *rs, MemoryContext context, const uint8 *codes, const int32 *ids,
+					  const double *values, int64 n, const int32 *map, AggReserve reserve, void *owner)
+{
+	Assert(rs->coded);
+	append_rows(rs, context, (const char *) codes, ids, values, n, map, reserve, owner);
 }
 
 int64
@@ -198,7 +257,7 @@ agg_rows_write(const AggRows *rs, AggWriter *w)
 
 	agg_put(w, &total, sizeof(int64));
 	for (int32 c = 0; c < rs->chunks; c++)
-		agg_put(w, rs->x[c], sizeof(double) * rs->width * rs->rows[c]);
+		agg_put(w, rs->coded ? (const void *) rs->codes[c] : (const void *) rs->x[c], value_bytes(rs) * rs->rows[c]);
 	for (int32 c = 0; c < rs->chunks; c++)
 	{
 		if (rs->float_labels)
@@ -219,17 +278,17 @@ agg_rows_read(AggRows *rs, AggReader *r, int64 total, int32 ids, MemoryContext c
 {
 	int64		n;
 	Size		label_size = rs->float_labels ? sizeof(double) : sizeof(int32);
-	double	   *xs;
+	char	   *xs;
 	int32	   *ys = NULL;
 	double	   *ts = NULL;
 
 	agg_take(r, &n, sizeof(int64));
 	if (n < 0 || (total >= 0 && n != total) ||
-		(Size) n * (sizeof(double) * rs->width + label_size) != (Size) (r->end - r->p))
+		(Size) n * (value_bytes(rs) + label_size) != (Size) (r->end - r->p))
 		agg_state_damaged(r);
 	/* the bytea payload is only int-aligned: copy before use */
-	xs = palloc(sizeof(double) * rs->width * Max(n, 1));
-	agg_take(r, xs, sizeof(double) * rs->width * n);
+	xs = palloc(value_bytes(rs) * Max(n, 1));
+	agg_take(r, xs, value_bytes(rs) * n);
 	if (rs->float_labels)
 	{
 		ts = palloc(sizeof(double) * Max(n, 1));
@@ -243,7 +302,7 @@ agg_rows_read(AggRows *rs, AggReader *r, int64 total, int32 ids, MemoryContext c
 			if (ys[i] < 0 || ys[i] >= ids)
 				agg_state_damaged(r);
 	}
-	agg_rows_append(rs, context, xs, ys, ts, n, NULL, reserve, owner);
+	append_rows(rs, context, xs, ys, ts, n, NULL, reserve, owner);
 	pfree(xs);
 	if (ys)
 		pfree(ys);

@@ -40,16 +40,19 @@ extern void agg_state_damaged(const AggReader *r) pg_attribute_noreturn();
 
 /*
  * Rows in chunks of about 1 MB, so no allocation nears 1 GB: per row `width` doubles
- * and a label, an int32 id (y) or, with float_labels, a double (t).
+ * (or, coded, `width` one-byte codes: tree_codes.h) and a label, an int32 id (y) or,
+ * with float_labels, a double (t).
  */
 typedef struct AggRows
 {
 	int32		width;
 	bool		float_labels;
+	bool		coded;			/* codes[] instead of x[] */
 	int32		chunk_rows;		/* rows per chunk */
 	int32		chunks;
 	int32		capacity;
 	double	  **x;				/* chunk_rows * width values per chunk */
+	uint8	  **codes;			/* chunk_rows * width codes per chunk (coded) */
 	int32	  **y;
 	double	  **t;
 	int64	   *rows;			/* rows used in each chunk */
@@ -59,10 +62,14 @@ typedef struct AggRows
 typedef void (*AggReserve) (void *owner, Size bytes);
 
 extern void agg_rows_init(AggRows *rs, int32 width, bool float_labels);
+extern void agg_rows_init_coded(AggRows *rs, int32 width, bool float_labels);
 extern Size agg_rows_row_bytes(const AggRows *rs);
 extern int32 agg_rows_room(AggRows *rs, MemoryContext context, AggReserve reserve, void *owner);
 extern void agg_rows_append(AggRows *rs, MemoryContext context, const double *x, const int32 *ids,
 							const double *values, int64 n, const int32 *map, AggReserve reserve, void *owner);
+extern void agg_rows_append_codes(AggRows *rs, MemoryContext context, const uint8 *codes, const int32 *ids,
+								  const double *values, int64 n, const int32 *map, AggReserve reserve, void *owner);
+extern void agg_rows_free(AggRows *rs);
 extern int64 agg_rows_total(const AggRows *rs);
 extern void agg_rows_write(const AggRows *rs, AggWriter *w);
 extern void agg_rows_read(AggRows *rs, AggReader *r, int64 total, int32 ids, MemoryContext context,

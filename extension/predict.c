@@ -6,10 +6,12 @@
 #include "pgscore.h"
 #include "model_cache.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/typcache.h"
 
 PG_FUNCTION_INFO_V1(ml_predict_model);
 Datum
@@ -91,15 +93,22 @@ ml_encode_model_row(PG_FUNCTION_ARGS)
 
 /*
  * ml.encode(spec jsonb, row): the training-time twin of ml.encode(model, row), used
- * by ml.train before a model exists. The parsed spec is kept while the same spec
- * value comes back (a constant of the query).
+ * by ml.train before a model exists, once a row in every pass. The parsed spec is kept
+ * while the same spec value comes back (compared once when it is a constant or a
+ * parameter of the query), and so is a copy of the rows' descriptor (a row type cannot
+ * change while a query reads it): a lookup in the type cache a row was a third of the
+ * call.
  */
 typedef struct SpecCache
 {
 	void	   *pre;
 	char	   *spec;			/* copy of the jsonb bytes */
 	Size		length;
+	bool		stable;			/* the spec argument cannot change within the query */
 	RowEncoder *encoder;
+	Oid			rowtype;		/* of desc */
+	int32		rowtypmod;
+	TupleDesc	desc;
 	MemoryContextCallback release;
 } SpecCache;
 
@@ -117,19 +126,25 @@ PG_FUNCTION_INFO_V1(ml_encode_spec_row);
 Datum
 ml_encode_spec_row(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *spec = PG_GETARG_JSONB_P(0);
-	Size		len = VARSIZE(spec);
 	SpecCache  *sc = (SpecCache *) fcinfo->flinfo->fn_extra;
+	HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(1);
 	float8		buffer[PGSCORE_MAX_FEATURES];
+	Jsonb	   *spec;
+	Size		len;
 
 	if (sc == NULL)
 	{
 		sc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SpecCache));
 		sc->release.func = spec_cache_release;
 		sc->release.arg = sc;
+		sc->stable = get_fn_expr_arg_stable(fcinfo->flinfo, 0);
 		MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, &sc->release);
 		fcinfo->flinfo->fn_extra = sc;
 	}
+	if (sc->pre != NULL && sc->stable)
+		goto encode;
+	spec = PG_GETARG_JSONB_P(0);
+	len = VARSIZE(spec);
 	if (sc->pre == NULL || sc->length != len || memcmp(sc->spec, spec, len) != 0)
 	{
 		char	   *json = JsonbToCString(NULL, &spec->root, len);
@@ -153,7 +168,22 @@ ml_encode_spec_row(PG_FUNCTION_ARGS)
 					 errmsg("ml.encode: the columns encode to %d features, at most %d are supported",
 							sc->encoder->features, PGSCORE_MAX_FEATURES)));
 	}
-	row_encoder_encode_record(sc->encoder, PG_GETARG_HEAPTUPLEHEADER(1), buffer, "ml.encode");
+encode:
+	if (sc->desc == NULL || sc->rowtype != HeapTupleHeaderGetTypeId(rec) ||
+		sc->rowtypmod != HeapTupleHeaderGetTypMod(rec))
+	{
+		TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec), HeapTupleHeaderGetTypMod(rec));
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (sc->desc != NULL)
+			FreeTupleDesc(sc->desc);
+		sc->desc = CreateTupleDescCopy(desc);
+		MemoryContextSwitchTo(old);
+		ReleaseTupleDesc(desc);
+		sc->rowtype = HeapTupleHeaderGetTypeId(rec);
+		sc->rowtypmod = HeapTupleHeaderGetTypMod(rec);
+	}
+	row_encoder_encode_record_desc(sc->encoder, rec, sc->desc, buffer, "ml.encode");
 	PG_RETURN_ARRAYTYPE_P(float8_array(buffer, sc->encoder->features));
 }
 

@@ -239,9 +239,18 @@ row_encoder_encode(RowEncoder *enc, HeapTuple tuple, TupleDesc desc, double *out
 void
 row_encoder_encode_record(RowEncoder *enc, HeapTupleHeader rec, double *out, const char *function)
 {
+	TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec), HeapTupleHeaderGetTypMod(rec));
+
+	row_encoder_encode_record_desc(enc, rec, desc, out, function);
+	ReleaseTupleDesc(desc);
+}
+
+void
+row_encoder_encode_record_desc(RowEncoder *enc, HeapTupleHeader rec, TupleDesc desc, double *out,
+							   const char *function)
+{
 	Oid			rowtype = HeapTupleHeaderGetTypeId(rec);
 	int32		rowtypmod = HeapTupleHeaderGetTypMod(rec);
-	TupleDesc	desc = lookup_rowtype_tupdesc(rowtype, rowtypmod);
 	HeapTupleData tuple;
 
 	if (enc->rowtype != rowtype || enc->rowtypmod != rowtypmod)
@@ -251,7 +260,6 @@ row_encoder_encode_record(RowEncoder *enc, HeapTupleHeader rec, double *out, con
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = rec;
 	row_encoder_encode(enc, &tuple, desc, out, function);
-	ReleaseTupleDesc(desc);
 }
 
 /*

@@ -43,6 +43,9 @@ extern void row_encoder_encode(RowEncoder *enc, HeapTuple tuple, TupleDesc desc,
 							   const char *function);
 extern void row_encoder_encode_record(RowEncoder *enc, HeapTupleHeader rec, double *out,
 									  const char *function);
+/* the same with the record's descriptor at hand (a caller that keeps it for a query) */
+extern void row_encoder_encode_record_desc(RowEncoder *enc, HeapTupleHeader rec, TupleDesc desc,
+										   double *out, const char *function);
 extern void row_encoder_encode_jsonb(RowEncoder *enc, Jsonb *object, double *out,
 									 const char *function);
 extern void row_encoder_encode_values(RowEncoder *enc, Datum values, double *out,

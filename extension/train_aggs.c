@@ -381,6 +381,8 @@ fit(const void *arg, char *err)
 			train_state_check_scratch(st, (Size) pgsc_tree_scratch_bytes(st->algorithm, st->rows, st->features, k),
 									  algorithm_function(st->algorithm));
 			return pgsc_tree_fit(st->algorithm, (const double *const *) st->store.x,
+								 st->store.coded ? (const uint8 *const *) st->store.codes : NULL,
+								 st->store.coded ? st->codes.values : NULL,
 								 (const int32 *const *) st->store.y, (const double *const *) st->store.t,
 								 st->store.rows, st->store.chunks, st->features,
 								 class_of, k, st->labels.kind, texts, lengths, k,

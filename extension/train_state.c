@@ -19,6 +19,8 @@ keeps_values(const TrainState *st)
 	return PGSC_IS_TREE(st->algorithm) && st->labels.kind == PGSC_LABEL_FLOAT8;
 }
 
+static void reserve_memory(TrainState *st, Size more, bool rows, const char *function);
+
 TrainState *
 train_state_create(MemoryContext context, int32 algorithm, int32 label_kind,
 				   const char *options, int options_len, const char *function)
@@ -68,10 +70,14 @@ train_state_set_features(TrainState *st, int features, const char *function)
 			st->block_len = pgsc_moments_length(features, 0);
 			break;
 		case PGSC_LOGREG:
+			agg_rows_init(&st->store, features, false);
+			break;
 		case PGSC_DTREE:
 		case PGSC_FOREST:
 		case PGSC_GBT:
-			agg_rows_init(&st->store, features, keeps_values(st));
+			reserve_memory(st, tree_codes_bytes(features), false, function);
+			agg_rows_init_coded(&st->store, features, keeps_values(st));
+			tree_codes_init(&st->codes, features, st->context);
 			break;
 		default:
 			unknown_algorithm(st->algorithm, function);
@@ -242,17 +248,136 @@ reserve_rows(void *owner, Size bytes)
 	reserve_memory(st, bytes, true, algorithm_function(st->algorithm));
 }
 
+/*
+ * A coded store back to doubles, when a feature has more distinct values than codes:
+ * the rows are decoded chunk by chunk into a new store, each old chunk freed once
+ * copied (so at most one chunk is held twice).
+ */
+static void
+uncode(TrainState *st)
+{
+	AggRows		old = st->store;
+	double	   *x = palloc(sizeof(double) * old.width * old.chunk_rows);
+
+	agg_rows_init(&st->store, old.width, old.float_labels);
+	for (int32 c = 0; c < old.chunks; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		tree_codes_decode(&st->codes, old.codes[c], old.rows[c], x);
+		agg_rows_append(&st->store, st->context, x, old.y[c], old.t[c], old.rows[c], NULL, reserve_rows, st);
+		pfree(old.codes[c]);
+		if (old.y[c])
+			pfree(old.y[c]);
+		if (old.t[c])
+			pfree(old.t[c]);
+		st->row_bytes -= agg_rows_row_bytes(&old) * old.chunk_rows;
+	}
+	pfree(x);
+	tree_codes_free(&st->codes);
+	st->table_bytes -= tree_codes_bytes(old.width);
+}
+
+static void
+append_row(TrainState *st, const double *x, const int32 *id, const double *y)
+{
+	if (st->store.coded)
+	{
+		uint8		codes[PGSCORE_MAX_FEATURES];
+
+		if (tree_codes_encode(&st->codes, x, codes))
+		{
+			agg_rows_append_codes(&st->store, st->context, codes, id, y, 1, NULL, reserve_rows, st);
+			return;
+		}
+		uncode(st);
+	}
+	agg_rows_append(&st->store, st->context, x, id, y, 1, NULL, reserve_rows, st);
+}
+
 void
 row_store_append(TrainState *st, const double *x, int32 id, const char *function)
 {
-	agg_rows_append(&st->store, st->context, x, &id, NULL, 1, NULL, reserve_rows, st);
+	append_row(st, x, &id, NULL);
 }
 
 /* A row with a float label (regression trees). */
 void
 row_store_append_value(TrainState *st, const double *x, double y, const char *function)
 {
-	agg_rows_append(&st->store, st->context, x, NULL, &y, 1, NULL, reserve_rows, st);
+	append_row(st, x, NULL, &y);
+}
+
+/*
+ * The codes of `from`'s dictionaries in `into`'s (map[j * 256 + code]), added where
+ * new; false when one of into's dictionaries is full.
+ */
+static bool
+map_codes(TrainState *into, const TrainState *from, uint8 *map)
+{
+	for (int32 j = 0; j < from->features; j++)
+	{
+		for (int32 c = 0; c < from->codes.count[j]; c++)
+		{
+			int32		to = tree_codes_add(&into->codes, j, from->codes.values[(Size) j * TREE_CODE_VALUES + c]);
+
+			if (to < 0)
+				return false;
+			map[j * 256 + c] = (uint8) to;
+		}
+		map[j * 256 + TREE_CODE_MISSING] = TREE_CODE_MISSING;
+	}
+	return true;
+}
+
+/* from's rows appended to into's, label ids through label_map (trees, logistic regression). */
+static void
+merge_rows(TrainState *into, const TrainState *from, const int32 *label_map)
+{
+	const AggRows *fs = &from->store;
+	int32		d = from->features;
+	uint8	   *map = NULL;
+	void	   *buffer = NULL;
+
+	if (into->store.coded && fs->coded)
+	{
+		map = palloc(256 * d);
+		if (!map_codes(into, from, map))
+		{
+			pfree(map);
+			map = NULL;
+			uncode(into);
+		}
+	}
+	else if (into->store.coded)
+		uncode(into);
+	if (fs->coded)
+		buffer = palloc((map ? sizeof(uint8) : sizeof(double)) * d * fs->chunk_rows);
+	for (int32 c = 0; c < fs->chunks; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!fs->coded)
+			agg_rows_append(&into->store, into->context, fs->x[c], fs->y[c], fs->t[c], fs->rows[c],
+							label_map, reserve_rows, into);
+		else if (map)
+		{
+			uint8	   *codes = buffer;
+
+			for (int64 i = 0; i < fs->rows[c] * d; i++)
+				codes[i] = map[(i % d) * 256 + fs->codes[c][i]];
+			agg_rows_append_codes(&into->store, into->context, codes, fs->y[c], fs->t[c], fs->rows[c],
+								  label_map, reserve_rows, into);
+		}
+		else
+		{
+			tree_codes_decode(&from->codes, fs->codes[c], fs->rows[c], buffer);
+			agg_rows_append(&into->store, into->context, buffer, fs->y[c], fs->t[c], fs->rows[c],
+							label_map, reserve_rows, into);
+		}
+	}
+	if (map)
+		pfree(map);
+	if (buffer)
+		pfree(buffer);
 }
 
 /* ---------------------------------------------------------------- merge */
@@ -322,16 +447,10 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 		case PGSC_GBT:
 			{
 				int32	   *map = palloc(sizeof(int32) * Max(from->labels.count, 1));
-				int32		c;
 
 				for (i = 0; i < from->labels.count; i++)
 					map[i] = label_map(into, from, i, function);
-				for (c = 0; c < from->store.chunks; c++)
-				{
-					CHECK_FOR_INTERRUPTS();
-					agg_rows_append(&into->store, into->context, from->store.x[c], from->store.y[c],
-									from->store.t[c], from->store.rows[c], map, reserve_rows, into);
-				}
+				merge_rows(into, from, map);
 				pfree(map);
 			}
 			break;
@@ -358,7 +477,8 @@ train_state_merge(TrainState *into, const TrainState *from, const char *function
 /*
  * Layout (native byte order: partial states travel between processes of one server,
  * and as ml.fit_state values between servers of one architecture, fit_state.c):
- * header ints, options, labels, then moments or rows (agg_rows_write).
+ * header ints, options, labels, then moments or rows (agg_rows_write); the trees'
+ * rows after a flag (1: coded) and, when coded, each feature's dictionary.
  */
 static void
 write_state(const void *state, AggWriter *w)
@@ -393,10 +513,21 @@ write_state(const void *state, AggWriter *w)
 		case PGSC_NB:
 			agg_put(w, st->moments, sizeof(double) * st->block_len * st->labels.count);
 			break;
-		case PGSC_LOGREG:
 		case PGSC_DTREE:
 		case PGSC_FOREST:
 		case PGSC_GBT:
+			{
+				int32		coded = st->store.coded ? 1 : 0;
+
+				agg_put(w, &coded, sizeof(int32));
+				for (int32 j = 0; coded && j < st->features; j++)
+				{
+					agg_put(w, &st->codes.count[j], sizeof(int32));
+					agg_put(w, st->codes.values + (Size) j * TREE_CODE_VALUES, sizeof(double) * st->codes.count[j]);
+				}
+			}
+			/* FALLTHROUGH */
+		case PGSC_LOGREG:
 			agg_rows_write(&st->store, w);
 			break;
 		default:
@@ -481,12 +612,22 @@ check_rows(const TrainState *st, int32 count, const char *function)
 	for (int32 c = 0; c < rs->chunks; c++)
 		for (int64 r = 0; r < rs->rows[c]; r++, row++)
 		{
-			const double *x = rs->x[c] + r * rs->width;
+			for (int32 j = 0; rs->coded && j < rs->width; j++)
+			{
+				uint8		code = rs->codes[c][r * rs->width + j];
 
-			for (int32 j = 0; j < rs->width; j++)
-				if (isinf(x[j]) || (isnan(x[j]) && !PGSC_IS_TREE(st->algorithm)))
+				if (code != TREE_CODE_MISSING && code >= st->codes.count[j])
+					damaged(function, "row %lld holds code %d of feature %d, which has %d values", (long long) row,
+							code, j + 1, st->codes.count[j]);
+			}
+			for (int32 j = 0; !rs->coded && j < rs->width; j++)
+			{
+				double		v = rs->x[c][r * rs->width + j];
+
+				if (isinf(v) || (isnan(v) && !PGSC_IS_TREE(st->algorithm)))
 					damaged(function, "row %lld holds a feature that is %s", (long long) row,
-							isnan(x[j]) ? "NaN" : "infinite");
+							isnan(v) ? "NaN" : "infinite");
+			}
 			if (rs->float_labels)
 			{
 				if (!isfinite(rs->t[c][r]))
@@ -499,6 +640,40 @@ check_rows(const TrainState *st, int32 count, const char *function)
 		if (!seen[i])
 			damaged(function, "label %d has no rows", i);
 	pfree(seen);
+}
+
+/* The trees' flag and dictionaries (write_state); an uncoded state drops its codes. */
+static void
+read_codes(TrainState *st, AggReader *r, const char *function)
+{
+	int32		coded;
+
+	agg_take(r, &coded, sizeof(int32));
+	if (coded != 0 && coded != 1)
+		damaged(function, "the rows' coding flag is %d", coded);
+	if (!coded)
+	{
+		uncode(st);
+		return;
+	}
+	for (int32 j = 0; j < st->features; j++)
+	{
+		int32		count;
+
+		agg_take(r, &count, sizeof(int32));
+		if (count < 0 || count > TREE_CODE_VALUES)
+			damaged(function, "feature %d has %d coded values (at most %d)", j + 1, count, TREE_CODE_VALUES);
+		for (int32 c = 0; c < count; c++)
+		{
+			double		v;
+
+			agg_take(r, &v, sizeof(double));
+			if (!isfinite(v))
+				damaged(function, "coded value %d of feature %d is not a finite number", c, j + 1);
+			if (tree_codes_add(&st->codes, j, v) != c)
+				damaged(function, "coded value %d of feature %d repeats an earlier one", c, j + 1);
+		}
+	}
 }
 
 TrainState *
@@ -616,10 +791,12 @@ train_state_read(MemoryContext context, const char *data, Size len)
 						 sizeof(double) * st->block_len * count);
 			check_moments(st, count, rows, function);
 			break;
-		case PGSC_LOGREG:
 		case PGSC_DTREE:
 		case PGSC_FOREST:
 		case PGSC_GBT:
+			read_codes(st, &r, function);
+			/* FALLTHROUGH */
+		case PGSC_LOGREG:
 			{
 				Size		limit = (Size) pgscore_max_training_memory * 1024 * 1024;
 

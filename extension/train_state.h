@@ -10,6 +10,7 @@
 
 #include "agg_state.h"
 #include "algorithms.h"
+#include "tree_codes.h"
 
 /* Class labels in the order first seen; ids index these arrays. */
 typedef struct LabelSet
@@ -41,7 +42,8 @@ typedef struct TrainState
 	int64		block_len;		/* doubles per moments block */
 	double	   *moments;		/* linreg: 1 block; nb: one block per label id */
 	int32		blocks;			/* blocks allocated */
-	AggRows		store;
+	AggRows		store;			/* trees: coded while every feature has few values */
+	TreeCodes	codes;			/* the dictionaries of a coded store */
 	Size		row_bytes;		/* memory held by the row store */
 	Size		table_bytes;	/* ... by the labels and the moments blocks */
 } TrainState;

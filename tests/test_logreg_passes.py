@@ -283,7 +283,8 @@ def test_trees_train_on_a_reproducible_sample_beyond_max_rows(conn):
             tree_train("trees_sample", {"max_rows": bad})
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="for the tree algorithms"):
         train(conn, "trees_sample_lr", "pass_source", {"max_rows": 10})
-    # 30000 rows x 6 features need 2 x 60 bytes a row: beyond half of 6 MB
+    # 30000 rows x 6 numeric features need 8 x 6 + 8 (the row) + 6 + 72 (the fit's scratch)
+    # bytes a row: beyond half of 6 MB
     conn.execute("SET pgscore.max_training_memory = 6")
     try:
         notices = []
@@ -291,7 +292,7 @@ def test_trees_train_on_a_reproducible_sample_beyond_max_rows(conn):
         auto = tree_train("trees_sample", {"max_depth": 4})
     finally:
         conn.execute("RESET pgscore.max_training_memory")
-    assert auto[0]["sampled"] and auto[0]["max_rows"] == 3 * 1048576 // 120 == auto[2], auto[0]
+    assert auto[0]["sampled"] and auto[0]["max_rows"] == 3 * 1048576 // 134 == auto[2], auto[0]
     assert any("training on a sample" in n for n in notices), notices
 
 

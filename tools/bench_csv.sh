@@ -5,7 +5,7 @@
 #
 #   tools/bench_csv.sh [--rows N] [--base-rows N] [--gbt-rows N] [--dir PATH] [--fits linreg,nb,logreg,gbt]
 #
-# ROWS defaults to 100,000,000 (a 9.3 GB file: the generation takes about 15 minutes
+# ROWS defaults to 100,000,000 (a 9.5 GB file, written by tools/bench_csv_gen.c in a few minutes,
 # and each measurement one read of the file on this 2-core machine); ROWS=5000000 is a
 # quick run of a few minutes. Files are generated once into CSV_DIR
 # (/tmp/pgscore-bench-csv) and reused; delete them afterwards. Starts the private

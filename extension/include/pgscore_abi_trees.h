@@ -35,9 +35,12 @@ extern int64_t pgsc_tree_scratch_bytes(int32_t algorithm, int64_t rows, int64_t 
  * (label_kind boolean/integer/text): chunk_labels holds label ids, class_of_id maps
  * them to sorted classes, labels/label_lengths are the class texts. Regression
  * (label_kind float8): chunk_targets holds the labels; chunk_labels and class_of_id
- * may be NULL. NaN features are missing values.
+ * may be NULL. NaN features are missing values. Coded rows (chunk_codes not NULL):
+ * one byte per feature instead of chunk_features, code c of feature j meaning
+ * code_values[j * 255 + c], code 255 missing (extension/tree_codes.h).
  */
 extern int32_t pgsc_tree_fit(int32_t algorithm, const double *const *chunk_features,
+							 const uint8_t *const *chunk_codes, const double *code_values,
 							 const int32_t *const *chunk_labels, const double *const *chunk_targets,
 							 const int64_t *chunk_rows, int64_t chunks, int64_t features,
 							 const int32_t *class_of_id, int64_t ids,

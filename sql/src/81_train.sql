@@ -348,10 +348,12 @@ REVOKE EXECUTE ON FUNCTION ml._train_task(text, text, regtype, "char", text),
 -- beyond the memory setting on a reproducible sample (the training rows with the smallest
 -- hashes of their content and the seed, "max_rows" of them -- a threshold hash found by a
 -- pass that keeps max_rows hashes, then a predicate; copies of the row at the threshold
--- come along --; without max_rows, as many as take half of the setting at 8 bytes a value
--- plus the label, and the fit's scratch about as much again). The rows are
--- train_from ("<source> d WHERE <training rows>"), read by ml._pass. Returns the model,
--- how it was fitted (ml.models.fit) and the rows used (counted by the fit's pass).
+-- come along --; without max_rows, as many as take half of the setting: the aggregate
+-- keeps a byte a value when no column is numeric (one-hot columns have two values), else
+-- 8 (a numeric column may have more than 255 values), plus the label, and the fit's
+-- scratch a byte a value and ~72 a row). The rows are train_from ("<source> d WHERE
+-- <training rows>"), read by ml._pass. Returns the model, how it was fitted
+-- (ml.models.fit) and the rows used (counted by the fit's pass).
 CREATE FUNCTION ml._train_fit(algo text, agg text, trees boolean, label_expr text, spec jsonb, opts jsonb,
                               fit_choice text, max_rows bigint, n_train bigint, n_features int, n_classes bigint, seed int,
                               train_from text, OUT model ml.model, OUT fit jsonb, OUT rows_used bigint)
@@ -359,6 +361,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   fit_state  bytea;
   fit_bytes  float8;
+  tree_row   float8;
   fit_limit  float8 := (SELECT st.setting::float8 FROM pg_settings st WHERE st.name = 'pgscore.max_training_memory') * 1048576;
   threshold  bigint;
 BEGIN
@@ -383,8 +386,12 @@ BEGIN
     RETURN;
   END IF;
   IF trees THEN
-    IF max_rows IS NULL AND n_train::float8 * 2 * (8 * n_features + 12) > 0.5 * fit_limit THEN
-      max_rows := floor(0.5 * fit_limit / (2 * (8 * n_features + 12)));
+    -- a row: one byte a feature while every feature has at most 255 values (one-hot
+    -- columns always), else 8, plus the label; the fit's scratch (boosting's the most): a byte a feature and ~72
+    tree_row := CASE WHEN jsonb_path_exists(spec, '$.columns[*] ? (@.kind == "numeric")')
+                     THEN 8 * n_features ELSE n_features END + 8 + n_features + 72;
+    IF max_rows IS NULL AND n_train::float8 * tree_row > 0.5 * fit_limit THEN
+      max_rows := floor(0.5 * fit_limit / tree_row);
       RAISE NOTICE 'ml.train: % training rows need more than half of pgscore.max_training_memory; training on a sample of % rows (hyperparameter "max_rows")',
         n_train, max_rows;
     END IF;
