@@ -1,5 +1,9 @@
 """The client: every call is SQL on schema ml with its values as parameters."""
+import contextlib
 import json
+import time
+
+import numpy as np
 
 import pandas as pd
 import psycopg
@@ -38,6 +42,9 @@ class Client:
     def __init__(self, connection):
         self.connection = connection
         self._versions = {}
+        # None, or a dict predict adds seconds per phase to (copy, select, series;
+        # frames.send: pack, the DataFrame -> COPY bytes part of copy)
+        self.timings = None
 
     # ------------------------------------------------------------ plumbing
 
@@ -113,46 +120,126 @@ class Client:
             row = cur.fetchone()
             return dict(zip([d.name for d in cur.description], row))
 
+    @contextlib.contextmanager
+    def _phase(self, name):
+        """Adds the block's wall time to ``self.timings[name]`` when timings is a dict
+        (tools/bench_workbench.py's breakdown); free otherwise."""
+        if self.timings is None:
+            yield
+            return
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+    @staticmethod
+    def _model_sql(version):
+        """(the version scored, the model argument, a join) for the deployed version or
+        a given one."""
+        if version is None:
+            # the deployment this statement scores with (STABLE: looked up once per query)
+            return (sql.SQL("(SELECT ml.deployed_version(%(project)s))"), sql.SQL("%(project)s"), sql.SQL(""))
+        return (sql.SQL("%(version)s::int"), sql.SQL("m.model"),
+                sql.SQL(""" CROSS JOIN (SELECT mm.model FROM ml.models mm JOIN ml.projects p ON p.id = mm.project_id
+                                         WHERE p.name = %(project)s AND mm.version = %(version)s) m"""))
+
+    def _send(self, cur, frame):
+        table = frames.temp_name()
+        frames.send(cur, frame, table, positions=True, timings=self.timings)
+        return sql.Identifier(table)
+
     def _score(self, project, data, version, function):
         frame = frames.as_frame(data)
-        table = frames.temp_name()
-        t = sql.Identifier(table)
+        used, model, join = self._model_sql(version)
         with server_errors(), self.connection.transaction(), self.connection.cursor() as cur:
-            frames.send(cur, frame, table, positions=True)
-            if version is None:
-                # the deployment this statement scores with (STABLE: looked up once per query)
-                used = sql.SQL("(SELECT ml.deployed_version(%(project)s))")
-                model = sql.SQL("%(project)s")
-                join = sql.SQL("")
-            else:
-                used = sql.SQL("%(version)s::int")
-                model = sql.SQL("m.model")
-                join = sql.SQL(""" CROSS JOIN (SELECT mm.model FROM ml.models mm JOIN ml.projects p ON p.id = mm.project_id
-                                               WHERE p.name = %(project)s AND mm.version = %(version)s) m""")
+            t = self._send(cur, frame)
             # no ORDER BY: the positions put the answers back in order, cheaper than a sort
             cur.execute(sql.SQL("SELECT {used}, {fn}({model}, t), t.{pos} FROM pg_temp.{t} t{join}").format(
                 used=used, fn=sql.SQL(function), model=model, pos=sql.Identifier(frames.POSITION), t=t, join=join),
                 {"project": project, "version": version})
             rows = cur.fetchall()
-        if rows:
-            ordered = [None] * len(rows)
-            for r in rows:
-                ordered[r[2]] = r
-            rows = ordered
+        ordered = [None] * len(rows)
+        for r in rows:
+            ordered[r[2]] = r
         if version is not None and len(rows) < len(frame):
             self._version_meta(project, version)          # raises: no such version
-        used_version = rows[0][0] if rows else (version if version is not None else self.deployed_version(project))
-        return [r[1] for r in rows], used_version, frame
+        used_version = ordered[0][0] if rows else (version if version is not None else self.deployed_version(project))
+        return [r[1] for r in ordered], used_version, frame
+
+    def _predictions(self, project, frame, version):
+        """(the version used, the predictions, the task): a regression's as a float array
+        in row order, a classification's as (label text, positions) pairs. The server answers in a
+        few rows, not one per input row: a classification's rows grouped by their
+        prediction (a group's positions as one bytea of big-endian int8), a regression's
+        predictions as one bytea of float8 (NaN where NULL) with the positions alongside;
+        numpy puts them in place."""
+        used, model, join = self._model_sql(version)
+        args = {"project": project, "version": version}
+        n = len(frame)
+        with self.connection.transaction(), self.connection.cursor(binary=True) as cur:
+            task = self.project_task(project)
+            with self._phase("copy"):
+                t = self._send(cur, frame)
+            scored = sql.SQL("SELECT ml.predict({model}, t) AS p, t.{pos} AS pos FROM pg_temp.{t} t{join}").format(
+                model=model, pos=sql.Identifier(frames.POSITION), t=t, join=join)
+            if task == "regression":
+                query = sql.SQL("""SELECT {used}, NULL::text, string_agg(int8send(s.pos), ''::bytea),
+                                          string_agg(coalesce(float8send(s.p::float8), float8send('NaN')), ''::bytea)
+                                     FROM ({scored}) s""")
+            else:
+                query = sql.SQL("""SELECT {used}, s.p, string_agg(int8send(s.pos), ''::bytea), NULL::bytea
+                                     FROM ({scored}) s GROUP BY s.p""")
+            with self._phase("select"):
+                cur.execute(query.format(used=used, scored=scored), args)
+                rows = [r for r in cur.fetchall() if r[2] is not None]
+        with self._phase("series"):
+            used_version = rows[0][0] if rows else None
+            placed = 0
+            if task == "regression":
+                values = np.full(n, np.nan)
+                for _, _, positions, predictions in rows:
+                    values[np.frombuffer(positions, dtype=">i8")] = np.frombuffer(predictions, dtype=">f8")
+                    placed += len(positions) // 8
+            else:
+                values = []                              # (label, its rows' positions)
+                for _, label, positions, _ in rows:
+                    values.append((label, np.frombuffer(positions, dtype=">i8")))
+                    placed += len(positions) // 8
+        if version is not None and placed < n:
+            self._version_meta(project, version)          # raises: no such version
+        if used_version is None:
+            used_version = version if version is not None else self.deployed_version(project)
+        return used_version, values, task
 
     def predict(self, project, data, version=None):
         """Predictions of the deployed version (or ``version``) for each row, as a Series
         on the input's index: labels in their own type (bool, int, str), numbers for a
-        regression, None where ml.predict is NULL. One COPY and one SELECT."""
-        values, used, frame = self._score(project, data, version, "ml.predict")
+        regression, None where ml.predict is NULL. One COPY and one SELECT answering a
+        few rows (see _predictions), so it costs about what scoring a table costs."""
+        frame = frames.as_frame(data)
+        with server_errors():
+            used, values, task = self._predictions(project, frame, version)
         if used is None:
             return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-        label, label_type, task, _ = self._version_meta(project, used)
-        return pd.Series(_label_values(values, label_type, task), index=frame.index, name=label)
+        label, label_type, _, _ = self._version_meta(project, used)
+        with self._phase("series"):
+            if task == "regression":
+                return pd.Series(values, index=frame.index, name=label)
+            # each distinct label converted once, not once per row
+            typed = _label_values([text for text, _ in values], label_type, task)
+            if any(text is None for text, _ in values) or len(frame) == 0:
+                # a NULL among them: the type pandas infers for the list, as for any list
+                out = [None] * len(frame)
+                for value, (_, where) in zip(typed, values):
+                    for i in where.tolist():
+                        out[i] = value
+            else:
+                out = np.empty(len(frame), dtype={"boolean": bool}.get(
+                    label_type, np.int64 if label_type in _CLASS_INTEGERS else object))
+                for value, (_, where) in zip(typed, values):
+                    out[where] = value
+            return pd.Series(out, index=frame.index, name=label)
 
     def predict_proba(self, project, data, version=None):
         """Class probabilities, a DataFrame on the input's index with one column per class
