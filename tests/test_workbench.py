@@ -361,8 +361,12 @@ def test_cross_val_score_gives_the_folds_scores_of_training_each_fold_by_sql(url
     df = heart_frame()
     X, y = df.drop(columns="num"), df.num > 0
     folds = list(KFold(5, shuffle=True, random_state=0).split(X))
+    before = sql_rows(url, "SELECT count(*) FROM ml.models")
     scores = cross_val_score(PgscoreClassifier(url, "logistic_regression", project="wb_cv"), X, y,
                              cv=folds, scoring="accuracy")
+    # each fit dropped its version again (keep_versions=False): nothing left behind
+    assert sql_rows(url, "SELECT count(*) FROM ml.models") == before
+    assert sql_rows(url, "SELECT count(*) FROM ml.versions WHERE project = 'wb_cv'") == [(0,)]
     by_sql = []
     with psycopg.connect(url, autocommit=True) as c:
         for k, (train, test) in enumerate(folds):
@@ -373,9 +377,44 @@ def test_cross_val_score_gives_the_folds_scores_of_training_each_fold_by_sql(url
                                     "WHERE h.id = ANY(%s)", (f"wb_fold_{k}", list(map(int, test)))).fetchone()[0])
     assert list(scores) == pytest.approx(by_sql, abs=1e-12)
     assert 0.75 < np.mean(scores) < 0.95
-    # each fit recorded one version of the estimator's project, none deployed
+    # keep_versions=True: each fit's version stays, none deployed, and scores the same
+    kept = cross_val_score(PgscoreClassifier(url, "logistic_regression", project="wb_cv", keep_versions=True), X, y,
+                           cv=folds, scoring="accuracy")
+    assert list(kept) == list(scores)
     versions = sql_rows(url, "SELECT count(*), count(*) FILTER (WHERE deployed) FROM ml.versions WHERE project = 'wb_cv'")
     assert versions == [(5, 0)]
+
+
+def test_drop_version_removes_only_unused_versions_for_a_role_that_may_train(client, url):
+    df = labelled_frame()
+    client.create_project("wb_drop", "classification", "manual")
+    for _ in range(3):
+        client.train("wb_drop", df, "sick", exclude=["num"])
+    client.deploy("wb_drop", version=1)
+    client.deploy("wb_drop", version=2)
+    client.rollback("wb_drop")                                     # 2 was deployed once: history
+    for version in (1, 2):
+        with pytest.raises(pgscore.Error) as e:
+            client.drop_version("wb_drop", version)
+        assert e.value.sqlstate == "2BP01" and "deployed" in e.value.message and e.value.hint
+    with pytest.raises(pgscore.Error) as e:
+        client.drop_version("wb_drop", 7)
+    assert e.value.sqlstate == "42704"
+    sql_rows(url, "DROP ROLE IF EXISTS wb_scorer")
+    sql_rows(url, "CREATE ROLE wb_scorer LOGIN")
+    try:
+        sql_rows(url, "SELECT ml.grant_train('wb_scorer')")
+        sql_rows(url, "SELECT ml.grant_project('wb_drop', 'wb_scorer', 'predict')")
+        with pgscore.connect(psycopg.conninfo.make_conninfo(url, user="wb_scorer")) as scorer:
+            with pytest.raises(pgscore.Error) as e:
+                scorer.drop_version("wb_drop", 3)
+            assert e.value.sqlstate == "42501"
+        assert sql_rows(url, "SELECT array_agg(version ORDER BY version) FROM ml.versions WHERE project = 'wb_drop'") == [([1, 2, 3],)]
+        client.drop_version("wb_drop", 3)
+        assert sql_rows(url, "SELECT array_agg(version ORDER BY version) FROM ml.versions WHERE project = 'wb_drop'") == [([1, 2],)]
+    finally:
+        sql_rows(url, "DROP OWNED BY wb_scorer")
+        sql_rows(url, "DROP ROLE wb_scorer")
 
 
 def test_the_estimators_clone_search_and_score(url):

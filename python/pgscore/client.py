@@ -82,8 +82,12 @@ class Client:
         frames.send(cur, frames.as_frame(data), table)
         return f"SELECT * FROM pg_temp.{sql.Identifier(table).as_string(cur)}"
 
-    def _version_meta(self, project, version):
-        """(label, label_type, task, classes) of a version; versions never change."""
+    def _version_meta(self, project, version, model=None):
+        """(label, label_type, task, classes) of a version (versions never change), or
+        of a model value given as bytes."""
+        if model is not None:
+            return self._rows("""SELECT d -> 'info' ->> 'label', d -> 'info' ->> 'label_type', d -> 'info' ->> 'task',
+                                        d -> 'classes' FROM ml.describe(%s::bytea::ml.model) d""", (model,))[0]
         key = (project, version)
         if key not in self._versions:
             rows = self._rows("""SELECT m.label, m.label_type, p.task, ml.describe(m.model) -> 'classes'
@@ -134,9 +138,11 @@ class Client:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
     @staticmethod
-    def _model_sql(version):
-        """(the version scored, the model argument, a join) for the deployed version or
-        a given one."""
+    def _model_sql(version, model=None):
+        """(the version scored, the model argument, a join) for the deployed version, a
+        given one or a model value (bytes)."""
+        if model is not None:
+            return (sql.SQL("%(version)s::int"), sql.SQL("%(model)s::bytea::ml.model"), sql.SQL(""))
         if version is None:
             # the deployment this statement scores with (STABLE: looked up once per query)
             return (sql.SQL("(SELECT ml.deployed_version(%(project)s))"), sql.SQL("%(project)s"), sql.SQL(""))
@@ -149,36 +155,37 @@ class Client:
         frames.send(cur, frame, table, positions=True, timings=self.timings)
         return sql.Identifier(table)
 
-    def _score(self, project, data, version, function):
+    def _score(self, project, data, version, function, model_value=None):
         frame = frames.as_frame(data)
-        used, model, join = self._model_sql(version)
+        used, model, join = self._model_sql(version, model_value)
         with server_errors(), self.connection.transaction(), self.connection.cursor() as cur:
             t = self._send(cur, frame)
             # no ORDER BY: the positions put the answers back in order, cheaper than a sort
             cur.execute(sql.SQL("SELECT {used}, {fn}({model}, t), t.{pos} FROM pg_temp.{t} t{join}").format(
                 used=used, fn=sql.SQL(function), model=model, pos=sql.Identifier(frames.POSITION), t=t, join=join),
-                {"project": project, "version": version})
+                {"project": project, "version": version, "model": model_value})
             rows = cur.fetchall()
         ordered = [None] * len(rows)
         for r in rows:
             ordered[r[2]] = r
-        if version is not None and len(rows) < len(frame):
+        if version is not None and model_value is None and len(rows) < len(frame):
             self._version_meta(project, version)          # raises: no such version
         used_version = ordered[0][0] if rows else (version if version is not None else self.deployed_version(project))
         return [r[1] for r in ordered], used_version, frame
 
-    def _predictions(self, project, frame, version):
+    def _predictions(self, project, frame, version, model_value=None):
         """(the version used, the predictions, the task): a regression's as a float array
         in row order, a classification's as (label text, positions) pairs. The server answers in a
         few rows, not one per input row: a classification's rows grouped by their
         prediction (a group's positions as one bytea of big-endian int8), a regression's
         predictions as one bytea of float8 (NaN where NULL) with the positions alongside;
         numpy puts them in place."""
-        used, model, join = self._model_sql(version)
-        args = {"project": project, "version": version}
+        used, model, join = self._model_sql(version, model_value)
+        args = {"project": project, "version": version, "model": model_value}
         n = len(frame)
         with self.connection.transaction(), self.connection.cursor(binary=True) as cur:
-            task = self.project_task(project)
+            task = (self.project_task(project) if model_value is None
+                    else self._version_meta(project, version, model_value)[2])
             with self._phase("copy"):
                 t = self._send(cur, frame)
             scored = sql.SQL("SELECT ml.predict({model}, t) AS p, t.{pos} AS pos FROM pg_temp.{t} t{join}").format(
@@ -206,23 +213,25 @@ class Client:
                 for _, label, positions, _ in rows:
                     values.append((label, np.frombuffer(positions, dtype=">i8")))
                     placed += len(positions) // 8
-        if version is not None and placed < n:
+        if version is not None and model_value is None and placed < n:
             self._version_meta(project, version)          # raises: no such version
         if used_version is None:
             used_version = version if version is not None else self.deployed_version(project)
         return used_version, values, task
 
-    def predict(self, project, data, version=None):
+    def predict(self, project, data, version=None, model=None):
         """Predictions of the deployed version (or ``version``) for each row, as a Series
         on the input's index: labels in their own type (bool, int, str), numbers for a
         regression, None where ml.predict is NULL. One COPY and one SELECT answering a
-        few rows (see _predictions), so it costs about what scoring a table costs."""
+        few rows (see _predictions), so it costs about what scoring a table costs.
+        ``model``: a model value as bytes (``SELECT model::bytea FROM ml.models ...``)
+        to score with instead, also once its version is dropped (the estimators do)."""
         frame = frames.as_frame(data)
         with server_errors():
-            used, values, task = self._predictions(project, frame, version)
-        if used is None:
+            used, values, task = self._predictions(project, frame, version, model)
+        if used is None and model is None:
             return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-        label, label_type, _, _ = self._version_meta(project, used)
+        label, label_type, _, _ = self._version_meta(project, used, model)
         with self._phase("series"):
             if task == "regression":
                 return pd.Series(values, index=frame.index, name=label)
@@ -241,13 +250,14 @@ class Client:
                     out[where] = value
             return pd.Series(out, index=frame.index, name=label)
 
-    def predict_proba(self, project, data, version=None):
+    def predict_proba(self, project, data, version=None, model=None):
         """Class probabilities, a DataFrame on the input's index with one column per class
-        (in the model's class order, named by the classes in the label's type)."""
-        values, used, frame = self._score(project, data, version, "ml.predict_proba")
-        if used is None:
+        (in the model's class order, named by the classes in the label's type).
+        ``model`` as for :meth:`predict`."""
+        values, used, frame = self._score(project, data, version, "ml.predict_proba", model)
+        if used is None and model is None:
             return pd.DataFrame(index=frame.index)
-        label, label_type, task, classes = self._version_meta(project, used)
+        label, label_type, task, classes = self._version_meta(project, used, model)
         names = _label_values([str(c).lower() if isinstance(c, bool) else str(c) for c in (classes or [])],
                               label_type, task)
         width = len(names)
@@ -285,6 +295,20 @@ class Client:
     def rollback(self, project):
         """Back to the version the serving one replaced; returns it."""
         return self.deploy(project, "rollback")
+
+    def drop_version(self, project, version):
+        """ml.drop_version: removes a version that was never deployed and that no logged
+        prediction, evaluation, drift check or training run refers to (else an Error with
+        SQLSTATE 2BP01). Needs the train right on the project."""
+        self._rows("SELECT ml.drop_version(%s, %s::int)", (project, version))
+
+    def model_bytes(self, project, version):
+        """A version's model as bytes (ml.models.model), for ``predict(..., model=)``."""
+        rows = self._rows("""SELECT m.model::bytea FROM ml.models m JOIN ml.projects p ON p.id = m.project_id
+                              WHERE p.name = %s AND m.version = %s""", (project, version))
+        if not rows:
+            raise Error(f'project "{project}" has no version {version}', sqlstate="42704")
+        return bytes(rows[0][0])
 
     def deployed_version(self, project):
         return self._rows("SELECT ml.deployed_version(%s)", (project,))[0][0]
