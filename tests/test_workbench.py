@@ -355,6 +355,46 @@ def test_a_query_source_runs_with_the_callers_rights(client, url):
         assert c.train("wb_rights", labelled_frame(), "sick", exclude=["num"])["version"] == 1
 
 
+def test_a_dataframe_trained_project_is_retrained_by_runs_once_persisted_to_a_table(client, url):
+    df = labelled_frame()
+    # without persist the version's source is the client's temporary table, gone now
+    client.train("wb_temp_only", df, "sick", exclude=["num"])
+    source = sql_rows(url, "SELECT m.source FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'wb_temp_only'")[0][0]
+    assert "pg_temp" in source
+    for query, params in [("SELECT ml.enqueue_run('wb_temp_only')", None),
+                          ("SELECT ml.schedule('wb_temp_only', '1 hour', %s)",
+                           (json.dumps({"source": source.strip("()"), "label": "sick"}),))]:
+        with pytest.raises(psycopg.errors.FeatureNotSupported) as e:
+            sql_rows(url, query, params)
+        assert "temporary table" in e.value.diag.message_primary and "persist=" in e.value.diag.message_hint
+    # with persist the frame is a table first: a queued run retrains from it
+    client.train("wb_persisted", df, "sick", exclude=["num"], persist="public.wb_frame")
+    assert sql_rows(url, "SELECT count(*) FROM public.wb_frame") == [(len(df),)]
+    assert sql_rows(url, "SELECT m.source FROM ml.models m JOIN ml.projects p ON p.id = m.project_id "
+                         "WHERE p.name = 'wb_persisted'") == [("public.wb_frame",)]
+    run = sql_rows(url, "SELECT ml.enqueue_run('wb_persisted')")[0][0]
+    with psycopg.connect(url, autocommit=True) as worker:
+        claimed = [r[0] for r in iter(lambda: worker.execute("SELECT id FROM ml.claim_run('wb-test')").fetchone(), None)
+                   for _ in [worker.execute("SELECT ml.execute_run(%s)", r)]]
+    assert run in claimed
+    assert sql_rows(url, "SELECT status, version FROM ml.training_runs WHERE id = %s", (run,)) == [("succeeded", 2)]
+    # the run trained on the same rows, from the table
+    versions = sql_rows(url, "SELECT m.version, m.source, m.train_rows, m.fingerprint FROM ml.models m "
+                             "JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'wb_persisted' ORDER BY 1")
+    assert [v[:2] for v in versions] == [(1, "public.wb_frame"), (2, "public.wb_frame")]
+    assert versions[0][2:] == versions[1][2:]
+    # the table is never overwritten unless asked
+    with pytest.raises(pgscore.Error) as e:
+        client.train("wb_persisted", df, "sick", exclude=["num"], persist="public.wb_frame")
+    assert e.value.sqlstate == "42P07"
+    client.train("wb_persisted", df.iloc[:100], "sick", exclude=["num"], persist="public.wb_frame", if_exists="append")
+    assert sql_rows(url, "SELECT count(*) FROM public.wb_frame") == [(len(df) + 100,)]
+    client.train("wb_persisted", df.iloc[:150], "sick", exclude=["num"], persist=("public", "wb_frame"), if_exists="replace")
+    assert sql_rows(url, "SELECT count(*) FROM public.wb_frame") == [(150,)]
+    with pytest.raises(ValueError, match="already a table"):
+        client.train("wb_persisted", "public.wb_frame", "sick", persist="public.other")
+
+
 # ---------------------------------------------------------------- scikit-learn
 
 def test_cross_val_score_gives_the_folds_scores_of_training_each_fold_by_sql(url):

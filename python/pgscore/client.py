@@ -73,14 +73,31 @@ class Client:
             cur.execute(query, params)
             return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
-    def _source(self, cur, data):
+    def _source(self, cur, data, persist=None, if_exists="fail"):
         """The source text ml.train and ml.evaluate read: a table, view or query as given,
-        or a query over a temporary table holding the DataFrame."""
+        a query over a temporary table holding the DataFrame, or with ``persist`` the
+        table the DataFrame was written to."""
         if isinstance(data, str):
+            if persist is not None:
+                raise ValueError("persist= writes a DataFrame to a table; data is already a table, view or query")
             return data
-        table = frames.temp_name()
-        frames.send(cur, frames.as_frame(data), table)
-        return f"SELECT * FROM pg_temp.{sql.Identifier(table).as_string(cur)}"
+        if if_exists not in ("fail", "replace", "append"):
+            raise ValueError(f"if_exists must be fail, replace or append, got {if_exists!r}")
+        frame = frames.as_frame(data)
+        name = frames.temp_name()
+        table = sql.Identifier(name)
+        kinds = frames.send(cur, frame, name)
+        if persist is None:
+            return f"SELECT * FROM pg_temp.{table.as_string(cur)}"
+        target = sql.Identifier(*persist) if isinstance(persist, (tuple, list)) else sql.Identifier(*persist.split(".", 1))
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in kinds)
+        if if_exists == "append":
+            cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM pg_temp.{}").format(target, columns, columns, table))
+        else:
+            if if_exists == "replace":
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
+            cur.execute(sql.SQL("CREATE TABLE {} AS SELECT * FROM pg_temp.{}").format(target, table))
+        return target.as_string(cur)
 
     def _version_meta(self, project, version, model=None):
         """(label, label_type, task, classes) of a version (versions never change), or
@@ -101,11 +118,20 @@ class Client:
     # ------------------------------------------------------------ training and scoring
 
     def train(self, project, data, label, algorithm=None, exclude=None, deploy=None,
-              test_fraction=None, seed=None, **hyperparams):
+              test_fraction=None, seed=None, persist=None, if_exists="fail", **hyperparams):
         """Trains a new version (ml.train). ``data``: a DataFrame, or a table or view name,
         or a query. Hyperparameters are the algorithm's options (``l2=0.5``,
         ``max_depth=4``, ...). Returns the version's row as a dict: project, version,
-        algorithm, key_metric, score, deployed, metrics."""
+        algorithm, key_metric, score, deployed, metrics.
+
+        A DataFrame travels in a temporary table, gone after the call: the version then
+        cannot be retrained by ``ml.enqueue_run`` or a schedule (their runs refuse its
+        source, SQLSTATE 0A000). ``persist="schema.table"`` (or ``"table"``, or a
+        ``(schema, table)`` tuple) first writes the DataFrame to that table, in the same
+        transaction, and trains from it, so runs and schedules can retrain from the
+        table. ``if_exists`` as in pandas' to_sql: ``fail`` (the default: the table must
+        be new, else SQLSTATE 42P07), ``replace`` (dropped and created again) or
+        ``append`` (the rows added, columns matched by name)."""
         args = [sql.SQL("%(project)s"), sql.SQL("%(source)s"), sql.SQL("%(label)s")]
         params = {"project": project, "label": label}
         named = {"algorithm": algorithm, "exclude": list(exclude) if exclude is not None else None,
@@ -119,7 +145,7 @@ class Client:
                 params[name] = value
         query = sql.SQL("SELECT (r).* FROM (SELECT ml.train({}) AS r) t").format(sql.SQL(", ").join(args))
         with server_errors(), self.connection.transaction(), self.connection.cursor() as cur:
-            params["source"] = self._source(cur, data)
+            params["source"] = self._source(cur, data, persist, if_exists)
             cur.execute(query, params)
             row = cur.fetchone()
             return dict(zip([d.name for d in cur.description], row))
