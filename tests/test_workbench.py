@@ -355,14 +355,58 @@ def test_a_query_source_runs_with_the_callers_rights(client, url):
         assert c.train("wb_rights", labelled_frame(), "sick", exclude=["num"])["version"] == 1
 
 
+def test_a_dataframe_trained_project_is_retrained_by_runs_once_persisted_to_a_table(client, url):
+    df = labelled_frame()
+    # without persist the version's source is the client's temporary table, gone now
+    client.train("wb_temp_only", df, "sick", exclude=["num"])
+    source = sql_rows(url, "SELECT m.source FROM ml.models m JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'wb_temp_only'")[0][0]
+    assert "pg_temp" in source
+    for query, params in [("SELECT ml.enqueue_run('wb_temp_only')", None),
+                          ("SELECT ml.schedule('wb_temp_only', '1 hour', %s)",
+                           (json.dumps({"source": source.strip("()"), "label": "sick"}),))]:
+        with pytest.raises(psycopg.errors.FeatureNotSupported) as e:
+            sql_rows(url, query, params)
+        assert "temporary table" in e.value.diag.message_primary and "persist=" in e.value.diag.message_hint
+    # with persist the frame is a table first: a queued run retrains from it
+    client.train("wb_persisted", df, "sick", exclude=["num"], persist="public.wb_frame")
+    assert sql_rows(url, "SELECT count(*) FROM public.wb_frame") == [(len(df),)]
+    assert sql_rows(url, "SELECT m.source FROM ml.models m JOIN ml.projects p ON p.id = m.project_id "
+                         "WHERE p.name = 'wb_persisted'") == [("public.wb_frame",)]
+    run = sql_rows(url, "SELECT ml.enqueue_run('wb_persisted')")[0][0]
+    with psycopg.connect(url, autocommit=True) as worker:
+        claimed = [r[0] for r in iter(lambda: worker.execute("SELECT id FROM ml.claim_run('wb-test')").fetchone(), None)
+                   for _ in [worker.execute("SELECT ml.execute_run(%s)", r)]]
+    assert run in claimed
+    assert sql_rows(url, "SELECT status, version FROM ml.training_runs WHERE id = %s", (run,)) == [("succeeded", 2)]
+    # the run trained on the same rows, from the table
+    versions = sql_rows(url, "SELECT m.version, m.source, m.train_rows, m.fingerprint FROM ml.models m "
+                             "JOIN ml.projects p ON p.id = m.project_id WHERE p.name = 'wb_persisted' ORDER BY 1")
+    assert [v[:2] for v in versions] == [(1, "public.wb_frame"), (2, "public.wb_frame")]
+    assert versions[0][2:] == versions[1][2:]
+    # the table is never overwritten unless asked
+    with pytest.raises(pgscore.Error) as e:
+        client.train("wb_persisted", df, "sick", exclude=["num"], persist="public.wb_frame")
+    assert e.value.sqlstate == "42P07"
+    client.train("wb_persisted", df.iloc[:100], "sick", exclude=["num"], persist="public.wb_frame", if_exists="append")
+    assert sql_rows(url, "SELECT count(*) FROM public.wb_frame") == [(len(df) + 100,)]
+    client.train("wb_persisted", df.iloc[:150], "sick", exclude=["num"], persist=("public", "wb_frame"), if_exists="replace")
+    assert sql_rows(url, "SELECT count(*) FROM public.wb_frame") == [(150,)]
+    with pytest.raises(ValueError, match="already a table"):
+        client.train("wb_persisted", "public.wb_frame", "sick", persist="public.other")
+
+
 # ---------------------------------------------------------------- scikit-learn
 
 def test_cross_val_score_gives_the_folds_scores_of_training_each_fold_by_sql(url):
     df = heart_frame()
     X, y = df.drop(columns="num"), df.num > 0
     folds = list(KFold(5, shuffle=True, random_state=0).split(X))
+    before = sql_rows(url, "SELECT count(*) FROM ml.models")
     scores = cross_val_score(PgscoreClassifier(url, "logistic_regression", project="wb_cv"), X, y,
                              cv=folds, scoring="accuracy")
+    # each fit dropped its version again (keep_versions=False): nothing left behind
+    assert sql_rows(url, "SELECT count(*) FROM ml.models") == before
+    assert sql_rows(url, "SELECT count(*) FROM ml.versions WHERE project = 'wb_cv'") == [(0,)]
     by_sql = []
     with psycopg.connect(url, autocommit=True) as c:
         for k, (train, test) in enumerate(folds):
@@ -373,9 +417,44 @@ def test_cross_val_score_gives_the_folds_scores_of_training_each_fold_by_sql(url
                                     "WHERE h.id = ANY(%s)", (f"wb_fold_{k}", list(map(int, test)))).fetchone()[0])
     assert list(scores) == pytest.approx(by_sql, abs=1e-12)
     assert 0.75 < np.mean(scores) < 0.95
-    # each fit recorded one version of the estimator's project, none deployed
+    # keep_versions=True: each fit's version stays, none deployed, and scores the same
+    kept = cross_val_score(PgscoreClassifier(url, "logistic_regression", project="wb_cv", keep_versions=True), X, y,
+                           cv=folds, scoring="accuracy")
+    assert list(kept) == list(scores)
     versions = sql_rows(url, "SELECT count(*), count(*) FILTER (WHERE deployed) FROM ml.versions WHERE project = 'wb_cv'")
     assert versions == [(5, 0)]
+
+
+def test_drop_version_removes_only_unused_versions_for_a_role_that_may_train(client, url):
+    df = labelled_frame()
+    client.create_project("wb_drop", "classification", "manual")
+    for _ in range(3):
+        client.train("wb_drop", df, "sick", exclude=["num"])
+    client.deploy("wb_drop", version=1)
+    client.deploy("wb_drop", version=2)
+    client.rollback("wb_drop")                                     # 2 was deployed once: history
+    for version in (1, 2):
+        with pytest.raises(pgscore.Error) as e:
+            client.drop_version("wb_drop", version)
+        assert e.value.sqlstate == "2BP01" and "deployed" in e.value.message and e.value.hint
+    with pytest.raises(pgscore.Error) as e:
+        client.drop_version("wb_drop", 7)
+    assert e.value.sqlstate == "42704"
+    sql_rows(url, "DROP ROLE IF EXISTS wb_scorer")
+    sql_rows(url, "CREATE ROLE wb_scorer LOGIN")
+    try:
+        sql_rows(url, "SELECT ml.grant_train('wb_scorer')")
+        sql_rows(url, "SELECT ml.grant_project('wb_drop', 'wb_scorer', 'predict')")
+        with pgscore.connect(psycopg.conninfo.make_conninfo(url, user="wb_scorer")) as scorer:
+            with pytest.raises(pgscore.Error) as e:
+                scorer.drop_version("wb_drop", 3)
+            assert e.value.sqlstate == "42501"
+        assert sql_rows(url, "SELECT array_agg(version ORDER BY version) FROM ml.versions WHERE project = 'wb_drop'") == [([1, 2, 3],)]
+        client.drop_version("wb_drop", 3)
+        assert sql_rows(url, "SELECT array_agg(version ORDER BY version) FROM ml.versions WHERE project = 'wb_drop'") == [([1, 2],)]
+    finally:
+        sql_rows(url, "DROP OWNED BY wb_scorer")
+        sql_rows(url, "DROP ROLE wb_scorer")
 
 
 def test_the_estimators_clone_search_and_score(url):

@@ -2,12 +2,16 @@
 """Workbench benchmark: pgscore.Client.predict on a 100,000-row DataFrame (one COPY into
 a temporary table and one SELECT, the answer back on the frame's index) against the SQL
 it stands for, `SELECT ml.predict('project', t) FROM t` over a table already holding the
-same rows, fetched by the same client library. Best of 5 each; prints
+same rows, fetched by the same client library. Best of 5 each, the runs alternating;
+prints the client's breakdown in its best run (pack: DataFrame -> COPY bytes; copy: the
+COPY into the temporary table, pack included; select: ml.predict and its answer; series:
+the answer -> Series on the frame's index), the load average, and
 `RATIO name value target` (target: at most 2). Not a test: these machines are shared.
 
     tools/bench_workbench.sh [--rows N]
 """
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -22,15 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang", "oldpeak",
          "slope", "ca", "thal", "num"]
 DB = "pgscore_bench_workbench"
-
-
-def best(f, runs=5):
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():
@@ -65,9 +60,24 @@ def main():
                 assert len(client.predict("bench", frame)) == args.rows
 
             by_sql(), by_client()                              # warm-up
-            sql_s, client_s = best(by_sql), best(by_client)
+            sql_s = client_s = float("inf")
+            breakdown = {}
+            for _ in range(5):
+                start = time.perf_counter()
+                by_sql()
+                sql_s = min(sql_s, time.perf_counter() - start)
+                client.timings = {}
+                start = time.perf_counter()
+                by_client()
+                took = time.perf_counter() - start
+                if took < client_s:
+                    client_s, breakdown = took, client.timings
+            client.timings = None
             print(f"{args.rows} rows: SQL over a table {sql_s * 1000:.0f} ms, "
                   f"Client.predict on a DataFrame {client_s * 1000:.0f} ms")
+            print("  Client.predict: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in breakdown.items())
+                  + f", other {(client_s - sum(v for k, v in breakdown.items() if k != 'pack')) * 1000:.0f} ms")
+            print("  load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
             ratio = client_s / sql_s
             print("\nRATIO name value target")
             print(f"RATIO client_predict_vs_sql {ratio:.3f} <=2{'' if ratio <= 2 else ' MISSED'}")

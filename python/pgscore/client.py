@@ -1,5 +1,9 @@
 """The client: every call is SQL on schema ml with its values as parameters."""
+import contextlib
 import json
+import time
+
+import numpy as np
 
 import pandas as pd
 import psycopg
@@ -38,6 +42,9 @@ class Client:
     def __init__(self, connection):
         self.connection = connection
         self._versions = {}
+        # None, or a dict predict adds seconds per phase to (copy, select, series;
+        # frames.send: pack, the DataFrame -> COPY bytes part of copy)
+        self.timings = None
 
     # ------------------------------------------------------------ plumbing
 
@@ -66,17 +73,38 @@ class Client:
             cur.execute(query, params)
             return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
 
-    def _source(self, cur, data):
+    def _source(self, cur, data, persist=None, if_exists="fail"):
         """The source text ml.train and ml.evaluate read: a table, view or query as given,
-        or a query over a temporary table holding the DataFrame."""
+        a query over a temporary table holding the DataFrame, or with ``persist`` the
+        table the DataFrame was written to."""
         if isinstance(data, str):
+            if persist is not None:
+                raise ValueError("persist= writes a DataFrame to a table; data is already a table, view or query")
             return data
-        table = frames.temp_name()
-        frames.send(cur, frames.as_frame(data), table)
-        return f"SELECT * FROM pg_temp.{sql.Identifier(table).as_string(cur)}"
+        if if_exists not in ("fail", "replace", "append"):
+            raise ValueError(f"if_exists must be fail, replace or append, got {if_exists!r}")
+        frame = frames.as_frame(data)
+        name = frames.temp_name()
+        table = sql.Identifier(name)
+        kinds = frames.send(cur, frame, name)
+        if persist is None:
+            return f"SELECT * FROM pg_temp.{table.as_string(cur)}"
+        target = sql.Identifier(*persist) if isinstance(persist, (tuple, list)) else sql.Identifier(*persist.split(".", 1))
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in kinds)
+        if if_exists == "append":
+            cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM pg_temp.{}").format(target, columns, columns, table))
+        else:
+            if if_exists == "replace":
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
+            cur.execute(sql.SQL("CREATE TABLE {} AS SELECT * FROM pg_temp.{}").format(target, table))
+        return target.as_string(cur)
 
-    def _version_meta(self, project, version):
-        """(label, label_type, task, classes) of a version; versions never change."""
+    def _version_meta(self, project, version, model=None):
+        """(label, label_type, task, classes) of a version (versions never change), or
+        of a model value given as bytes."""
+        if model is not None:
+            return self._rows("""SELECT d -> 'info' ->> 'label', d -> 'info' ->> 'label_type', d -> 'info' ->> 'task',
+                                        d -> 'classes' FROM ml.describe(%s::bytea::ml.model) d""", (model,))[0]
         key = (project, version)
         if key not in self._versions:
             rows = self._rows("""SELECT m.label, m.label_type, p.task, ml.describe(m.model) -> 'classes'
@@ -90,11 +118,20 @@ class Client:
     # ------------------------------------------------------------ training and scoring
 
     def train(self, project, data, label, algorithm=None, exclude=None, deploy=None,
-              test_fraction=None, seed=None, **hyperparams):
+              test_fraction=None, seed=None, persist=None, if_exists="fail", **hyperparams):
         """Trains a new version (ml.train). ``data``: a DataFrame, or a table or view name,
         or a query. Hyperparameters are the algorithm's options (``l2=0.5``,
         ``max_depth=4``, ...). Returns the version's row as a dict: project, version,
-        algorithm, key_metric, score, deployed, metrics."""
+        algorithm, key_metric, score, deployed, metrics.
+
+        A DataFrame travels in a temporary table, gone after the call: the version then
+        cannot be retrained by ``ml.enqueue_run`` or a schedule (their runs refuse its
+        source, SQLSTATE 0A000). ``persist="schema.table"`` (or ``"table"``, or a
+        ``(schema, table)`` tuple) first writes the DataFrame to that table, in the same
+        transaction, and trains from it, so runs and schedules can retrain from the
+        table. ``if_exists`` as in pandas' to_sql: ``fail`` (the default: the table must
+        be new, else SQLSTATE 42P07), ``replace`` (dropped and created again) or
+        ``append`` (the rows added, columns matched by name)."""
         args = [sql.SQL("%(project)s"), sql.SQL("%(source)s"), sql.SQL("%(label)s")]
         params = {"project": project, "label": label}
         named = {"algorithm": algorithm, "exclude": list(exclude) if exclude is not None else None,
@@ -108,59 +145,145 @@ class Client:
                 params[name] = value
         query = sql.SQL("SELECT (r).* FROM (SELECT ml.train({}) AS r) t").format(sql.SQL(", ").join(args))
         with server_errors(), self.connection.transaction(), self.connection.cursor() as cur:
-            params["source"] = self._source(cur, data)
+            params["source"] = self._source(cur, data, persist, if_exists)
             cur.execute(query, params)
             row = cur.fetchone()
             return dict(zip([d.name for d in cur.description], row))
 
-    def _score(self, project, data, version, function):
-        frame = frames.as_frame(data)
+    @contextlib.contextmanager
+    def _phase(self, name):
+        """Adds the block's wall time to ``self.timings[name]`` when timings is a dict
+        (tools/bench_workbench.py's breakdown); free otherwise."""
+        if self.timings is None:
+            yield
+            return
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+    @staticmethod
+    def _model_sql(version, model=None):
+        """(the version scored, the model argument, a join) for the deployed version, a
+        given one or a model value (bytes)."""
+        if model is not None:
+            return (sql.SQL("%(version)s::int"), sql.SQL("%(model)s::bytea::ml.model"), sql.SQL(""))
+        if version is None:
+            # the deployment this statement scores with (STABLE: looked up once per query)
+            return (sql.SQL("(SELECT ml.deployed_version(%(project)s))"), sql.SQL("%(project)s"), sql.SQL(""))
+        return (sql.SQL("%(version)s::int"), sql.SQL("m.model"),
+                sql.SQL(""" CROSS JOIN (SELECT mm.model FROM ml.models mm JOIN ml.projects p ON p.id = mm.project_id
+                                         WHERE p.name = %(project)s AND mm.version = %(version)s) m"""))
+
+    def _send(self, cur, frame):
         table = frames.temp_name()
-        t = sql.Identifier(table)
+        frames.send(cur, frame, table, positions=True, timings=self.timings)
+        return sql.Identifier(table)
+
+    def _score(self, project, data, version, function, model_value=None):
+        frame = frames.as_frame(data)
+        used, model, join = self._model_sql(version, model_value)
         with server_errors(), self.connection.transaction(), self.connection.cursor() as cur:
-            frames.send(cur, frame, table, positions=True)
-            if version is None:
-                # the deployment this statement scores with (STABLE: looked up once per query)
-                used = sql.SQL("(SELECT ml.deployed_version(%(project)s))")
-                model = sql.SQL("%(project)s")
-                join = sql.SQL("")
-            else:
-                used = sql.SQL("%(version)s::int")
-                model = sql.SQL("m.model")
-                join = sql.SQL(""" CROSS JOIN (SELECT mm.model FROM ml.models mm JOIN ml.projects p ON p.id = mm.project_id
-                                               WHERE p.name = %(project)s AND mm.version = %(version)s) m""")
+            t = self._send(cur, frame)
             # no ORDER BY: the positions put the answers back in order, cheaper than a sort
             cur.execute(sql.SQL("SELECT {used}, {fn}({model}, t), t.{pos} FROM pg_temp.{t} t{join}").format(
                 used=used, fn=sql.SQL(function), model=model, pos=sql.Identifier(frames.POSITION), t=t, join=join),
-                {"project": project, "version": version})
+                {"project": project, "version": version, "model": model_value})
             rows = cur.fetchall()
-        if rows:
-            ordered = [None] * len(rows)
-            for r in rows:
-                ordered[r[2]] = r
-            rows = ordered
-        if version is not None and len(rows) < len(frame):
+        ordered = [None] * len(rows)
+        for r in rows:
+            ordered[r[2]] = r
+        if version is not None and model_value is None and len(rows) < len(frame):
             self._version_meta(project, version)          # raises: no such version
-        used_version = rows[0][0] if rows else (version if version is not None else self.deployed_version(project))
-        return [r[1] for r in rows], used_version, frame
+        used_version = ordered[0][0] if rows else (version if version is not None else self.deployed_version(project))
+        return [r[1] for r in ordered], used_version, frame
 
-    def predict(self, project, data, version=None):
+    def _predictions(self, project, frame, version, model_value=None):
+        """(the version used, the predictions, the task): a regression's as a float array
+        in row order, a classification's as (label text, positions) pairs. The server answers in a
+        few rows, not one per input row: a classification's rows grouped by their
+        prediction (a group's positions as one bytea of big-endian int8), a regression's
+        predictions as one bytea of float8 (NaN where NULL) with the positions alongside;
+        numpy puts them in place."""
+        used, model, join = self._model_sql(version, model_value)
+        args = {"project": project, "version": version, "model": model_value}
+        n = len(frame)
+        with self.connection.transaction(), self.connection.cursor(binary=True) as cur:
+            task = (self.project_task(project) if model_value is None
+                    else self._version_meta(project, version, model_value)[2])
+            with self._phase("copy"):
+                t = self._send(cur, frame)
+            scored = sql.SQL("SELECT ml.predict({model}, t) AS p, t.{pos} AS pos FROM pg_temp.{t} t{join}").format(
+                model=model, pos=sql.Identifier(frames.POSITION), t=t, join=join)
+            if task == "regression":
+                query = sql.SQL("""SELECT {used}, NULL::text, string_agg(int8send(s.pos), ''::bytea),
+                                          string_agg(coalesce(float8send(s.p::float8), float8send('NaN')), ''::bytea)
+                                     FROM ({scored}) s""")
+            else:
+                query = sql.SQL("""SELECT {used}, s.p, string_agg(int8send(s.pos), ''::bytea), NULL::bytea
+                                     FROM ({scored}) s GROUP BY s.p""")
+            with self._phase("select"):
+                cur.execute(query.format(used=used, scored=scored), args)
+                rows = [r for r in cur.fetchall() if r[2] is not None]
+        with self._phase("series"):
+            used_version = rows[0][0] if rows else None
+            placed = 0
+            if task == "regression":
+                values = np.full(n, np.nan)
+                for _, _, positions, predictions in rows:
+                    values[np.frombuffer(positions, dtype=">i8")] = np.frombuffer(predictions, dtype=">f8")
+                    placed += len(positions) // 8
+            else:
+                values = []                              # (label, its rows' positions)
+                for _, label, positions, _ in rows:
+                    values.append((label, np.frombuffer(positions, dtype=">i8")))
+                    placed += len(positions) // 8
+        if version is not None and model_value is None and placed < n:
+            self._version_meta(project, version)          # raises: no such version
+        if used_version is None:
+            used_version = version if version is not None else self.deployed_version(project)
+        return used_version, values, task
+
+    def predict(self, project, data, version=None, model=None):
         """Predictions of the deployed version (or ``version``) for each row, as a Series
         on the input's index: labels in their own type (bool, int, str), numbers for a
-        regression, None where ml.predict is NULL. One COPY and one SELECT."""
-        values, used, frame = self._score(project, data, version, "ml.predict")
-        if used is None:
+        regression, None where ml.predict is NULL. One COPY and one SELECT answering a
+        few rows (see _predictions), so it costs about what scoring a table costs.
+        ``model``: a model value as bytes (``SELECT model::bytea FROM ml.models ...``)
+        to score with instead, also once its version is dropped (the estimators do)."""
+        frame = frames.as_frame(data)
+        with server_errors():
+            used, values, task = self._predictions(project, frame, version, model)
+        if used is None and model is None:
             return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-        label, label_type, task, _ = self._version_meta(project, used)
-        return pd.Series(_label_values(values, label_type, task), index=frame.index, name=label)
+        label, label_type, _, _ = self._version_meta(project, used, model)
+        with self._phase("series"):
+            if task == "regression":
+                return pd.Series(values, index=frame.index, name=label)
+            # each distinct label converted once, not once per row
+            typed = _label_values([text for text, _ in values], label_type, task)
+            if any(text is None for text, _ in values) or len(frame) == 0:
+                # a NULL among them: the type pandas infers for the list, as for any list
+                out = [None] * len(frame)
+                for value, (_, where) in zip(typed, values):
+                    for i in where.tolist():
+                        out[i] = value
+            else:
+                out = np.empty(len(frame), dtype={"boolean": bool}.get(
+                    label_type, np.int64 if label_type in _CLASS_INTEGERS else object))
+                for value, (_, where) in zip(typed, values):
+                    out[where] = value
+            return pd.Series(out, index=frame.index, name=label)
 
-    def predict_proba(self, project, data, version=None):
+    def predict_proba(self, project, data, version=None, model=None):
         """Class probabilities, a DataFrame on the input's index with one column per class
-        (in the model's class order, named by the classes in the label's type)."""
-        values, used, frame = self._score(project, data, version, "ml.predict_proba")
-        if used is None:
+        (in the model's class order, named by the classes in the label's type).
+        ``model`` as for :meth:`predict`."""
+        values, used, frame = self._score(project, data, version, "ml.predict_proba", model)
+        if used is None and model is None:
             return pd.DataFrame(index=frame.index)
-        label, label_type, task, classes = self._version_meta(project, used)
+        label, label_type, task, classes = self._version_meta(project, used, model)
         names = _label_values([str(c).lower() if isinstance(c, bool) else str(c) for c in (classes or [])],
                               label_type, task)
         width = len(names)
@@ -198,6 +321,20 @@ class Client:
     def rollback(self, project):
         """Back to the version the serving one replaced; returns it."""
         return self.deploy(project, "rollback")
+
+    def drop_version(self, project, version):
+        """ml.drop_version: removes a version that was never deployed and that no logged
+        prediction, evaluation, drift check or training run refers to (else an Error with
+        SQLSTATE 2BP01). Needs the train right on the project."""
+        self._rows("SELECT ml.drop_version(%s, %s::int)", (project, version))
+
+    def model_bytes(self, project, version):
+        """A version's model as bytes (ml.models.model), for ``predict(..., model=)``."""
+        rows = self._rows("""SELECT m.model::bytea FROM ml.models m JOIN ml.projects p ON p.id = m.project_id
+                              WHERE p.name = %s AND m.version = %s""", (project, version))
+        if not rows:
+            raise Error(f'project "{project}" has no version {version}', sqlstate="42704")
+        return bytes(rows[0][0])
 
     def deployed_version(self, project):
         return self._rows("SELECT ml.deployed_version(%s)", (project,))[0][0]

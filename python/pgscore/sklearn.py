@@ -5,12 +5,15 @@
     cross_val_score(PgscoreClassifier(dsn, "naive_bayes"), X, y, cv=5)
 
 Each ``fit`` is one ``ml.train`` on all of the rows it is given (``test_fraction`` 0:
-scikit-learn holds data out itself) and records a version in the project ``project``
-(default ``sklearn_classification`` / ``sklearn_regression``, created on first use with
-the deploy policy ``manual``, so these versions never serve ``ml.predict(project, ...)``).
-The versions stay in the registry like every other one (ml.versions lists them, with
-their hyperparameters and row counts): pgscore never deletes history. Predictions pin
-the fitted version. The data travels in temporary tables dropped at each commit.
+scikit-learn holds data out itself) in the project ``project`` (default
+``sklearn_classification`` / ``sklearn_regression``, created on first use with the deploy
+policy ``manual``, so these versions never serve ``ml.predict(project, ...)``). The fit
+keeps the trained model (``model_``, bytes) and scores with it, so by default
+(``keep_versions=False``) it drops the version again (``ml.drop_version``) at once:
+a ``cross_val_score`` or ``GridSearchCV`` leaves no version behind. With
+``keep_versions=True`` every fit's version stays in the registry (``version_``; ml.versions
+lists it with its hyperparameters and row counts) and can be deployed or exported. The
+data travels in temporary tables dropped at each commit.
 
 The estimator keeps its parameters only (a DSN string, not a connection), so ``clone``,
 ``GridSearchCV`` and ``n_jobs`` work; it connects when it first needs to.
@@ -26,12 +29,13 @@ from .errors import Error
 class _PgscoreEstimator(BaseEstimator):
     _task = None
 
-    def __init__(self, dsn=None, algorithm=None, hyperparams=None, project=None, seed=42):
+    def __init__(self, dsn=None, algorithm=None, hyperparams=None, project=None, seed=42, keep_versions=False):
         self.dsn = dsn
         self.algorithm = algorithm
         self.hyperparams = hyperparams
         self.project = project
         self.seed = seed
+        self.keep_versions = keep_versions
 
     # a live connection is no parameter: not cloned, not pickled
     def _client(self):
@@ -83,24 +87,31 @@ class _PgscoreEstimator(BaseEstimator):
         result = client.train(project, frame, label, algorithm=self.algorithm, deploy="manual",
                               test_fraction=0, seed=self.seed, **(self.hyperparams or {}))
         self.project_ = project
-        self.version_ = result["version"]
         self.algorithm_ = result["algorithm"]
+        self.model_ = client.model_bytes(project, result["version"])
+        if self.keep_versions:
+            self.version_ = result["version"]
+        else:
+            client.drop_version(project, result["version"])
+            self.version_ = None
         return self
 
     def _check_fitted(self):
-        if not hasattr(self, "version_"):
+        if not hasattr(self, "model_"):
             from sklearn.exceptions import NotFittedError
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit first")
 
     def _predict(self, X):
         self._check_fitted()
-        return self._client().predict(self.project_, self._frame(X), version=self.version_).to_numpy()
+        return self._client().predict(self.project_, self._frame(X), model=self.model_).to_numpy()
 
 
 class PgscoreClassifier(ClassifierMixin, _PgscoreEstimator):
     """A classifier trained by ml.train: ``algorithm`` logistic_regression (default),
     naive_bayes, decision_tree, random_forest or gradient_boosting; ``hyperparams`` the
-    algorithm's options as a dict (``{"l2": 0.5}``). ``score`` is accuracy."""
+    algorithm's options as a dict (``{"l2": 0.5}``); ``keep_versions`` (default False)
+    keeps each fit's version in the registry instead of dropping it. ``score`` is
+    accuracy."""
     _task = "classification"
 
     def fit(self, X, y):
@@ -112,7 +123,7 @@ class PgscoreClassifier(ClassifierMixin, _PgscoreEstimator):
 
     def predict_proba(self, X):
         self._check_fitted()
-        proba = self._client().predict_proba(self.project_, self._frame(X), version=self.version_)
+        proba = self._client().predict_proba(self.project_, self._frame(X), model=self.model_)
         # the model orders classes as np.unique does; match by name to be sure
         by_name = {str(c): i for i, c in enumerate(proba.columns)}
         order = [by_name[str(c)] for c in self.classes_]
@@ -121,7 +132,8 @@ class PgscoreClassifier(ClassifierMixin, _PgscoreEstimator):
 
 class PgscoreRegressor(RegressorMixin, _PgscoreEstimator):
     """A regressor trained by ml.train: ``algorithm`` linear_regression (default),
-    decision_tree, random_forest or gradient_boosting. ``score`` is R²."""
+    decision_tree, random_forest or gradient_boosting; ``hyperparams`` and
+    ``keep_versions`` as for PgscoreClassifier. ``score`` is R²."""
     _task = "regression"
 
     def _label_values(self, y):

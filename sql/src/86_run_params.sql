@@ -68,7 +68,9 @@ END $$;
 
 -- the source exists, the requester may read it and it has the label (checked by planning
 -- it with the rights of the role it belongs to); a table or view name comes back
--- schema-qualified (the daemon's search_path differs)
+-- schema-qualified (the daemon's search_path differs). A query naming pg_temp (what a
+-- version trained from a pandas DataFrame records: the client's temporary table) reads
+-- tables of one session, gone when it ends; the daemon's session never sees them.
 CREATE FUNCTION ml._check_source(fn text, params jsonb, requester name, search_path text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -76,6 +78,11 @@ DECLARE
 BEGIN
   IF left(src, 1) <> '(' THEN
     params := params || jsonb_build_object('source', src);
+  ELSIF src ~* '\mpg_temp(_[0-9]+)?\s*\.' THEN
+    RAISE EXCEPTION '%: the source % reads a temporary table, which a queued or scheduled run cannot read', fn, src
+      USING ERRCODE = 'feature_not_supported',
+            DETAIL = 'A temporary table lives in one session (a DataFrame sent by the Python client is dropped at the end of its training); runs train in the daemon''s session.',
+            HINT = 'Train from a table or view: in Python client.train(..., persist=''schema.table'') writes the DataFrame to a table first; or pass params with a table or view as "source".';
   END IF;
   BEGIN
     PERFORM ml._read_as(ml._source_reader(fn, src, requester), search_path,
@@ -111,7 +118,10 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                                'seed', m.split -> 'seed',
                                'exclude', (SELECT coalesce(jsonb_agg(a.attname ORDER BY a.attnum), '[]')
                                              FROM pg_attribute a
-                                            WHERE a.attrelid = to_regclass(m.source) AND a.attnum > 0
+                                            -- a query source (as ml._source_sql tells one) has no catalog entry
+                                            WHERE a.attrelid = CASE WHEN m.source !~* '^\s*\(?\s*(select|with|values|table)\M'
+                                                                    THEN to_regclass(m.source) END
+                                              AND a.attnum > 0
                                               AND NOT a.attisdropped AND a.attname <> m.label
                                               AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(m.features) f
                                                                WHERE f ->> 'name' = a.attname)))

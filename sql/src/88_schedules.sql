@@ -71,7 +71,7 @@ BEGIN
   RETURN ml._insert_schedule(project, every, cron, params, deploy, max_attempts, retry_backoff, first, who, search_path);
 END $$;
 COMMENT ON FUNCTION ml.schedule(text, text, jsonb, text, int, interval, text) IS
-  'Retrains a project periodically (needs the train right on it; each run trains for the schedule''s creator, with its rights); returns the schedule id. every_or_cron: an interval (''1 hour'', ''30 seconds''; the first run one interval from now) or a 5-field cron expression in UTC (''0 3 * * mon-fri''). params: ml.train''s arguments as JSON, at least source and label. deploy: project (the project''s policy), best_score, most_recent or manual. A failed run is retried up to max_attempts in all, after retry_backoff, doubling. Slots missed while no daemon ran become one catch-up run (ml.training_runs.missed counts them).';
+  'Retrains a project periodically (needs the train right on it; each run trains for the schedule''s creator, with its rights); returns the schedule id. every_or_cron: an interval (''1 hour'', ''30 seconds''; the first run one interval from now) or a 5-field cron expression in UTC (''0 3 * * mon-fri''). params: ml.train''s arguments as JSON, at least source and label (a table, view or query; not a query over a temporary table: 0A000). deploy: project (the project''s policy), best_score, most_recent or manual. A failed run is retried up to max_attempts in all, after retry_backoff, doubling. Slots missed while no daemon ran become one catch-up run (ml.training_runs.missed counts them).';
 
 CREATE FUNCTION ml._schedule_row(fn text, id bigint) RETURNS ml.schedules
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
