@@ -11,4 +11,21 @@
 -- `make -s -C extension one-time-sql` lists the one-time statements of sql/src that changed;
 -- tests/test_upgrade.py (make test-upgrade) fails if the upgraded schema differs from a fresh install.
 
--- (nothing yet)
+-- 1. ml.deploy and ml._record_deployment take requested_by (the API key behind the daemon)
+--    (the roles ml.grant_train gave ml.deploy to are found again by ml.train in .after.sql)
+DROP FUNCTION ml.deploy(text, text, int);
+DROP FUNCTION ml._record_deployment(text, int, text, text);
+
+-- 3. who asked the daemon to deploy
+ALTER TABLE ml.deployments ADD COLUMN requested_by text;
+
+-- 3. the prediction log's partitions get the index by (project, created_at) that
+--    ml._index_prediction_partition now makes for new ones
+DO $$
+DECLARE
+  part regclass;
+BEGIN
+  FOR part IN SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i WHERE i.inhparent = 'ml.predictions'::regclass LOOP
+    EXECUTE format('CREATE INDEX ON %s (project, created_at)', part);
+  END LOOP;
+END $$;
