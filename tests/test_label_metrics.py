@@ -50,6 +50,8 @@ def test_test_and_live_classification_metrics_are_one_definition(c, model, label
     # the same numbers; ml.label_metrics names the classes as text, as it got them
     assert [str(v).lower() for v in test.pop("classes")] == live.pop("classes")
     test.pop("positive_class", None), live.pop("positive_class", None)
+    for curve in test["roc"]:
+        curve["class"] = str(curve["class"]).lower()
     assert test == live
     rows = c.execute(f"SELECT {label}, ml.predict(m.{model}, {F}), ml.predict_proba(m.{model}, {F}) FROM heart, models m").fetchall()
     truth = [r[0] for r in rows]
@@ -159,3 +161,56 @@ def test_the_monitor_records_the_same_metrics(c):
     live = c.execute("SELECT ml.label_metrics(%s, p, t, NULL) FROM unnest(%s::text[], %s::text[]) u(p, t)",
                      (classes, predicted, truth)).fetchone()[0]
     assert (recorded["accuracy"], recorded["f1"]) == (live["accuracy"], live["f1"])
+
+
+def sklearn_curve(truth, scores):
+    """roc_curve's points, its first threshold (+inf) as None, as ml.metrics stores them."""
+    fpr, tpr, thresholds = sk.roc_curve(truth, scores)
+    return list(fpr), list(tpr), [None if math.isinf(t) else float(t) for t in thresholds]
+
+
+@pytest.mark.parametrize("model,label,rows", [("two", "(num > 0)::text", "id % 5 = 0"), ("five", "num::text", "id % 3 = 0"),
+                                              ("two", "(num > 0)::text", "true")])
+def test_the_stored_roc_curve_is_sklearn_roc_curve(c, model, label, rows):
+    """ml.metrics' roc: sklearn.metrics.roc_curve's points (binary: of the positive class;
+    more: each class against the rest), whose trapezoids make roc_auc."""
+    classes = classes_of(c, model)
+    metrics, = c.execute(f"SELECT ml.metrics(m.{model}, {F}, {label}) FROM heart, models m WHERE {rows}").fetchone()
+    got = c.execute(f"SELECT {label}, ml.predict_proba(m.{model}, {F}) FROM heart, models m WHERE {rows}").fetchall()
+    truth = [t for t, _ in got]
+    proba = np.array([p for _, p in got])
+    curves = metrics["roc"]
+    wanted = [1] if len(classes) == 2 else [i for i, k in enumerate(classes) if 0 < truth.count(k) < len(truth)]
+    assert [str(curve["class"]).lower() for curve in curves] == [classes[i] for i in wanted]
+    areas = []
+    for curve, i in zip(curves, wanted):
+        fpr, tpr, thresholds = sklearn_curve([t == classes[i] for t in truth], proba[:, i])
+        assert len(curve["fpr"]) == len(curve["tpr"]) == len(curve["thresholds"]) <= 101
+        assert not curve["thinned"] and len(fpr) <= 101
+        assert curve["fpr"] == pytest.approx(fpr, abs=1e-15) and curve["tpr"] == pytest.approx(tpr, abs=1e-15)
+        assert curve["thresholds"][0] is None and curve["thresholds"][1:] == thresholds[1:]
+        area = sk.auc(curve["fpr"], curve["tpr"])
+        assert area == pytest.approx(sk.roc_auc_score([t == classes[i] for t in truth], proba[:, i]), abs=1e-9)
+        areas.append(area)
+    assert sum(areas) / len(areas) == pytest.approx(metrics["roc_auc"], abs=1e-9)
+
+
+def test_a_long_roc_curve_keeps_101_of_sklearns_points(c):
+    """2,000 rows of random scores: sklearn's curve has hundreds of corners; the stored
+    one keeps 101 of them, its ends included, and says it was thinned."""
+    rng = random.Random(7)
+    rows = [(rng.choice(["a", "b"]), rng.random()) for _ in range(2000)]
+    m, = c.execute("SELECT ml.label_metrics(ARRAY['a', 'b'], 'a', t, ARRAY[1 - p, p]) FROM unnest(%s::text[], %s::float8[]) u(t, p)",
+                   ([t for t, _ in rows], [p for _, p in rows])).fetchone()
+    curve, = m["roc"]
+    fpr, tpr, _ = sklearn_curve([t == "b" for t, _ in rows], [p for _, p in rows])
+    assert len(fpr) > 101 and curve["thinned"] and len(curve["fpr"]) == 101
+    points = set(zip(fpr, tpr))
+    assert all(p in points for p in zip(curve["fpr"], curve["tpr"]))
+    assert (curve["fpr"][0], curve["tpr"][0], curve["fpr"][-1], curve["tpr"][-1]) == (0, 0, 1, 1)
+    assert curve["fpr"] == sorted(curve["fpr"]) and curve["tpr"] == sorted(curve["tpr"])
+
+
+def test_metrics_without_probabilities_have_no_roc_curve(c):
+    m, = c.execute("SELECT ml.label_metrics(ARRAY['a', 'b'], p, t, NULL::float8[]) FROM (VALUES ('a', 'a'), ('b', 'a'), ('b', 'b')) v(p, t)").fetchone()
+    assert "roc" not in m and m["roc_auc"] is None

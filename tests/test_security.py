@@ -234,8 +234,20 @@ def test_registry_records_cannot_be_forged(db, sentinel):
         su.execute("SELECT ml.grant_project('alpha', 'sec_trainer', 'deploy')")
     with connect(db, "sec_trainer") as t:
         t.execute("SELECT ml.deploy('alpha', 'most_recent')")
-        assert t.execute("SELECT deployed_by FROM ml.deployment_history WHERE project = 'alpha' "
-                         "ORDER BY deployed_at DESC LIMIT 1").fetchone()[0] == "sec_trainer"
+        assert t.execute("SELECT deployed_by, requested_by FROM ml.deployment_history WHERE project = 'alpha' "
+                         "ORDER BY deployed_at DESC LIMIT 1").fetchone() == ("sec_trainer", None)
+        # who asked (requested_by) is the daemon's to say: anyone else may name only itself
+        before = t.execute("SELECT count(*) FROM ml.deployments").fetchone()[0]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only a service role"):
+            t.execute("SELECT ml.deploy('alpha', 'most_recent', requested_by => 'key of the CEO')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            t.execute("SELECT ml.deploy('alpha', 'rollback', NULL, 'sec_daemon')")
+        assert t.execute("SELECT count(*) FROM ml.deployments").fetchone()[0] == before
+        t.execute("SELECT ml.deploy('alpha', 'most_recent', requested_by => 'sec_trainer')")
+    with connect(db, "sec_daemon") as d:
+        d.execute("SELECT ml.deploy('alpha', 'most_recent', requested_by => 'ci key')")
+        assert d.execute("SELECT deployed_by, requested_by FROM ml.deployment_history WHERE project = 'alpha' "
+                         "ORDER BY deployed_at DESC LIMIT 1").fetchone() == ("sec_daemon", "ci key")
     with connect(db) as su:
         su.execute("SELECT ml.grant_project('alpha', 'sec_trainer', 'train')")
     no_trace(db)

@@ -131,7 +131,7 @@ def test_plain_schema_dump_equals_a_fresh_install(upgraded):
     def plain(name):
         return re.sub(r"^\\(un)?restrict \S+$", r"\\\1restrict KEY", dump(name, "-s"), flags=re.M)
     old, fresh = plain(OLD_DB), plain(FRESH_DB)
-    assert f"GRANT ALL ON FUNCTION ml.deploy(project text, strategy text, version integer) TO {ANALYST};" in fresh
+    assert f"GRANT ALL ON FUNCTION ml.deploy(project text, strategy text, version integer, requested_by text) TO {ANALYST};" in fresh
     diff = list(difflib.unified_diff(fresh.splitlines(), old.splitlines(), "fresh install",
                                      f"{upgraded['version']} updated", n=2, lineterm=""))
     assert not diff, "\n".join(diff[:300])
@@ -233,10 +233,10 @@ def test_upgraded_database_dumps_and_restores(upgraded, tmp_path):
                          (SELECT array_agg(project || ' ' || version ORDER BY project, deployed_at) FROM ml.deployment_history),
                          (SELECT array_agg(cron) FROM ml.schedules), (SELECT array_agg(name) FROM ml.api_keys),
                          (SELECT array_agg(project) FROM ml.monitors), (SELECT count(*) FROM vitals)"""
-    rights = f"""SELECT has_function_privilege('{ANALYST}', 'ml.deploy(text, text, int)', 'EXECUTE'),
+    rights = f"""SELECT has_function_privilege('{ANALYST}', 'ml.deploy(text, text, int, text)', 'EXECUTE'),
                         has_function_privilege('{GATEWAY}', 'ml.claim_run(text)', 'EXECUTE'),
                         has_table_privilege('{READER}', 'ml.versions', 'SELECT'),
-                        has_function_privilege('{READER}', 'ml.deploy(text, text, int)', 'EXECUTE')"""
+                        has_function_privilege('{READER}', 'ml.deploy(text, text, int, text)', 'EXECUTE')"""
     with connect(OLD_DB) as old, connect(RESTORED_DB) as restored:
         assert restored.execute(registry).fetchone() == old.execute(registry).fetchone()
         assert restored.execute(rights).fetchone() == (True, True, True, False)

@@ -10,7 +10,8 @@ import Darwin
 //    class, pos_label = classes[1]; more classes: macro averages), per-class arrays,
 //    ROC AUC (two classes: exact Mann–Whitney statistic, ties counted half, =
 //    roc_auc_score; more: macro one-vs-rest), log loss (probabilities clipped to
-//    [ε, 1 − ε], ε = 2⁻⁵², natural log, mean) and the confusion matrix.
+//    [ε, 1 − ε], ε = 2⁻⁵², natural log, mean), the confusion matrix and the ROC
+//    curves (ROCCurve: roc_curve's points, of the same class or classes as the AUC).
 //  * regression: R², mean absolute error, root mean squared error.
 //
 // A metric that is undefined on the rows (0/0) is nil, JSON null, never NaN: the
@@ -99,6 +100,9 @@ public struct ClassificationMetrics: Equatable, Sendable {
     public var rocAUC: Double?
     /// nil without probabilities (init(confusion:classCount:)).
     public var logLoss: Double?
+    /// The ROC curves: of class 1 (two classes), of each class against the rest (more);
+    /// none for a class with no positive or no negative row, or without probabilities.
+    public var rocCurves: [ROCCurve] = []
 
     public var classCount: Int { confusion.count }
     public var isBinary: Bool { classCount == 2 }
@@ -129,22 +133,24 @@ public struct ClassificationMetrics: Equatable, Sendable {
             throw .badValue("the evaluated rows do not match the confusion matrix")
         }
 
-        // ranking: ROC AUC of class 1 (two classes) or macro one-vs-rest
+        // ranking: ROC AUC and curve of class 1 (two classes) or macro one-vs-rest
         var auc: Double? = nil
+        var curves: [ROCCurve] = []
         if k == 2 {
-            auc = try Self.auc(rows, positive: 1, count: support[1], of: n, stop: stop)
+            auc = try Self.auc(rows, positive: 1, count: support[1], of: n, curves: &curves, stop: stop)
         } else if k > 2 {
             var total = 0.0
             var all = true
             for c in 0..<k {
-                guard let a = try Self.auc(rows, positive: c, count: support[c], of: n, stop: stop) else {
+                if let a = try Self.auc(rows, positive: c, count: support[c], of: n, curves: &curves, stop: stop) {
+                    total += a
+                } else {
                     all = false
-                    break
                 }
-                total += a
             }
             auc = all ? total / Double(k) : nil
         }
+        rocCurves = curves
         logLoss = loss / Double(n)
         rocAUC = auc
     }
@@ -195,9 +201,9 @@ public struct ClassificationMetrics: Equatable, Sendable {
         rocAUC = nil
     }
 
-    /// `positives` of the `n` rows have truth == c.
+    /// `positives` of the `n` rows have truth == c; appends the class's curve to `curves`.
     static func auc(_ rows: some EvaluationRows, positive c: Int, count positives: Int, of n: Int,
-                    stop: StopCheck) throws(ScoreError) -> Double? {
+                    curves: inout [ROCCurve], stop: StopCheck) throws(ScoreError) -> Double? {
         guard positives > 0, positives < n else { return nil }
         let k = rows.classCount
         var pos: [Double] = []
@@ -211,7 +217,9 @@ public struct ClassificationMetrics: Equatable, Sendable {
             }
         }
         if stop() { throw .interrupted }
-        return rocAUC(positives: &pos, negatives: &neg)
+        let area = rocAUC(positives: &pos, negatives: &neg)
+        curves.append(ROCCurve(classIndex: c, sortedPositives: pos, sortedNegatives: neg))
+        return area
     }
 
     /// The Mann–Whitney statistic U / (P·N): the probability that a random positive
@@ -272,6 +280,7 @@ public struct ClassificationMetrics: Equatable, Sendable {
                 ("support", counts(support)),
             ])),
         ]
+        if !rocCurves.isEmpty { members.append(("roc", .array(rocCurves.map { $0.json(classes: classes) }))) }
         return .object(members)
     }
 }

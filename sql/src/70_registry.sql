@@ -56,11 +56,14 @@ CREATE TABLE ml.deployments (
     replaced_version int,
     reason           text,
     deployed_by      name NOT NULL DEFAULT current_user,
-    deployed_at      timestamptz NOT NULL DEFAULT clock_timestamp()
+    deployed_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    requested_by     text
 );
 CREATE INDEX ON ml.deployments (project_id, id);
 COMMENT ON TABLE ml.deployments IS
   'Append-only history of deployments: the latest row of a project is what serves. Who, when, which strategy, which version it replaced.';
+COMMENT ON COLUMN ml.deployments.requested_by IS
+  'who asked the service role (deployed_by) to deploy: the name of the API key of pgscore serve''s gateway or dashboard (ml.deploy(..., requested_by)); NULL when the deploying role acted for itself';
 
 CREATE FUNCTION ml._refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -85,7 +88,7 @@ SELECT pg_catalog.pg_extension_config_dump('ml.deployments_id_seq', '');
 
 CREATE VIEW ml.deployment_history AS
 SELECT p.name AS project, d.deployed_at, d.version, d.strategy, d.replaced_version,
-       d.deployed_by, d.reason
+       d.deployed_by, d.reason, d.requested_by
   FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
  ORDER BY p.name, d.id;
 COMMENT ON VIEW ml.deployment_history IS 'Every deployment, oldest first per project.';

@@ -32,7 +32,8 @@ BEGIN
   RETURN r;
 END $$;
 
-CREATE FUNCTION ml._record_deployment(project text, version int, strategy text, reason text)
+CREATE FUNCTION ml._record_deployment(project text, version int, strategy text, reason text,
+                                      requested_by text DEFAULT NULL)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -51,8 +52,8 @@ BEGIN
             HINT = 'SELECT version FROM ml.versions WHERE project = ' || quote_literal(project) || ' lists them.';
   END IF;
   SELECT d.version INTO current_version FROM ml.deployments d WHERE d.project_id = p.id ORDER BY d.id DESC LIMIT 1;
-  INSERT INTO ml.deployments (project_id, model_id, version, strategy, replaced_version, reason, deployed_by)
-  VALUES (p.id, m.id, m.version, strategy, current_version, reason, ml._acting_role());
+  INSERT INTO ml.deployments (project_id, model_id, version, strategy, replaced_version, reason, deployed_by, requested_by)
+  VALUES (p.id, m.id, m.version, strategy, current_version, reason, ml._acting_role(), requested_by);
   RETURN m.version;
 END $$;
 

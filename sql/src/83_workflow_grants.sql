@@ -13,7 +13,7 @@ CREATE FUNCTION ml.grant_train(role name) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM ml.grant_predict(role);
   EXECUTE format('GRANT EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text), '
-                 'ml.deploy(text, text, int), ml.drop_version(text, int), ml.evaluate(text, text, int), ml.export(text, int, text), '
+                 'ml.deploy(text, text, int, text), ml.drop_version(text, int), ml.evaluate(text, text, int), ml.export(text, int, text), '
                  'ml.score_on_insert(regclass, text, text, text), ml.drop_scoring(regclass, text), '
                  'ml.create_project(text, text, text), ml.set_deploy_policy(text, text), '
                  'ml.grant_project(text, name, text), ml.revoke_project(text, name), '
@@ -37,10 +37,10 @@ END $$;
 COMMENT ON FUNCTION ml.grant_train(name) IS
   'Lets a role call the training functions: train, evaluate, export, deploy, drop unused versions, schedule, train on events, queue runs, grant projects. What it may do to a project is decided by its right on it (owner, or ml.grant_project). Training reads the source with the rights of the role the source belongs to, also when the daemon runs it.';
 
-REVOKE EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text), ml.deploy(text, text, int),
+REVOKE EXECUTE ON FUNCTION ml.train(text, text, text, text, jsonb, float8, int, text[], text, text), ml.deploy(text, text, int, text),
   ml.evaluate(text, text, int), ml.export(text, int, text), ml.score_on_insert(regclass, text, text, text),
   ml.drop_scoring(regclass, text), ml.create_project(text, text, text), ml.set_deploy_policy(text, text),
-  ml._record_version(text, text, ml.models), ml._record_deployment(text, int, text, text),
+  ml._record_version(text, text, ml.models), ml._record_deployment(text, int, text, text, text), ml._check_requested_by(text, text),
   ml.grant_project(text, name, text), ml.revoke_project(text, name),
   ml.allow_source(text, regclass), ml.disallow_source(text, regclass),
   ml.grant_predict(name), ml.grant_train(name) FROM PUBLIC;

@@ -36,6 +36,9 @@ BEGIN
   EXECUTE format('CREATE UNIQUE INDEX ON %s (public_id)', partition);
   -- a monitor's window: the deployed version's latest predictions (95_monitoring.sql)
   EXECUTE format('CREATE INDEX ON %s (project, version, created_at)', partition);
+  -- a project's latest predictions of any version: the dashboard's volume per hour and
+  -- predictions in the last hour (the index above would scan the whole day of a version)
+  EXECUTE format('CREATE INDEX ON %s (project, created_at)', partition);
 END $$;
 SELECT ml._index_prediction_partition('ml.predictions_default');
 COMMENT ON COLUMN ml.predictions.public_id IS

@@ -8,7 +8,7 @@ SELECT ml.grant_predict(r.rolname)
  WHERE c.oid = 'ml.versions'::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner;
 SELECT ml.grant_train(r.rolname)
   FROM pg_catalog.pg_proc p, aclexplode(p.proacl) a JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
- WHERE p.pronamespace = 'ml'::regnamespace AND p.proname = 'deploy' AND a.privilege_type = 'EXECUTE'
+ WHERE p.pronamespace = 'ml'::regnamespace AND p.proname IN ('deploy', 'train') AND a.privilege_type = 'EXECUTE'
    AND a.grantee <> p.proowner
  GROUP BY r.rolname;
 SELECT ml.grant_gateway(s.role) FROM ml.service_roles s JOIN pg_catalog.pg_roles r ON r.rolname = s.role;

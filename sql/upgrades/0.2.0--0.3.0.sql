@@ -18,3 +18,22 @@ DROP FUNCTION ml._train_evaluate(ml.model, jsonb, text, text, text);
 DROP FUNCTION ml._train_task(text, text, regtype, "char");
 DROP FUNCTION ml._train_split(text, text, float8, int);
 DROP FUNCTION ml._train_fit(text, text, boolean, text, jsonb, jsonb, text, bigint, bigint, int, bigint, int);
+
+-- 1. ml.deploy and ml._record_deployment take requested_by (the API key behind the daemon)
+--    (the roles ml.grant_train gave ml.deploy to are found again by ml.train in .after.sql)
+DROP FUNCTION ml.deploy(text, text, int);
+DROP FUNCTION ml._record_deployment(text, int, text, text);
+
+-- 3. who asked the daemon to deploy
+ALTER TABLE ml.deployments ADD COLUMN requested_by text;
+
+-- 3. the prediction log's partitions get the index by (project, created_at) that
+--    ml._index_prediction_partition now makes for new ones
+DO $$
+DECLARE
+  part regclass;
+BEGIN
+  FOR part IN SELECT i.inhrelid::regclass FROM pg_catalog.pg_inherits i WHERE i.inhparent = 'ml.predictions'::regclass LOOP
+    EXECUTE format('CREATE INDEX ON %s (project, created_at)', part);
+  END LOOP;
+END $$;
