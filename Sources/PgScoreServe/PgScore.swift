@@ -47,5 +47,5 @@ struct PgScore: AsyncParsableCommand {
 enum GatewayVersion {
     static let daemon = "0.3.0"
     /// `/readyz` accepts an installed extension whose version starts with this.
-    static let compatibleExtension = "0.2."
+    static let compatibleExtension = "0.3."
 }
