@@ -21,6 +21,8 @@ from selenium.webdriver.common.by import By
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
+from sklearn.metrics import auc as sklearn_auc
+
 from conftest import drop_database
 from daemon_helpers import ROOT, Daemon, make_database, run_cli
 
@@ -71,7 +73,13 @@ def db():
                      SELECT p.id, m.id, m.version, 'version', m.version, %s
                        FROM ml.models m JOIN ml.projects p ON p.id = m.project_id
                       WHERE p.name = 'heart' AND m.version = %s""", (SCRIPT, deployed))
-        c.execute("SELECT ml.train('other', 'heart_labelled', 'sick', exclude => ARRAY['num'])")
+        c.execute("SELECT ml.train('other', 'heart_labelled', 'sick', 'decision_tree', exclude => ARRAY['num'], "
+                  "hyperparams => '{\"max_depth\": 3}')")
+        # version 1 as a version trained before ROC curves were stored
+        c.execute("ALTER TABLE ml.models DISABLE TRIGGER append_only")
+        c.execute("UPDATE ml.models SET metrics = metrics - 'roc' WHERE version = 1 AND project_id = "
+                  "(SELECT id FROM ml.projects WHERE name = 'heart')")
+        c.execute("ALTER TABLE ml.models ENABLE TRIGGER append_only")
         c.execute(f"DROP ROLE IF EXISTS {ROLE}")
         c.execute(f"CREATE ROLE {ROLE} LOGIN")
         c.execute(f"SELECT ml.grant_gateway('{ROLE}')")
@@ -119,6 +127,11 @@ def shown(value):
     if abs(float(value)) < 0.001:
         return f"{float(value):.3g}"
     return f"{float(value):.4f}"
+
+
+def who(deployed_by, requested_by):
+    """The timeline's "Who": the role, or the API key that asked the daemon's role."""
+    return deployed_by if requested_by in (None, deployed_by) else f"key {requested_by} via {deployed_by}"
 
 
 def follow(browser, element):
@@ -227,10 +240,10 @@ def test_project_page_versions_charts_and_timeline_equal_the_views(browser, daem
     assert column == sorted(column, key=float)
     # the audit trail, with the markup shown as text
     trail = table(browser, "#deployments-table")
-    history = query(db, "SELECT version, strategy, deployed_by, reason FROM ml.deployment_history "
+    history = query(db, "SELECT version, strategy, deployed_by, requested_by, reason FROM ml.deployment_history "
                         "WHERE project = 'heart' ORDER BY deployed_at DESC")
     assert [(r["Version"], r["Strategy"], r["Who"], r["Reason"]) for r in trail] == \
-        [(str(v), s, w, r or "—") for v, s, w, r in history]
+        [(str(v), s, who(w, k), r or "—") for v, s, w, k, r in history]
     assert SCRIPT in [r["Reason"] for r in trail]
     # every chart has a text alternative: a title, and its numbers in a table
     charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
@@ -276,6 +289,16 @@ def test_version_page_shows_what_the_registry_recorded(browser, daemon, keys, db
         {f: shown(s["mean"]) for f, s in stats.items() if f != "_dropped"}
     assert browser.find_element(By.ID, "coefficients-chart-0").find_element(By.TAG_NAME, "title")
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg[id^=histogram-]")) == len(stats) - 1
+    # the ROC curve ml.metrics stored: drawn, titled, and its points in a table, all digits
+    chart = browser.find_element(By.ID, "roc-chart")
+    assert "ROC curve" in chart.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+    curve, = metrics["roc"]
+    points = browser.find_element(By.ID, "roc-points-0")
+    cells = [[td.get_attribute("textContent") for td in tr.find_elements(By.TAG_NAME, "td")]
+             for tr in points.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert [float(f) for _, f, _ in cells] == curve["fpr"] and [float(t) for _, _, t in cells] == curve["tpr"]
+    assert cells[0][0] == "+∞" and [float(t) for t, _, _ in cells[1:]] == curve["thresholds"][1:]
+    assert not curve["thinned"] and sklearn_auc(curve["fpr"], curve["tpr"]) == pytest.approx(metrics["roc_auc"], abs=1e-9)
     screenshot(browser, "dashboard-version.png")
     # the download: the export route's file, through the session
     href = browser.find_element(By.ID, "download-json").get_attribute("href")
@@ -286,6 +309,29 @@ def test_version_page_shows_what_the_registry_recorded(browser, daemon, keys, db
     assert r.content.decode() == exported
     onnx = requests.get(href.replace("format=json", "format=onnx"), cookies=session, timeout=10)
     assert onnx.status_code == 200 and onnx.content[:2] == bytes(query(db, "SELECT ml.export('heart', 2, 'onnx')")[0][0][:2])
+
+
+def test_a_version_without_a_stored_curve_says_so_and_trees_show_their_importance(browser, daemon, keys, db):
+    login(browser, daemon, keys["admin"])
+    browser.get(daemon.url + "/projects/heart/versions/1")
+    assert "before pgscore stored ROC curves" in browser.find_element(By.ID, "roc-missing").text
+    assert browser.find_elements(By.ID, "roc-chart") == []
+    assert browser.find_element(By.ID, "roc-auc").text == shown(query(db, "SELECT roc_auc FROM ml.versions "
+                                                                          "WHERE project = 'heart' AND version = 1")[0][0])
+    # a tree's split-gain importances (ml.describe), as bars with their numbers
+    browser.get(daemon.url + "/projects/other/versions/1")
+    described = query(db, "SELECT ml.describe(m.model) FROM ml.models m JOIN ml.projects p ON p.id = m.project_id "
+                          "WHERE p.name = 'other' AND m.version = 1")[0][0]
+    importance = described["feature_importance"]
+    assert sum(importance) == pytest.approx(1, abs=1e-12) and 0 in importance and max(importance) > 0
+    chart = browser.find_element(By.ID, "importance-chart")
+    assert chart.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+    numbers = chart.find_element(By.XPATH, "ancestor::figure//details//table")
+    shown_bars = [[td.get_attribute("textContent") for td in tr.find_elements(By.TAG_NAME, "td")]
+                  for tr in numbers.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert shown_bars == [[n, shown(v)] for n, v in zip(described["info"]["feature_names"], importance)]
+    assert browser.find_elements(By.CSS_SELECTOR, "[id^=coefficients-chart]") == []
+    screenshot(browser, "dashboard-tree-version.png")
 
 
 def test_deploy_and_roll_back_through_the_page(browser, daemon, keys, db):
@@ -302,18 +348,19 @@ def test_deploy_and_roll_back_through_the_page(browser, daemon, keys, db):
     follow(browser, browser.find_element(By.ID, "do-action"))
     assert browser.current_url.startswith(daemon.url + "/projects/heart")
     assert browser.find_element(By.ID, "deployed-version").text == str(target)
-    last = query(db, "SELECT version, strategy, replaced_version, deployed_by, reason FROM ml.deployment_history "
+    last = query(db, "SELECT version, strategy, replaced_version, deployed_by, requested_by, reason FROM ml.deployment_history "
                      "WHERE project = 'heart' ORDER BY deployed_at DESC LIMIT 1")[0]
-    assert last == (target, "version", before, ROLE, "pinned version")
-    assert table(browser, "#deployments-table")[0]["Version"] == str(target)
+    assert last == (target, "version", before, ROLE, "dash-admin", "pinned version")
+    newest = table(browser, "#deployments-table")[0]
+    assert newest["Version"] == str(target) and newest["Who"] == f"key dash-admin via {ROLE}"
     # roll back
     follow(browser, browser.find_element(By.LINK_TEXT, "Roll back…"))
     browser.find_element(By.ID, "confirm").click()
     follow(browser, browser.find_element(By.ID, "do-action"))
     assert query(db, "SELECT ml.deployed_version('heart')")[0][0] == before
-    last = query(db, "SELECT version, strategy, deployed_by FROM ml.deployment_history "
+    last = query(db, "SELECT version, strategy, deployed_by, requested_by FROM ml.deployment_history "
                      "WHERE project = 'heart' ORDER BY deployed_at DESC LIMIT 1")[0]
-    assert last == (before, "rollback", ROLE)
+    assert last == (before, "rollback", ROLE, "dash-admin")
     assert browser.find_element(By.ID, "deployed-version").text == str(before)
 
 

@@ -272,6 +272,12 @@ def test_train_deploy_rollback_export(daemon, job_runner, keys, gateway_db):
     assert r.json()["version"] == new_version + 1 and r.json()["replaced_version"] == new_version
     r = requests.post(daemon.url + "/v1/projects/heart/rollback", headers=h)
     assert r.status_code == 200 and r.json()["version"] == new_version and r.json()["strategy"] == "rollback"
+    # the audit trail names the key that asked, besides the daemon's role
+    assert r.json()["requested_by"] == "admin key"
+    with psycopg.connect(gateway_db, autocommit=True) as c:
+        trail = c.execute("SELECT strategy, requested_by FROM ml.deployment_history "
+                          "WHERE project = 'heart' ORDER BY deployed_at DESC LIMIT 3").fetchall()
+    assert trail == [("rollback", "admin key"), ("most_recent", "admin key"), ("version", "admin key")]
     r = requests.post(daemon.url + "/v1/projects/heart/deploy", headers=h, json={})
     assert r.status_code == 200 and r.json()["strategy"] == "best_score"
 

@@ -11,6 +11,8 @@ struct Authenticator: Sendable {
 
     struct Caller: Sendable {
         let keyID: Int?
+        /// the key's name (pgscore keys create --name): who asked, in ml.deployments.requested_by
+        var keyName: String? = nil
         let scope: Scope?
         /// the projects the key may use; nil: every project
         let projects: [String]?
@@ -54,17 +56,17 @@ struct Authenticator: Sendable {
     func caller(keyHash hash: String, _ scope: Scope, _ context: GatewayContext) async throws -> Caller {
         let found = try await database.withConnection { connection in
             try await connection.firstRow(
-                "SELECT id, scope, projects FROM ml.api_keys WHERE key_hash = \(hash) AND revoked_at IS NULL",
-                as: (Int, String, [String]?).self)
+                "SELECT id, name, scope, projects FROM ml.api_keys WHERE key_hash = \(hash) AND revoked_at IS NULL",
+                as: (Int, String, String, [String]?).self)
         }
-        guard let (id, scopeName, projects) = found, let keyScope = Scope(rawValue: scopeName) else {
+        guard let (id, name, scopeName, projects) = found, let keyScope = Scope(rawValue: scopeName) else {
             limiter.recordFailure(context.clientAddress)
             throw Problem.unauthorized("the API key is unknown or revoked")
         }
         guard keyScope.allows(scope) else {
             throw Problem.forbidden("this endpoint needs a key with scope \(scope.rawValue) or wider; key \(id) has scope \(keyScope.rawValue)")
         }
-        let caller = Caller(keyID: id, scope: keyScope, projects: projects)
+        let caller = Caller(keyID: id, keyName: name, scope: keyScope, projects: projects)
         if let project = context.parameters.get("project"), !caller.allows(project: project) {
             throw Problem.forbidden("key \(id) may not use project \"\(project)\"; it is bound to \((projects ?? []).joined(separator: ", "))")
         }

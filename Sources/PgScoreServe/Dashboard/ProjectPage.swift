@@ -103,11 +103,19 @@ enum ProjectPage {
     private static func deploymentsSection(_ deployments: [JSONValue]) -> String {
         let rows = deployments.map { d in
             [HTML.time(d["deployed_at"]), HTML.value(d["version"]), HTML.value(d["strategy"]), HTML.value(d["replaced_version"]),
-             HTML.value(d["deployed_by"]), HTML.value(d["reason"])]
+             who(d), HTML.value(d["reason"])]
         }
         return "<h2 id=\"deployments\">Deployment timeline</h2>" + HTML.table(
             caption: "Latest \(DashboardQueries.listLimit) deployments, newest first (ml.deployments)",
             headers: ["When", "Version", "Strategy", "Replaced version", "Who", "Reason"], rows: rows, id: "deployments-table")
+    }
+
+    /// The role that deployed, or "key <name> via <role>" when the daemon's role deployed
+    /// for one of its API keys (ml.deployments.requested_by).
+    static func who(_ deployment: JSONValue) -> String {
+        let role = HTML.value(deployment["deployed_by"])
+        guard let key = deployment["requested_by"]?.stringValue, key != deployment["deployed_by"]?.stringValue else { return role }
+        return "key <strong>\(HTML.escape(key))</strong> via \(role)"
     }
 
     private static func liveSection(_ evaluations: [JSONValue], monitor: JSONValue?) -> String {

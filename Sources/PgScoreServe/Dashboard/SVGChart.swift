@@ -20,7 +20,8 @@ enum SVGChart {
     static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
     /// Lines (with points) of each series over a shared x axis; `xText` writes an x value
-    /// (a time, a hyperparameter).
+    /// (a time, a hyperparameter). Points are joined in x order (equal x: y order, as a
+    /// ROC curve climbs).
     static func line(id: String, title: String, series: [Series], rules: [Rule] = [], xName: String, yName: String,
                      xText: (Double) -> String, width: Double = 640, height: Double = 240) -> String {
         let xs = series.flatMap { $0.points.map(\.x) }
@@ -35,7 +36,7 @@ enum SVGChart {
         }
         for (index, one) in series.enumerated() {
             let color = palette[index % palette.count]
-            let points = one.points.sorted { $0.x < $1.x }
+            let points = one.points.sorted { ($0.x, $0.y) < ($1.x, $1.y) }
             if points.count > 1 {
                 let path = points.map { "\(f(frame.x($0.x))),\(f(frame.y($0.y)))" }.joined(separator: " ")
                 svg += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>"
@@ -48,7 +49,7 @@ enum SVGChart {
         svg += "</svg>"
         var rows: [[String]] = []
         for one in series {
-            for point in one.points.sorted(by: { $0.x < $1.x }) {
+            for point in one.points.sorted(by: { ($0.x, $0.y) < ($1.x, $1.y) }) {
                 rows.append([HTML.escape(one.name), HTML.escape(xText(point.x)), HTML.number(point.y)])
             }
         }

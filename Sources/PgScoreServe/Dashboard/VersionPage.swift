@@ -56,8 +56,7 @@ enum VersionPage {
                                   rows: classes.indices.map { i in [classes[i]] + names.map { HTML.value(perClass[$0]?.arrayValue[safe: i]) } },
                                   id: "per-class-table")
             }
-            out += "<h2>ROC</h2><p>ROC AUC on the test split: <strong id=\"roc-auc\">\(HTML.value(metrics["roc_auc"]))</strong>. "
-            out += "The registry stores the area, not the curve's points, so no curve is drawn.</p>"
+            out += rocSection(metrics)
         } else {
             out += "<h2>Residuals</h2>" + HTML.table(
                 caption: "Residual summary on the test split", headers: ["Measure", "Value"],
@@ -67,7 +66,39 @@ enum VersionPage {
         return out
     }
 
-    /// Coefficients (linear models) and the preprocessing, from ml.describe.
+    /// The ROC curves ml.metrics stored with the version (metrics -> 'roc'), each drawn
+    /// against the chance diagonal, with a table of its points.
+    private static func rocSection(_ metrics: JSONValue) -> String {
+        var out = "<h2 id=\"roc\">ROC curve</h2><p>ROC AUC on the test split: <strong id=\"roc-auc\">\(HTML.value(metrics["roc_auc"]))</strong>.</p>"
+        guard let curves = metrics["roc"]?.arrayValue, !curves.isEmpty else {
+            return out + "<p class=\"empty\" id=\"roc-missing\">This version was trained before pgscore stored ROC curves (or its test split lacks a class), so only the area is known.</p>"
+        }
+        let binary = curves.count == 1
+        var series: [SVGChart.Series] = []
+        var tables = ""
+        for (index, curve) in curves.enumerated() {
+            let fpr = curve["fpr"]?.arrayValue.map { $0.numberValue ?? .nan } ?? []
+            let tpr = curve["tpr"]?.arrayValue.map { $0.numberValue ?? .nan } ?? []
+            let thresholds = curve["thresholds"]?.arrayValue ?? []
+            let name = (binary ? "positive class " : "class ") + HTML.value(curve["class"]) + (binary ? "" : " vs rest")
+            series.append(.init(name: name, points: zip(fpr, tpr).map { (x: $0, y: $1) }))
+            let note = curve["thinned"] == .bool(true) ? " (thinned to \(fpr.count) points)" : ""
+            tables += HTML.table(
+                caption: "ROC points of \(name)\(note): the rows scored at or above the threshold are predicted \(HTML.value(curve["class"]))",
+                headers: ["Threshold", "False positive rate", "True positive rate"],
+                rows: fpr.indices.map { i in
+                    // all the digits stored: the points are for copying, not reading
+                    [thresholds[safe: i]?.numberValue.map { "\($0)" } ?? "+∞", "\(fpr[i])", tpr[safe: i].map { "\($0)" } ?? "—"]
+                }, id: "roc-points-\(index)")
+        }
+        series.append(.init(name: "chance", points: [(0, 0), (1, 1)]))
+        out += SVGChart.line(id: "roc-chart", title: "ROC curve on the test split" + (binary ? "" : ", each class against the rest"),
+                             series: series, xName: "false positive rate", yName: "true positive rate",
+                             xText: { HTML.number($0) }, width: 420, height: 360)
+        return out + "<details><summary>ROC points</summary>" + tables + "</details>"
+    }
+
+    /// Coefficients (linear models) or split-gain importances (trees), and the preprocessing, from ml.describe.
     private static func modelSection(_ model: JSONValue) -> String {
         let names = model["info"]?["feature_names"]?.arrayValue.compactMap(\.stringValue) ?? []
         var out = "<h2>Coefficients</h2>"
@@ -75,7 +106,14 @@ enum VersionPage {
         if case .array(let items)? = model["coefficients"] {
             rows = items.first?.numberValue != nil ? [items.compactMap(\.numberValue)] : items.map { $0.arrayValue.compactMap(\.numberValue) }
         }
-        if rows.isEmpty {
+        let importance = model["feature_importance"]?.arrayValue.compactMap(\.numberValue) ?? []
+        if !importance.isEmpty {
+            out = "<h2 id=\"importance\">Feature importance</h2>"
+            out += SVGChart.bars(id: "importance-chart", title: "Share of the total split gain over all trees, per feature",
+                                 bars: importance.enumerated().map { (index: Int, value: Double) in
+                                     (index < names.count ? names[index] : "x\(index)", value)
+                                 }, valueName: "importance")
+        } else if rows.isEmpty {
             out += "<p class=\"empty\">This algorithm (\(HTML.value(model["algorithm"]))) has no coefficients, and ml.describe gives no feature importance for it.</p>"
         } else {
             let classes = model["classes"]?.arrayValue.map { HTML.value($0) } ?? []

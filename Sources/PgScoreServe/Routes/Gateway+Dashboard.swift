@@ -38,7 +38,11 @@ extension Gateway {
         router.get("/projects/{project}") { request, context in
             try await dashboardPage(request, context, .predict) { viewer in
                 let project = try projectName(context)
-                guard let json = try await queryJSON(DashboardQueries.project(project, volumeSince: volumes.countFrom(project))) else {
+                let statement = DashboardQueries.Project(project: project, volumeSince: volumes.countFrom(project))
+                let found = try await database.withConnection { connection in
+                    try await PreparedOnce.rows(statement, on: connection, logger: Database.queryLogger).first
+                }
+                guard let json = found else {
                     throw Problem.notFound("project \"\(project)\" does not exist")
                 }
                 let data = try parse(json)
@@ -107,21 +111,21 @@ extension Gateway {
                 guard form["confirm"] == "yes" else {
                     throw Problem.validation("\(action.title): tick the confirmation box (confirm=yes) to go ahead")
                 }
-                try await perform(action, project: project)
+                try await perform(action, project: project, requestedBy: viewer.caller.keyName)
                 return redirect("/projects/\(project)#\(action.target == nil || action.name == "deploy" ? "deployments" : "runs")")
             }
         }
     }
 
     /// Runs an admin action through the SQL functions that record it (ml.deploy appends
-    /// to ml.deployments with the role and reason).
-    private func perform(_ action: DashboardAction, project: String) async throws {
+    /// to ml.deployments with the role, the reason and `requestedBy`, the key's name).
+    private func perform(_ action: DashboardAction, project: String, requestedBy: String?) async throws {
         try await database.withTransaction { connection in
             switch action {
             case .deploy(let version):
-                try await connection.execute("SELECT ml.deploy(\(project), 'version', \(version)::int)")
+                try await connection.execute("SELECT ml.deploy(\(project), 'version', \(version)::int, \(requestedBy)::text)")
             case .rollback:
-                try await connection.execute("SELECT ml.deploy(\(project), 'rollback', NULL::int)")
+                try await connection.execute("SELECT ml.deploy(\(project), 'rollback', NULL::int, \(requestedBy)::text)")
             case .pause(let schedule), .resume(let schedule):
                 let known = try await connection.firstRow(
                     "SELECT 1 FROM ml.schedules WHERE id = \(schedule)::bigint AND project = \(project)", as: Int.self)

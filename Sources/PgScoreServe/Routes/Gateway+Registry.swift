@@ -31,7 +31,7 @@ extension Gateway {
         }
 
         router.post("/v1/projects/{project}/deploy") { request, context -> Response in
-            try await authenticator.require(.admin, request, context)
+            let caller = try await authenticator.require(.admin, request, context)
             let project = try projectName(context)
             let body = try await jsonBody(of: request)
             guard let fields = body.objectValue else {
@@ -60,13 +60,13 @@ extension Gateway {
             if strategy == "version" && version == nil {
                 throw Problem.validation("strategy \"version\" needs \"version\": N", [("missing", ["version"])])
             }
-            return try await deploy(project: project, strategy: strategy, version: version)
+            return try await deploy(project: project, strategy: strategy, version: version, requestedBy: caller.keyName)
         }
 
         router.post("/v1/projects/{project}/rollback") { request, context -> Response in
-            try await authenticator.require(.admin, request, context)
+            let caller = try await authenticator.require(.admin, request, context)
             let project = try projectName(context)
-            return try await deploy(project: project, strategy: "rollback", version: nil)
+            return try await deploy(project: project, strategy: "rollback", version: nil, requestedBy: caller.keyName)
         }
 
         router.get("/v1/projects/{project}/versions/{version}/export") { request, context -> Response in
@@ -99,14 +99,16 @@ extension Gateway {
 
     /// `ml.deploy`, then the deployment it appended (a second statement: the first's
     /// insert is not visible to the statement that made it), in one transaction.
-    private func deploy(project: String, strategy: String, version: Int?) async throws -> Response {
+    /// `requestedBy`: the API key's name, recorded as who asked the daemon's role.
+    private func deploy(project: String, strategy: String, version: Int?, requestedBy: String?) async throws -> Response {
         let json = try await database.withTransaction { connection in
-            try await connection.execute("SELECT ml.deploy(\(project), \(strategy), \(version)::int)")
+            try await connection.execute("SELECT ml.deploy(\(project), \(strategy), \(version)::int, \(requestedBy)::text)")
             return try await connection.firstRow(
                 """
                 SELECT jsonb_build_object('project', p.name, 'version', d.version, 'strategy', d.strategy,
                                           'replaced_version', d.replaced_version, 'reason', d.reason,
-                                          'deployed_at', d.deployed_at, 'deployed_by', d.deployed_by)::text
+                                          'deployed_at', d.deployed_at, 'deployed_by', d.deployed_by,
+                                          'requested_by', d.requested_by)::text
                   FROM ml.deployments d JOIN ml.projects p ON p.id = d.project_id
                  WHERE p.name = \(project) ORDER BY d.id DESC LIMIT 1
                 """, as: String.self)
