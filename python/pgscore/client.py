@@ -17,10 +17,19 @@ _CLASS_INTEGERS = ("smallint", "integer", "bigint")
 
 def connect(dsn=None, **kwargs):
     """A :class:`Client` on a new connection; with ``dsn=None`` libpq's environment
-    (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, ~/.pgpass) says where."""
+    (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, ~/.pgpass) says where. The session's
+    temp_buffers is raised to 64MB unless the DSN or the server's configuration set it."""
     with server_errors():
         conn = psycopg.connect(dsn or "", autocommit=True, **kwargs)
+        # room for a 100,000-row frame's temporary table in local buffers (default 8MB),
+        # taken only as used; settable only before the session's first temporary table
+        if _setting_is_default(conn, "temp_buffers"):
+            conn.execute("SET temp_buffers = '64MB'")
     return Client(conn)
+
+
+def _setting_is_default(conn, name):
+    return conn.execute("SELECT source = 'default' FROM pg_settings WHERE name = %s", (name,)).fetchone()[0]
 
 
 def _label_values(texts, label_type, task):
