@@ -284,8 +284,9 @@ END $$;
 -- threshold hash (an ordered-set aggregate over 8-byte hashes: PostgreSQL sorts those,
 -- spilling if need be, never the rows); test_pred is then a per-row predicate on d (the
 -- source's row): its hash is at most its class's threshold. Rows identical in content
--- hash alike and fall on the same side (a copy at the threshold goes with the test rows,
--- so n_test may exceed the exact count by such copies; ml._train_evaluate counts them).
+-- hash alike and fall on the same side (the copies at a threshold go to whichever side
+-- leaves the class's test count nearer the exact one, so n_test may differ from it by
+-- such copies; ml._train_evaluate counts them).
 CREATE FUNCTION ml._train_split(labelled text, label text, label_type regtype, task text, test_fraction float8, seed int,
                                 OUT n_total bigint, OUT n_test bigint, OUT n_classes bigint, OUT test_pred text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -297,6 +298,10 @@ DECLARE
   hs      bigint[];
   fracs   text := '';
   bound   text := '';
+  below   bigint[];
+  at      bigint[];
+  all_classes text[];
+  k_i     bigint;
   i       int;
 BEGIN
   SELECT * INTO classes, ns, ks
@@ -328,6 +333,7 @@ BEGIN
                                (ks[i] - 0.5) / ns[i]);
     END IF;
   END LOOP;
+  all_classes := classes;
   SELECT * INTO classes, hs
     FROM ml._pass(format('SELECT array_agg(c::text ORDER BY c), array_agg(t ORDER BY c)
                             FROM (SELECT c, percentile_disc(CASE c%2$s END::float8) WITHIN GROUP (ORDER BY h) AS t
@@ -337,7 +343,24 @@ BEGIN
   FOR i IN 1 .. cardinality(classes) LOOP
     bound := bound || format(' WHEN %s THEN %s', CASE WHEN task = 'classification' THEN format('%L::%s', classes[i], label_type) ELSE 'true' END, hs[i]);
   END LOOP;
-  test_pred := format('coalesce(hashtextextended((d.*)::text, %s) <= CASE %s%s END, false)', seed, grp, bound);
+  -- copies of the row at a threshold (rows identical in content hash alike) go together:
+  -- to the test rows when that brings the class's test count nearer to k than leaving
+  -- them out does, else to the training rows (so a class made of copies of one row is
+  -- not held out whole); one more pass over the hashes counts them
+  SELECT * INTO below, at
+    FROM ml._pass(format('SELECT array_agg(lt ORDER BY c), array_agg(eq ORDER BY c)
+                            FROM (SELECT c, count(*) FILTER (WHERE h < CASE c%2$s END) AS lt, count(*) FILTER (WHERE h = CASE c%2$s END) AS eq
+                                    FROM (SELECT %1$s AS c, hashtextextended((d.*)::text, $1) AS h FROM %3$s OFFSET 0) r
+                                   WHERE CASE c%2$s END IS NOT NULL GROUP BY 1) q', grp, bound, labelled), seed)
+      AS q(below bigint[], at bigint[]);
+  bound := '';
+  FOR i IN 1 .. cardinality(classes) LOOP
+    k_i := ks[array_position(all_classes, classes[i])];
+    bound := bound || format(' WHEN %s THEN hashtextextended((d.*)::text, %s) %s %s',
+                             CASE WHEN task = 'classification' THEN format('%L::%s', classes[i], label_type) ELSE 'true' END, seed,
+                             CASE WHEN abs(below[i] + at[i] - k_i) <= abs(below[i] - k_i) THEN '<=' ELSE '<' END, hs[i]);
+  END LOOP;
+  test_pred := format('coalesce(CASE %s%s END, false)', grp, bound);
 END $$;
 REVOKE EXECUTE ON FUNCTION ml._train_task(text, text, regtype, "char", text),
   ml._train_split(text, text, regtype, text, float8, int) FROM PUBLIC;
