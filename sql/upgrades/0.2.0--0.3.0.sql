@@ -11,4 +11,5 @@
 -- `make -s -C extension one-time-sql` lists the one-time statements of sql/src that changed;
 -- tests/test_upgrade.py (make test-upgrade) fails if the upgraded schema differs from a fresh install.
 
--- (nothing yet)
+-- ml._train_preprocessing reads its rows from a FROM clause (issue 12): new arguments
+DROP FUNCTION ml._train_preprocessing(text, text[], boolean, boolean, text);
