@@ -3,6 +3,8 @@ import PackageDescription
 
 // The Swift half of the pgscore extension, and its daemon.
 //  * PgScoreJSON: a small JSON reader and writer, shared by the core and the daemon.
+//  * PgScoreNumericText: the one rule of what text is a number (training, serving,
+//    drift, and the daemon's feature check), shared by the core and the daemon.
 //  * ScoreCore: machine-learning math, model codec. Pure Swift: no Foundation,
 //    no PostgreSQL; fully tested by `swift test`.
 //  * PgScoreABI: the @_cdecl functions the C glue (extension/) calls over plain
@@ -10,7 +12,7 @@ import PackageDescription
 // The static library is linked into extension/pgscore.so by extension/Makefile.
 //  * PgScoreServe (executable `pgscore`): the daemon. `pgscore serve` is a REST
 //    gateway that turns JSON into SQL over a PostgreSQL connection pool; `pgscore keys`
-//    manages its API keys. It speaks SQL only: no ML code, no dependency on ScoreCore (only on PgScoreJSON).
+//    manages its API keys. It speaks SQL only: no ML code, no dependency on ScoreCore (only on PgScoreJSON and PgScoreNumericText).
 //    Its dependencies are compiled only when it is built (`make daemon`);
 //    `swift build --product PgScoreABI` does not compile them.
 let package = Package(
@@ -34,13 +36,15 @@ let package = Package(
     ],
     targets: [
         .target(name: "PgScoreJSON"),
-        .target(name: "ScoreCore", dependencies: ["PgScoreJSON"]),
+        .target(name: "PgScoreNumericText"),
+        .target(name: "ScoreCore", dependencies: ["PgScoreJSON", "PgScoreNumericText"]),
         .target(name: "PgScoreABI", dependencies: ["ScoreCore"]),
         .testTarget(name: "ScoreCoreTests", dependencies: ["ScoreCore"], path: "SwiftTests/ScoreCoreTests"),
         .executableTarget(
             name: "PgScoreServe",
             dependencies: [
                 "PgScoreJSON",
+                "PgScoreNumericText",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -7,7 +7,7 @@ import Testing
         project: "heart", version: 3, modelID: 7, task: "classification", classes: ["false", "true"],
         columns: [
             .init(name: "age", declaredType: "double precision", kind: "numeric"),
-            .init(name: "ca", declaredType: "text", kind: "numeric"),
+            .init(name: "ca", declaredType: "text", kind: "numeric", missing: ["?", ""]),
             .init(name: "smoker", declaredType: "boolean", kind: "numeric"),
             .init(name: "colour \"x\"", declaredType: "character varying", kind: "categorical"),
         ])
@@ -19,11 +19,21 @@ import Testing
     }
 
     @Test func namesMissingAndIllTypedFeatures() {
-        let issues = spec.check(["age": "45", "smoker": 1])
+        let issues = spec.check(["age": "0x10", "smoker": "yes"])
         #expect(issues.missing == ["ca", "colour \"x\""])
         #expect(issues.invalid.map(\.name) == ["age", "smoker"])
-        #expect(issues.invalid[0].reason == "must be a number, got a string")
+        #expect(issues.invalid[0].reason == "must be a number, got the text \"0x10\"")
         #expect(spec.check(["age": 1, "ca": ["x"], "smoker": false, "colour \"x\"": [:] as JSONValue]).invalid.count == 2)
+    }
+
+    /// The encoder reads numeric text in any numeric column, and numbers and booleans alike:
+    /// the gateway takes the same values and refuses the same ones (issue 12).
+    @Test func numericTextFollowsTheEncodersRule() {
+        let markers = FeatureSpec(project: "p", version: 1, modelID: 1, task: "regression", classes: [],
+                                  columns: [.init(name: "v", declaredType: "text", kind: "numeric", missing: ["?", "", "NaN"])])
+        for ok in [" 7 ", "1e3", "1E+3", ".5", "NaN", "?", ""] { #expect(markers.check(["v": .string(ok)]).isEmpty, "\(ok)") }
+        for refused in ["inf", "0x10", "１２"] { #expect(markers.check(["v": .string(refused)]).invalid.count == 1, "\(refused)") }
+        #expect(spec.check(["age": "45", "ca": 1, "smoker": 1, "colour \"x\"": true]).isEmpty)
     }
 
     @Test func readsTheSpecQuerysJSON() throws {

@@ -3,7 +3,7 @@
 CREATE FUNCTION ml.predict(model ml.model, features float8[]) RETURNS text
     AS 'MODULE_PATHNAME', 'ml_predict_model' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION ml.predict(ml.model, float8[]) IS
-  'Prediction as text: a classifier''s label as its type writes it (''true'', ''3'', ''setosa''; cast back with ::boolean, ::int), a regression''s number (cast with ::float8). NULL if a feature is NULL, except for tree models, which score a NULL as a missing value.';
+  'Scores features as they are: for a model an aggregate fitted, its own feature array; for a model ml.train made (one that carries preprocessing), the encoded vector ml.encode(model, row) gives -- raw values go through ml.predict(model, row), ml.predict(project, float8[]) or the jsonb form. Prediction as text: a classifier''s label as its type writes it (''true'', ''3'', ''setosa''; cast back with ::boolean, ::int), a regression''s number (cast with ::float8). NULL if a feature is NULL, except for tree models, which score a NULL as a missing value.';
 
 CREATE FUNCTION ml.predict_proba(model ml.model, features float8[]) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'ml_predict_proba_model' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -21,16 +21,14 @@ LANGUAGE sql IMMUTABLE AS $$
 
 -- ---------------------------------------------------------------- feature values
 
--- THE numeric-text rule (training, serving in Preprocessor.swift, drift monitoring): text
--- is a number when, spaces around it ignored, it is a plain decimal -- optional sign,
--- digits with an optional point, an optional exponent of at most 4 digits -- whose value
--- is 0 or between 1e-307 and 1e308 in magnitude. Hexadecimal ('0x10', '0x1p3'), 'inf',
--- 'nan', '1_000' and values out of that range are not numbers.
+-- THE numeric-text rule of training, serving, drift monitoring and the gateway's feature
+-- check: the Swift NumericText (Sources/PgScoreNumericText). Text is a number when,
+-- spaces around it ignored, it is a plain decimal -- optional sign, digits with an
+-- optional point, an optional exponent of at most 4 digits -- whose value is 0 or between
+-- 1e-307 and 1e308 in magnitude. Hexadecimal ('0x10', '0x1p3'), 'inf', 'nan', '1_000',
+-- full-width digits and values out of that range are not numbers.
 CREATE FUNCTION ml._numeric_text(value text) RETURNS float8
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT CASE WHEN v = 0 OR abs(v) BETWEEN 1e-307 AND 1e308 THEN v::float8 END
-    FROM (SELECT CASE WHEN btrim(value) ~ '^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]{1,4})?$'
-                      THEN btrim(value)::numeric END AS v) q $$;
+    AS 'MODULE_PATHNAME', 'ml_numeric_text' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- How ml.train reads a column of this type (domains: their base type): 'number',
 -- 'money' (as numeric), 'boolean' (0/1), 'text' (categories, or numbers when the text
@@ -55,123 +53,128 @@ LANGUAGE sql STABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp A
 
 -- the preprocessing learned from the training rows (train_from: "<source> d WHERE <the
 -- training rows>", read by ml._pass as the source's role; the columns are those of
--- pg_temp.pgscore_train_columns): the spec the Swift Preprocessor replays, the feature
--- list, the per-feature statistics for drift, the columns left out, and the encoded
--- feature names
+-- pg_temp.pgscore_train_columns). Returns the spec the Swift Preprocessor replays, the
+-- feature list, the per-feature statistics for drift, the columns left out, and the
+-- encoded feature names. The fit itself (means, variances, numeric text or categories,
+-- the category limit) is the Swift aggregate ml._preprocess_fit, all columns in one pass
+-- over the rows; exact deciles need order statistics, so they are one more pass
+-- (percentile_cont over the values the same rule reads: PostgreSQL sorts, spilling to
+-- disk, where a sketch in the aggregate would make the drift bins approximate), and the
+-- drift bins' shares one pass per numeric column over those cuts.
 CREATE FUNCTION ml._train_preprocessing(label text, exclude text[], do_scale boolean, trees boolean, unknown_cat text,
     train_from text, OUT spec jsonb, OUT features jsonb, OUT stats jsonb, OUT dropped jsonb, OUT feature_names text[])
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  markers      constant text[] := ARRAY['?', '', 'NA', 'N/A', 'NaN', 'nan', 'null', 'NULL', '-'];
-  col          record;
-  expr         text;
-  s            record;
-  cats         text[];
-  cuts         float8[];
-  shares       float8[];
-  spec_cols    jsonb := '[]';
+  rows          text := train_from;
+  row_type      regclass := 'pg_temp.pgscore_train_columns'::regclass;
+  names         text[];
+  types         regtype[];
+  families      text[];
+  collations    text[];
+  exprs         text[] := '{}';
+  fits          text[] := '{}';
+  results       jsonb[];
+  r             jsonb;
+  numeric_at    int[] := '{}';
+  deciles       jsonb[];
+  cats          text[];
+  cuts          float8[];
+  shares        float8[];
+  st            jsonb;
+  spec_cols     jsonb := '[]';
   numeric_names text[] := '{}';
-  onehot_names text[] := '{}';
+  onehot_names  text[] := '{}';
 BEGIN
   features := '[]';
   stats := '{}';
   dropped := '[]';
-  FOR col IN
-    SELECT a.attname::text AS name, a.atttypid::regtype AS type, ml._feature_family(a.atttypid) AS family
-      FROM pg_attribute a
-     WHERE a.attrelid = 'pg_temp.pgscore_train_columns'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-       AND a.attname <> label AND a.attname <> 'pgscore_test__' AND a.attname <> ALL (exclude)
-     ORDER BY a.attnum
-  LOOP
-    expr := NULL;
-    IF col.family IS NULL THEN
-      RAISE EXCEPTION 'ml.train: column "%" is of type %, which is not a feature type', col.name, col.type
+  SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}'), array_agg(a.atttypid::regtype ORDER BY a.attnum),
+         array_agg(ml._feature_family(a.atttypid) ORDER BY a.attnum),
+         array_agg(coalesce(nullif(a.attcollation, 0), 100)::regcollation::text ORDER BY a.attnum)
+    INTO names, types, families, collations
+    FROM pg_attribute a
+   WHERE a.attrelid = row_type AND a.attnum > 0 AND NOT a.attisdropped
+     AND a.attname <> label AND a.attname <> 'pgscore_test__' AND a.attname <> ALL (exclude);
+  FOR i IN 1 .. cardinality(names) LOOP
+    IF families[i] IS NULL THEN
+      RAISE EXCEPTION 'ml.train: column "%" is of type %, which is not a feature type', names[i], types[i]
         USING ERRCODE = 'datatype_mismatch',
               HINT = 'Features are numbers, money, booleans, text, enums, dates, timestamps and intervals; '
-                     'exclude it (exclude => ARRAY[' || quote_literal(col.name) || ']) or convert it in a query.';
-    ELSIF col.family = 'number' THEN
-      expr := format('d.%I::float8', col.name);
-    ELSIF col.family = 'money' THEN
-      expr := format('d.%I::numeric::float8', col.name);
-    ELSIF col.family = 'boolean' THEN
-      expr := format('d.%I::int::float8', col.name);
-    ELSIF col.family = 'datetime' THEN
-      -- epoch seconds (an interval: its length); 'infinity' gives a non-finite value, refused below
-      expr := format('extract(epoch FROM d.%I)::float8', col.name);
-    ELSE
-      -- numeric text ("63.0", with "?" for missing) is numeric, by the rule of ml._numeric_text
-      SELECT * INTO s FROM ml._pass(format($q$SELECT array_agg(DISTINCT btrim(d.%1$I::text)) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NULL),
-                              count(*) FILTER (WHERE ml._numeric_text(d.%1$I::text) IS NOT NULL)
-                         FROM %2$s$q$, col.name, train_from)) AS q(array_agg text[], count bigint);
-      IF s.count > 0 AND (s.array_agg IS NULL OR s.array_agg <@ markers) THEN
-        expr := format('ml._numeric_text(d.%I::text)', col.name);
-        -- every usual marker counts as missing, also ones the training rows happen not to hold
-        cats := markers;
-      END IF;
+                     'exclude it (exclude => ARRAY[' || quote_literal(names[i]) || ']) or convert it in a query.';
     END IF;
-    IF expr IS NOT NULL THEN
-      BEGIN
-        SELECT * INTO s FROM ml._pass(format($q$SELECT avg(v) AS mean, stddev_pop(v) AS sd, min(v) AS lo, max(v) AS hi,
-                                count(*) FILTER (WHERE v IS NULL)::float8 / greatest(count(*), 1) AS null_fraction,
-                                percentile_cont(ARRAY[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]) WITHIN GROUP (ORDER BY v) AS deciles
-                           FROM (SELECT %s AS v FROM %s) q$q$, expr, train_from))
-          AS q(mean float8, sd float8, lo float8, hi float8, null_fraction float8, deciles float8[]);
-      EXCEPTION WHEN numeric_value_out_of_range THEN
-        SELECT 'Infinity'::float8 AS mean, 'Infinity'::float8 AS sd INTO s;   -- refused just below
-      END;
-      IF s.mean = 'NaN' OR s.mean IN ('Infinity', '-Infinity') OR s.sd IN ('NaN', 'Infinity') THEN
-        RAISE EXCEPTION 'ml.train: column "%" holds NaN, Infinity or values too large to average; features must be finite numbers', col.name
-          USING ERRCODE = 'data_exception',
-                HINT = 'Filter those rows out or turn them into NULL (a missing value) in a query source.';
-      END IF;
-      IF s.mean IS NULL OR coalesce(s.sd, 0) = 0 THEN
-        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
-                     CASE WHEN s.mean IS NULL THEN 'always missing' ELSE 'constant' END);
-        CONTINUE;
-      END IF;
-      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'numeric',
-                     'impute', s.mean, 'center', CASE WHEN do_scale THEN s.mean ELSE 0 END,
-                     'scale', CASE WHEN do_scale THEN s.sd ELSE 1 END, 'keep_missing', trees,
-                     'missing', CASE WHEN col.family = 'text' THEN to_jsonb(cats) ELSE '[]'::jsonb END);
-      numeric_names := numeric_names || col.name;
+    -- the value the fit reads (numeric text: ml._numeric_text's, the same Swift rule)
+    exprs := exprs || CASE families[i]
+      WHEN 'number' THEN format('d.%I::float8', names[i])
+      WHEN 'money' THEN format('d.%I::numeric::float8', names[i])
+      WHEN 'boolean' THEN format('d.%I::int::float8', names[i])
+      -- epoch seconds (an interval: its length); 'infinity' gives a non-finite value, refused by the fit
+      WHEN 'datetime' THEN format('extract(epoch FROM d.%I)::float8', names[i])
+      ELSE format('ml._numeric_text(d.%I::text)', names[i]) END;
+    fits := fits || format('ml._preprocess_fit(%s, %L::jsonb)',
+      CASE WHEN families[i] = 'text' THEN format('d.%I::text', names[i]) ELSE exprs[i] END,
+      jsonb_build_object('name', names[i], 'type', types[i]::text, 'scale', do_scale, 'keep_missing', trees,
+                         'unknown', unknown_cat));
+  END LOOP;
+  IF cardinality(fits) > 0 THEN
+    BEGIN
+      SELECT q.r INTO results FROM ml._pass(format('SELECT ARRAY[%s]::jsonb[] FROM %s', array_to_string(fits, ', '), rows)) AS q(r jsonb[]);
+    EXCEPTION WHEN numeric_value_out_of_range THEN
+      -- a number beyond float8 (numeric 1e400): the column that holds it, by name
+      FOR i IN 1 .. cardinality(fits) LOOP
+        BEGIN
+          PERFORM FROM ml._pass(format('SELECT %s FROM %s', fits[i], rows)) AS q(r jsonb);
+        EXCEPTION WHEN numeric_value_out_of_range THEN
+          RAISE EXCEPTION 'ml.train: column "%" holds NaN, Infinity or values too large to average; features must be finite numbers', names[i]
+            USING ERRCODE = 'data_exception',
+                  HINT = 'Filter those rows out or turn them into NULL (a missing value) in a query source.';
+        END;
+      END LOOP;
+      RAISE;
+    END;
+  END IF;
+  FOR i IN 1 .. cardinality(fits) LOOP
+    IF results[i] IS NULL OR results[i] ? 'dropped' THEN
+      dropped := dropped || coalesce(results[i] -> 'dropped', jsonb_build_object('column', names[i], 'reason', 'always missing'));
+    ELSIF results[i] #>> '{column,kind}' = 'numeric' THEN
+      numeric_at := numeric_at || i;
+    END IF;
+  END LOOP;
+  IF cardinality(numeric_at) > 0 THEN
+    SELECT q.d INTO deciles
+      FROM ml._pass(format('SELECT ARRAY[%s] FROM %s',
+                   (SELECT string_agg(format('to_jsonb(percentile_cont(ARRAY[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9]) WITHIN GROUP (ORDER BY %s))',
+                                             exprs[i]), ', ' ORDER BY o)
+                      FROM unnest(numeric_at) WITH ORDINALITY u(i, o)), rows)) AS q(d jsonb[]);
+  END IF;
+  FOR i IN 1 .. cardinality(fits) LOOP
+    r := results[i];
+    CONTINUE WHEN r IS NULL OR r ? 'dropped';
+    st := r -> 'stats';
+    IF r #>> '{column,kind}' = 'numeric' THEN
+      numeric_names := numeric_names || names[i];
       -- the share of training values in each bin [c_i, c_i+1) between the distinct deciles
       -- (width_bucket's bins): what drift monitoring compares live traffic with; exact,
       -- where shares guessed from decile ranks are wrong for rounded or discrete values
-      cuts := ARRAY(SELECT DISTINCT c FROM unnest(s.deciles) c ORDER BY c);
-      SELECT q.shares INTO shares FROM ml._pass(format($q$SELECT array_agg(coalesce(b.cnt, 0)::float8 / greatest(t.n, 1) ORDER BY j)
+      cuts := ARRAY(SELECT DISTINCT c::float8 FROM jsonb_array_elements_text(deciles[array_position(numeric_at, i)]) c ORDER BY 1);
+      SELECT q.s INTO shares FROM ml._pass(format($q$SELECT array_agg(coalesce(b.cnt, 0)::float8 / greatest(t.n, 1) ORDER BY j)
                          FROM generate_series(0, cardinality($1)) j
                          CROSS JOIN (SELECT count(*) AS n FROM (SELECT %1$s AS v FROM %2$s) q WHERE v IS NOT NULL) t
                          LEFT JOIN (SELECT width_bucket(v, $1) AS bucket, count(*) AS cnt
                                       FROM (SELECT %1$s AS v FROM %2$s) q
-                                     WHERE v IS NOT NULL GROUP BY 1) b ON b.bucket = j$q$, expr, train_from), cuts)
-        AS q(shares float8[]);
-      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'numeric', 'mean', s.mean,
-                     'std', s.sd, 'min', s.lo, 'max', s.hi, 'null_fraction', s.null_fraction, 'deciles', to_jsonb(s.deciles),
-                     'bins', jsonb_build_object('cuts', to_jsonb(cuts), 'shares', to_jsonb(shares))));
+                                     WHERE v IS NOT NULL GROUP BY 1) b ON b.bucket = j$q$, exprs[i], rows), cuts)
+        AS q(s float8[]);
+      st := st || jsonb_build_object('deciles', deciles[array_position(numeric_at, i)],
+                                     'bins', jsonb_build_object('cuts', to_jsonb(cuts), 'shares', to_jsonb(shares)));
+      spec_cols := spec_cols || (r -> 'column');
     ELSE
-      SELECT * INTO s FROM ml._pass(format($q$SELECT array_agg(v ORDER BY v) AS cats, jsonb_object_agg(v, f) AS freq,
-                              max(nulls) AS nulls
-                         FROM (SELECT d.%1$I::text AS v, count(*)::float8 / sum(count(*)) OVER () AS f,
-                                      0 AS nulls
-                                 FROM %2$s AND d.%1$I IS NOT NULL
-                                GROUP BY 1) q$q$, col.name, train_from)) AS q(cats text[], freq jsonb, nulls int);
-      IF s.cats IS NULL OR cardinality(s.cats) < 2 THEN
-        dropped := dropped || jsonb_build_object('column', col.name, 'reason',
-                     CASE WHEN s.cats IS NULL THEN 'always missing' ELSE 'a single category' END);
-        CONTINUE;
-      END IF;
-      IF cardinality(s.cats) > 200 THEN
-        RAISE EXCEPTION 'ml.train: column "%" has % categories; at most 200 are encoded', col.name, cardinality(s.cats)
-          USING ERRCODE = 'program_limit_exceeded',
-                HINT = 'Exclude it (exclude => ARRAY[''' || col.name || ''']) or group its values.';
-      END IF;
-      spec_cols := spec_cols || jsonb_build_object('name', col.name, 'type', col.type::text, 'kind', 'categorical',
-                     'categories', to_jsonb(s.cats), 'unknown', unknown_cat);
-      onehot_names := onehot_names || ARRAY(SELECT col.name || '=' || c FROM unnest(s.cats) c);
-      stats := stats || jsonb_build_object(col.name, jsonb_build_object('kind', 'categorical', 'frequencies', s.freq));
+      -- the categories in the column's collation, which the Swift fit does not know
+      EXECUTE format('SELECT ARRAY(SELECT c FROM jsonb_array_elements_text($1) c ORDER BY c COLLATE %s)', collations[i])
+        INTO cats USING r #> '{column,categories}';
+      onehot_names := onehot_names || ARRAY(SELECT names[i] || '=' || c FROM unnest(cats) c);
+      spec_cols := spec_cols || jsonb_set(r -> 'column', '{categories}', to_jsonb(cats));
     END IF;
-    features := features || jsonb_build_object('name', col.name, 'type', col.type::text,
-                  'kind', CASE WHEN expr IS NOT NULL THEN 'numeric' ELSE 'categorical' END);
+    stats := stats || jsonb_build_object(names[i], st);
+    features := features || (r -> 'feature');
   END LOOP;
   IF jsonb_array_length(spec_cols) = 0 THEN
     RAISE EXCEPTION 'ml.train: no usable feature columns (every column is the label, excluded, constant or empty)'

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import PgScoreNumericText
 /// The columns a deployed version reads, from its model's preprocessing
 /// (`ml.describe(model)->'info'->'preprocess'->'columns'`): what a JSON object must hold
 /// to be scored by `ml.predict(project, jsonb)`, checked here to name every bad feature.
@@ -9,14 +10,39 @@ struct FeatureSpec: Sendable, Equatable {
         let declaredType: String
         /// `numeric` or `categorical`
         let kind: String
+        /// Texts a numeric column reads as missing ("?", ""), as trained.
+        var missing: [String] = []
 
-        /// The kind of JSON value the column takes. The encoder reads any number type as a
-        /// number and any other type as text, so three suffice.
+        /// Types whose JSON strings the server reads with the type's own input function.
+        static let parsedByType: Set<String> = [
+            "money", "date", "timestamp without time zone", "timestamp with time zone", "interval",
+        ]
+
+        /// The kind of JSON value the column takes: float8 and boolean columns are numbers.
         var sqlType: String {
             switch declaredType {
             case "double precision", "real", "smallint", "integer", "bigint", "numeric": "float8"
             case "boolean": "boolean"
             default: "text"
+            }
+        }
+
+        /// Why the row encoder (extension/row_encoder.c, then the Swift Preprocessor) would
+        /// refuse this JSON value, or nil when it scores it: numbers and booleans are
+        /// numbers; a string in a numeric column must be numeric text by the one rule
+        /// (NumericText) or one of the column's missing markers; a category takes any
+        /// scalar; arrays and objects are never features.
+        func refusal(of value: JSONValue) -> String? {
+            switch value {
+            case .null, .number, .bool:
+                return nil
+            case .string(let text):
+                guard kind == "numeric", !Column.parsedByType.contains(declaredType),
+                      !missing.contains(text.trimmingSpacesOnly), NumericText.number(text) == nil else { return nil }
+                let markers = missing.isEmpty ? "" : " or one of \(missing.prefix(4).map { "\"\($0)\"" }.joined(separator: ", "))"
+                return "must be a number\(markers), got the text \"\(text)\""
+            default:
+                return "must be a number, a string, a boolean or null, got \(value.typeNameWithArticle)"
             }
         }
     }
@@ -53,17 +79,7 @@ struct FeatureSpec: Sendable, Equatable {
                 issues.missing.append(column.name)
                 continue
             }
-            switch (column.sqlType, value) {
-            case (_, .null), ("float8", .number), ("boolean", .bool),
-                 ("text", .string), ("text", .number), ("text", .bool):
-                continue
-            case ("float8", _):
-                issues.invalid.append((column.name, "must be a number, got \(value.typeNameWithArticle)"))
-            case ("boolean", _):
-                issues.invalid.append((column.name, "must be true or false, got \(value.typeNameWithArticle)"))
-            default:
-                issues.invalid.append((column.name, "must be a string or a number, got \(value.typeNameWithArticle)"))
-            }
+            if let reason = column.refusal(of: value) { issues.invalid.append((column.name, reason)) }
         }
         return issues
     }
@@ -97,7 +113,11 @@ struct FeatureSpec: Sendable, Equatable {
             if case .string(let type)? = value["type"] { declared = type }
             var kind = "numeric"
             if case .string(let k)? = value["kind"] { kind = k }
-            return Column(name: name, declaredType: declared, kind: kind)
+            var column = Column(name: name, declaredType: declared, kind: kind)
+            if case .array(let markers)? = value["missing"] {
+                column.missing = markers.compactMap { if case .string(let m) = $0 { m } else { nil } }
+            }
+            return column
         }
     }
 

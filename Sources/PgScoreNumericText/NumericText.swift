@@ -1,5 +1,6 @@
-/// The one numeric-text rule (ml._numeric_text in sql/src/81_train.sql is the same):
-/// spaces around it ignored, text is a number when it is a plain decimal -- an optional
+/// The one numeric-text rule, in a target of its own so that the core (training's fit,
+/// the encoder, drift binning through ml._numeric_text) and the daemon's feature check
+/// share it without the daemon linking any ML code: spaces around it ignored, text is a number when it is a plain decimal -- an optional
 /// sign, digits with an optional point, an optional exponent of at most 4 digits -- whose
 /// value is 0 or between 1e-307 and 1e308 in magnitude. Swift's `Double()` alone would
 /// also take hexadecimal ("0x10", "0x1p3"), "inf", "nan" and "infinity", which SQL's
@@ -36,7 +37,7 @@ public enum NumericText {
 
 extension String {
     /// btrim(text) of SQL: spaces only, not tabs.
-    var trimmingSpacesOnly: String {
+    public var trimmingSpacesOnly: String {
         var s = Substring(self)
         while s.first == " " { s.removeFirst() }
         while s.last == " " { s.removeLast() }
