@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/targets/*Fuzz.swift) into fuzz/.build/ from the
-# package's own sources: PgScoreJSON and ScoreCore are compiled as modules with
+# package's own sources: PgScoreJSON, PgScoreNumericText and ScoreCore are compiled as modules with
 # coverage and AddressSanitizer (-sanitize=fuzzer,address), then linked with each
 # target. The main Package.swift is not involved (swift build / swift test unchanged).
 set -euo pipefail
@@ -19,12 +19,13 @@ module() {  # name, sources...: one object + swiftmodule per module, rebuilt whe
 }
 
 module PgScoreJSON "$root"/Sources/PgScoreJSON/*.swift
+module PgScoreNumericText "$root"/Sources/PgScoreNumericText/*.swift
 module ScoreCore "$root"/Sources/ScoreCore/*.swift "$root"/Sources/ScoreCore/Trees/*.swift
 
 for target in "$here"/targets/*Fuzz.swift; do  # each with the shared targets/Expect.swift
     name="$(basename "$target" .swift)"
     bin="$out/$name"
-    if [ -x "$bin" ] && [ -z "$(find "$target" "$here/targets/Expect.swift" "$out/ScoreCore.o" "$out/PgScoreJSON.o" -newer "$bin")" ]; then continue; fi
+    if [ -x "$bin" ] && [ -z "$(find "$target" "$here/targets/Expect.swift" "$out/ScoreCore.o" "$out/PgScoreJSON.o" "$out/PgScoreNumericText.o" -newer "$bin")" ]; then continue; fi
     echo "fuzz/build.sh: linking $name"
-    swiftc "${flags[@]}" -I "$out" "$target" "$here/targets/Expect.swift" "$out/ScoreCore.o" "$out/PgScoreJSON.o" -o "$bin"
+    swiftc "${flags[@]}" -I "$out" "$target" "$here/targets/Expect.swift" "$out/ScoreCore.o" "$out/PgScoreJSON.o" "$out/PgScoreNumericText.o" -o "$bin"
 done
